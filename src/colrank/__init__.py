@@ -1,0 +1,71 @@
+"""colrank: FAISS dense recall in front of ColBERT MaxSim reranking, for RAG chains.
+
+Example:
+    >>> import colrank
+    >>> index = colrank.ColrankIndex(colrank.ColrankConfig.offline())  # doctest: +SKIP
+    >>> index.add(["Paris is the capital of France."], ids=["d1"])    # doctest: +SKIP
+    >>> index.search("capital of France", k=1)[0].id                  # doctest: +SKIP
+    'd1'
+
+The LangChain and LlamaIndex faces live in ``colrank.integrations.langchain`` and
+``colrank.integrations.llama_index`` (imported on demand so ``import colrank`` stays
+framework-free).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from colrank.config import (
+    ColrankConfig,
+    DenseIndexConfig,
+    ModelConfig,
+    RuntimeConfig,
+    TokenStoreConfig,
+)
+from colrank.encoders import ColbertEncoder, DenseEncoder
+from colrank.engine import ColrankIndex
+from colrank.errors import (
+    ColrankError,
+    CorruptIndexError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    EmptyCorpusError,
+    EmptyQueryError,
+    IndexNotFoundError,
+    InvalidFilterError,
+    InvalidInputError,
+    ModelLoadError,
+    OutOfMemoryError,
+    UnknownIdError,
+)
+from colrank.maxsim import maxsim, maxsim_ragged
+from colrank.results import Document, Hit
+
+__all__ = [
+    "ColbertEncoder",
+    "ColrankConfig",
+    "ColrankError",
+    "ColrankIndex",
+    "CorruptIndexError",
+    "DenseEncoder",
+    "DenseIndexConfig",
+    "DimensionMismatchError",
+    "Document",
+    "DuplicateIdError",
+    "EmptyCorpusError",
+    "EmptyQueryError",
+    "Hit",
+    "IndexNotFoundError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "ModelConfig",
+    "ModelLoadError",
+    "OutOfMemoryError",
+    "RuntimeConfig",
+    "TokenStoreConfig",
+    "UnknownIdError",
+    "__version__",
+    "maxsim",
+    "maxsim_ragged",
+]

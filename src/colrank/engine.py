@@ -1,0 +1,499 @@
+"""The engine: FAISS dense recall, then ColBERT MaxSim over stored token embeddings.
+
+A query costs one dense encoding, one FAISS search, one ColBERT query encoding and one
+MaxSim over the candidates' *precomputed* token embeddings; documents are never
+re-encoded at query time.
+
+Example:
+    >>> from colrank import ColrankConfig, ColrankIndex
+    >>> index = ColrankIndex(ColrankConfig.offline())              # doctest: +SKIP
+    >>> index.add(["ColBERT scores with MaxSim.", "FAISS does recall."])  # doctest: +SKIP
+    >>> index.search("what is late interaction?", k=1)[0].text    # doctest: +SKIP
+    'ColBERT scores with MaxSim.'
+    >>> index.save("my-index"); ColrankIndex.load("my-index")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from colrank import __version__
+from colrank.cache import TokenCache, content_key
+from colrank.config import ColrankConfig
+from colrank.dense_index import DenseIndex
+from colrank.docstore import DocStore, StoredDoc
+from colrank.encoders import ColbertEncoder, DenseEncoder
+from colrank.errors import (
+    CorruptIndexError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    InvalidFilterError,
+    InvalidInputError,
+    UnknownIdError,
+)
+from colrank.filters import Filter
+from colrank.maxsim import maxsim, maxsim_ragged
+from colrank.persistence import (
+    commit_manifest,
+    current_snapshot,
+    read_manifest,
+    verify_files,
+    write_snapshot,
+)
+from colrank.results import Document, Hit
+from colrank.token_store import TokenStore
+from colrank.validation import (
+    check_candidates,
+    check_ids,
+    check_k,
+    check_metadatas,
+    check_queries,
+    check_query,
+    check_texts,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class ColrankIndex:
+    """A searchable, persistent ColBERT-reranked index. One object serves every face.
+
+    Args:
+        config: models, device, batching, index and storage settings
+            (default: :meth:`ColrankConfig.from_env`).
+        dense_encoder: an already loaded dense encoder (overrides the config's model).
+        colbert_encoder: an already loaded ColBERT encoder (overrides the config's model).
+    """
+
+    def __init__(
+        self,
+        config: ColrankConfig | None = None,
+        *,
+        dense_encoder: DenseEncoder | None = None,
+        colbert_encoder: ColbertEncoder | None = None,
+    ) -> None:
+        self.config = config or ColrankConfig.from_env()
+        self._dense_encoder = dense_encoder
+        self._colbert_encoder = colbert_encoder
+        self._dense_index: DenseIndex | None = None
+        self._tokens: TokenStore | None = None
+        self._docs = DocStore()
+        self._next_iid = 0
+        self._expected_dims: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._rerank_cache = TokenCache(
+            self.config.rerank_cache_size, self.config.token_store.dtype
+        )
+
+    # ---------------------------------------------------------------- models
+    @property
+    def dense_encoder(self) -> DenseEncoder:
+        """The dense (recall) encoder, loaded on first use."""
+        if self._dense_encoder is None:
+            self._dense_encoder = DenseEncoder.load(
+                self.config.models.dense_model, self.config.runtime
+            )
+        self._check_dim("dense", self._dense_encoder.dim)
+        return self._dense_encoder
+
+    @property
+    def colbert_encoder(self) -> ColbertEncoder:
+        """The ColBERT (rerank) encoder, loaded on first use."""
+        if self._colbert_encoder is None:
+            models = self.config.models
+            self._colbert_encoder = ColbertEncoder.load(
+                models.colbert_model,
+                self.config.runtime,
+                query_length=models.query_length,
+                document_length=models.document_length,
+            )
+        self._check_dim("colbert", self._colbert_encoder.dim)
+        return self._colbert_encoder
+
+    def _check_dim(self, kind: str, dim: int) -> None:
+        expected = self._expected_dims.get(kind)
+        if expected is not None and expected != dim:
+            raise DimensionMismatchError(
+                f"this index was built with a {kind} model of dimension {expected}, but the "
+                f"loaded {kind} model gives {dim}; load it with the model it was built with "
+                "(see its manifest.json) or rebuild the index."
+            )
+
+    # ------------------------------------------------------------------ info
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and bool(self._docs.iids_for([doc_id]))
+
+    def get(self, ids: Sequence[str]) -> list[Document]:
+        """Stored documents by id, in the given order."""
+        iids = self._iids_of(ids)
+        return [Document(d.text, d.id, d.metadata) for d in self._docs.get(iids)]
+
+    # ---------------------------------------------------------------- writes
+    def add(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """Encode and index documents; all or nothing.
+
+        Args:
+            texts: document texts (non-empty strings).
+            metadatas: one JSON-serialisable dict per text.
+            ids: unique string ids (default: random UUIDs).
+            progress: show progress bars (default: the config's ``show_progress``).
+
+        Returns:
+            The ids of the added documents.
+        """
+        texts = check_texts(texts)
+        metas = check_metadatas(metadatas, len(texts))
+        doc_ids = (
+            check_ids(ids, len(texts)) if ids is not None else [uuid.uuid4().hex for _ in texts]
+        )
+        with self._lock:
+            clash = self._docs.iids_for(doc_ids)
+            if clash:
+                raise DuplicateIdError(
+                    f"ids already in the index: {sorted(clash)[:5]}; delete them first to replace"
+                )
+            vectors = self.dense_encoder.encode(texts, progress=progress)
+            token_sets = self.colbert_encoder.encode_documents(texts, progress=progress)
+            self._ensure_stores(vectors.shape[1], token_sets[0].shape[1])
+            iids = np.arange(self._next_iid, self._next_iid + len(texts), dtype=np.int64)
+            dense_index, tokens = self._stores()
+            done: list[str] = []
+            try:
+                dense_index.add(iids, vectors)
+                done.append("dense")
+                tokens.add(iids.tolist(), token_sets)
+                done.append("tokens")
+                self._docs.add(iids.tolist(), doc_ids, texts, metas)
+            except BaseException:
+                if "dense" in done:
+                    dense_index.remove(iids)
+                if "tokens" in done:
+                    tokens.delete(iids.tolist())
+                raise
+            self._next_iid += len(texts)
+        return doc_ids
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove documents by id; every id must exist (nothing is removed otherwise)."""
+        if isinstance(ids, str):
+            raise InvalidInputError("ids must be a list of strings (wrap a single id in a list)")
+        with self._lock:
+            iids = self._iids_of(ids)
+            if not iids:
+                return
+            dense_index, tokens = self._stores()
+            dense_index.remove(np.asarray(iids, dtype=np.int64))
+            tokens.delete(iids)
+            self._docs.delete(iids)
+
+    def _iids_of(self, ids: Sequence[str]) -> list[int]:
+        found = self._docs.iids_for(list(ids))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise UnknownIdError(f"ids not in the index: {missing[:5]}")
+        return [found[i] for i in ids]
+
+    def _ensure_stores(self, dense_dim: int, colbert_dim: int) -> None:
+        if self._dense_index is None:
+            self._dense_index = DenseIndex(dense_dim, self.config.dense_index)
+        if self._tokens is None:
+            self._tokens = TokenStore(colbert_dim, self.config.token_store.dtype)
+        self._expected_dims = {"dense": self._dense_index.dim, "colbert": self._tokens.dim}
+
+    def _stores(self) -> tuple[DenseIndex, TokenStore]:
+        if self._dense_index is None or self._tokens is None:
+            raise InvalidInputError("the index is empty: add documents first")
+        return self._dense_index, self._tokens
+
+    # ---------------------------------------------------------------- search
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002 - the name users of vector stores expect
+    ) -> list[Hit]:
+        """Dense recall of ``candidates`` documents, reranked by ColBERT; the best ``k``.
+
+        Args:
+            query: the question.
+            k: results to return.
+            candidates: documents the dense stage recalls for reranking (>= k).
+            filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
+                :mod:`colrank.filters`); applied before the top-k cut.
+        """
+        return self.search_many([check_query(query)], k=k, candidates=candidates, filter=filter)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[list[Hit]]:
+        """:meth:`search` for several queries, encoding them in one batch."""
+        queries = check_queries(queries)
+        k = check_k(k)
+        candidates = check_candidates(candidates, k)
+        if not queries or len(self) == 0:
+            return [[] for _ in queries]
+        dense_scores, cand_iids = self._recall(queries, candidates, filter)
+        query_tokens = self.colbert_encoder.encode_queries(queries)
+        results = []
+        for qi, q_tokens in enumerate(query_tokens):
+            keep = cand_iids[qi] >= 0
+            iids, dscores = cand_iids[qi][keep], dense_scores[qi][keep]
+            if len(iids) == 0:
+                results.append([])
+                continue
+            with self._lock:
+                padded, lengths = self._stores()[1].gather_padded(iids.tolist())
+            mask = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+            scores = maxsim(
+                torch.from_numpy(q_tokens), torch.from_numpy(padded), torch.from_numpy(mask)
+            )
+            results.append(self._hits(iids, scores.numpy(), dscores, k))
+        return results
+
+    def dense_search(
+        self,
+        query: str,
+        k: int = 10,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[Hit]:
+        """First stage only: the top ``k`` by dense inner product (``score`` = dense score)."""
+        k = check_k(k)
+        query = check_query(query)
+        if len(self) == 0:
+            return []
+        dense_scores, iids = self._recall([query], k, filter)
+        keep = iids[0] >= 0
+        return self._hits(iids[0][keep], dense_scores[0][keep], dense_scores[0][keep], k)
+
+    def _recall(
+        self,
+        queries: list[str],
+        candidates: int,
+        filter: Filter | None,  # noqa: A002
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidFilterError(f"filter must be a dict, not {type(filter).__name__}")
+        vectors = self.dense_encoder.encode(queries, progress=False)
+        with self._lock:
+            allowed = None
+            if filter:
+                allowed = np.asarray(self._docs.matching_iids(filter), dtype=np.int64)
+            return self._stores()[0].search(vectors, candidates, allowed)
+
+    def _hits(self, iids: np.ndarray, scores: np.ndarray, dense: np.ndarray, k: int) -> list[Hit]:
+        order = np.argsort(-scores, kind="stable")[:k]
+        with self._lock:
+            docs: list[StoredDoc] = self._docs.get(iids[order].tolist())
+        return [
+            Hit(
+                id=doc.id,
+                text=doc.text,
+                metadata=doc.metadata,
+                score=float(scores[j]),
+                dense_score=float(dense[j]),
+                rank=rank,
+            )
+            for rank, (j, doc) in enumerate(zip(order, docs, strict=True), start=1)
+        ]
+
+    # ---------------------------------------------------------------- rerank
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str | Document],
+        k: int | None = None,
+    ) -> list[Hit]:
+        """Rerank documents that come from elsewhere (another retriever, a database).
+
+        Their token embeddings are computed at query time and cached by content hash
+        (``config.rerank_cache_size`` documents), so a document seen before is not
+        encoded again. ``Hit.position`` is the document's index in ``documents``.
+
+        Args:
+            query: the question.
+            documents: texts, or :class:`~colrank.results.Document` objects.
+            k: results to return (default: all).
+        """
+        query = check_query(query)
+        if isinstance(documents, str) or not isinstance(documents, Sequence):
+            raise InvalidInputError("documents must be a list of strings or Document objects")
+        docs = [_as_document(d, i) for i, d in enumerate(documents)]
+        if k is not None:
+            k = check_k(k)
+        if not docs:
+            return []
+        token_sets = self._cached_document_tokens([d.text for d in docs])
+        q_tokens = self.colbert_encoder.encode_queries([query])[0]
+        scores = maxsim_ragged(torch.from_numpy(q_tokens), token_sets).numpy()
+        order = np.argsort(-scores, kind="stable")[: k or len(docs)]
+        return [
+            Hit(
+                id=docs[j].id,
+                text=docs[j].text,
+                metadata=dict(docs[j].metadata),
+                score=float(scores[j]),
+                dense_score=None,
+                rank=rank,
+                position=int(j),
+            )
+            for rank, j in enumerate(order, start=1)
+        ]
+
+    def _cached_document_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        keys = [content_key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        for key in keys:
+            value = self._rerank_cache.get(key)
+            if value is not None:
+                found[key] = value
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first_text = dict(zip(keys, texts, strict=True))
+            encoded = self.colbert_encoder.encode_documents(
+                [first_text[key] for key in missing], progress=False
+            )
+            for key, tokens in zip(missing, encoded, strict=True):
+                found[key] = tokens
+                self._rerank_cache.put(key, tokens)
+        return [found[key] for key in keys]
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the index atomically to ``path`` (a directory); returns the path.
+
+        A crash mid-save leaves the previously saved index intact.
+        """
+        root = Path(path)
+        with self._lock:
+            dense_index, tokens = self._stores()
+            manifest = {
+                "format": "colrank-index",
+                "format_version": FORMAT_VERSION,
+                "colrank_version": __version__,
+                "saved_at": datetime.now(timezone.utc).isoformat(),
+                "config": self.config.model_dump(mode="json"),
+                "dense_model": self.dense_encoder.name,
+                "colbert_model": self.colbert_encoder.name,
+                "dense_dim": dense_index.dim,
+                "colbert_dim": tokens.dim,
+                "documents": len(self._docs),
+                "next_internal_id": self._next_iid,
+            }
+            with write_snapshot(root) as snapshot:
+                files = dense_index.save(snapshot)
+                files += tokens.save(snapshot)
+                files += self._docs.save(snapshot)
+                commit_manifest(snapshot, manifest, files)
+        logger.info("saved %d documents to %s", len(self), root)
+        return root
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        config: ColrankConfig | None = None,
+        *,
+        dense_encoder: DenseEncoder | None = None,
+        colbert_encoder: ColbertEncoder | None = None,
+        verify: bool = True,
+        mmap: bool = True,
+    ) -> ColrankIndex:
+        """Open a saved index.
+
+        Args:
+            path: the index directory.
+            config: settings to use (default: the saved ones, with this machine's
+                ``COLRANK_DEVICE`` / ``COLRANK_DTYPE`` runtime overrides).
+            dense_encoder: an already loaded dense encoder (its dimension must match).
+            colbert_encoder: an already loaded ColBERT encoder (its dimension must match).
+            verify: check every file's SHA-256 (sizes are always checked).
+            mmap: keep token embeddings on disk, memory-mapped.
+        """
+        snapshot = current_snapshot(Path(path))
+        manifest = read_manifest(snapshot)
+        if manifest.get("format") != "colrank-index":
+            raise CorruptIndexError(f"{snapshot} does not hold a colrank index")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise CorruptIndexError(
+                f"index format {manifest.get('format_version')} is not supported by this "
+                f"colrank (format {FORMAT_VERSION}); rebuild the index"
+            )
+        verify_files(snapshot, manifest, checksums=verify)
+        if config is None:
+            saved = ColrankConfig.model_validate(manifest["config"])
+            runtime = ColrankConfig.from_env().runtime
+            config = saved.model_copy(update={"runtime": runtime})
+        index = cls(config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder)
+        index._dense_index = DenseIndex.load(snapshot, config.dense_index)
+        index._tokens = TokenStore.load(snapshot, mmap=mmap)
+        index._docs = DocStore.load(snapshot)
+        index._next_iid = int(manifest["next_internal_id"])
+        index._expected_dims = {
+            "dense": int(manifest["dense_dim"]),
+            "colbert": int(manifest["colbert_dim"]),
+        }
+        index._check_consistency(manifest)
+        for kind, encoder in (("dense", dense_encoder), ("colbert", colbert_encoder)):
+            if encoder is not None:
+                index._check_dim(kind, encoder.dim)
+        return index
+
+    def _check_consistency(self, manifest: dict[str, Any]) -> None:
+        dense_index, tokens = self._stores()
+        counts = {
+            "manifest": int(manifest["documents"]),
+            "documents": len(self._docs),
+            "dense": len(dense_index),
+            "tokens": len(tokens),
+        }
+        if len(set(counts.values())) != 1:
+            raise CorruptIndexError(f"index parts disagree on the document count: {counts}")
+        if dense_index.dim != int(manifest["dense_dim"]) or tokens.dim != int(
+            manifest["colbert_dim"]
+        ):
+            raise CorruptIndexError("index parts disagree with the manifest on dimensions")
+
+
+def _as_document(item: str | Document | Mapping[str, Any], position: int) -> Document:
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, str):
+        doc = Document(item)
+    elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+        doc = Document(item["text"], item.get("id"), dict(item.get("metadata") or {}))
+    else:
+        raise InvalidInputError(
+            f"documents[{position}] is a {type(item).__name__}; pass strings or colrank.Document"
+        )
+    if not isinstance(doc.text, str):
+        raise InvalidInputError(f"documents[{position}].text is not a string")
+    return doc
+
+
+__all__ = ["ColrankIndex"]

@@ -1,0 +1,109 @@
+"""MaxSim (late interaction) scoring: pure functions, tensors in, scores out.
+
+For each query token, take the best dot product over the document's tokens, then sum
+over query tokens. Padding is masked with ``-inf`` before the max, so a padded
+position never wins even when every real similarity is negative.
+
+Example:
+    >>> import torch
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> docs, mask = pad_token_sets([torch.tensor([[1.0, 0.0]]), torch.eye(2)])
+    >>> maxsim(q, docs, mask)
+    tensor([1., 2.])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+# Upper bound on elements of one (queries x docs x query tokens x doc tokens) block.
+_MAX_BLOCK_ELEMENTS = 1 << 25
+
+
+def pad_token_sets(
+    token_sets: Sequence[np.ndarray | torch.Tensor],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ragged ``(L_i, d)`` token sets into ``(N, L_max, d)`` plus a ``(N, L_max)`` mask."""
+    if not token_sets:
+        raise ValueError("pad_token_sets needs at least one token set")
+    dim = token_sets[0].shape[-1]
+    longest = max(int(t.shape[0]) for t in token_sets)
+    out = torch.zeros((len(token_sets), longest, dim), dtype=dtype)
+    mask = torch.zeros((len(token_sets), longest), dtype=torch.bool)
+    for i, tokens in enumerate(token_sets):
+        if tokens.shape[-1] != dim:
+            raise ValueError(f"token set {i} has dimension {tokens.shape[-1]}, expected {dim}")
+        tensor = torch.as_tensor(np.asarray(tokens) if not torch.is_tensor(tokens) else tokens)
+        n = tensor.shape[0]
+        out[i, :n] = tensor.to(dtype)
+        mask[i, :n] = True
+    return out.to(device), mask.to(device)
+
+
+def maxsim(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    documents_mask: torch.Tensor | None = None,
+    queries_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Score every query against every document.
+
+    Args:
+        queries: ``(Lq, d)`` for one query or ``(Q, Lq, d)`` for several.
+        documents: ``(N, Ld, d)`` padded document tokens.
+        documents_mask: ``(N, Ld)`` true for real tokens (None: all real).
+        queries_mask: ``(Q, Lq)`` true for real query tokens (None: all real).
+
+    Returns:
+        ``(N,)`` scores for one query, ``(Q, N)`` for several.
+    """
+    single = queries.dim() == 2
+    q = queries.unsqueeze(0) if single else queries
+    if q.shape[-1] != documents.shape[-1]:
+        raise ValueError(
+            f"query dimension {q.shape[-1]} != document dimension {documents.shape[-1]}"
+        )
+    docs = documents.to(device=q.device, dtype=q.dtype)
+    n_docs, doc_len = docs.shape[0], docs.shape[1]
+    if documents_mask is None:
+        documents_mask = torch.ones((n_docs, doc_len), dtype=torch.bool, device=q.device)
+    documents_mask = documents_mask.to(device=q.device, dtype=torch.bool)
+    n_queries, q_len = q.shape[0], q.shape[1]
+
+    per_doc = max(1, n_queries * q_len * max(doc_len, 1))
+    step = max(1, _MAX_BLOCK_ELEMENTS // per_doc)
+    scores = torch.empty((n_queries, n_docs), dtype=q.dtype, device=q.device)
+    with torch.no_grad():
+        for start in range(0, n_docs, step):
+            block = docs[start : start + step]
+            block_mask = documents_mask[start : start + step]
+            sim = torch.einsum("qld,nmd->qnlm", q, block)
+            sim = sim.masked_fill(~block_mask[None, :, None, :], float("-inf"))
+            best = sim.max(dim=-1).values
+            best = torch.where(torch.isinf(best), torch.zeros_like(best), best)
+            if queries_mask is not None:
+                best = best * queries_mask.to(device=q.device, dtype=q.dtype)[:, None, :]
+            scores[:, start : start + step] = best.sum(dim=-1)
+    return scores[0] if single else scores
+
+
+def maxsim_ragged(
+    query: torch.Tensor,
+    token_sets: Sequence[np.ndarray | torch.Tensor],
+    *,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Score one ``(Lq, d)`` query against ragged document token sets; ``(N,)`` scores."""
+    if not token_sets:
+        return torch.empty(0)
+    docs, mask = pad_token_sets(token_sets, dtype=torch.float32, device=device)
+    return maxsim(query.to(device=device, dtype=torch.float32), docs, mask)
+
+
+__all__ = ["maxsim", "maxsim_ragged", "pad_token_sets"]

