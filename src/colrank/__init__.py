@@ -39,7 +39,7 @@ from colrank.errors import (
     OutOfMemoryError,
     UnknownIdError,
 )
-from colrank.maxsim import maxsim, maxsim_ragged
+from colrank.maxsim import maxsim_ragged, maxsim_scores
 from colrank.results import Document, Hit
 
 __all__ = [
@@ -66,6 +66,6 @@ __all__ = [
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",
-    "maxsim",
     "maxsim_ragged",
+    "maxsim_scores",
 ]

@@ -1,6 +1,7 @@
 """First-stage recall over FAISS: exact inner product, HNSW or IVF.
 
-Vectors are keyed by the engine's internal int64 ids (``IndexIDMap2``). Metadata
+Vectors are keyed by the engine's internal int64 ids (``IndexIDMap2`` for flat and
+HNSW; IVF stores the ids natively, with a hashtable direct map for lookups). Metadata
 filters arrive as the set of allowed ids and are applied *inside* the FAISS search
 through an ``IDSelector`` (before the top-k cut), so a filtered query still fills k
 when k matching documents exist. Approximate indexes can under-fill a very selective
@@ -65,9 +66,8 @@ class DenseIndex:
             )
         if not len(vectors):
             return
-        base = faiss.downcast_index(self._index.index)
-        if isinstance(base, faiss.IndexIVF) and not base.is_trained:
-            self._train_ivf(base, vectors)
+        if self.kind == "ivf" and not self._index.is_trained:
+            self._train_ivf(vectors)
         self._index.add_with_ids(vectors, np.asarray(iids, dtype=np.int64))
 
     def remove(self, iids: np.ndarray) -> None:
@@ -77,6 +77,9 @@ class DenseIndex:
             self._tombstones.update(int(i) for i in ids)
             if len(self._tombstones) > 0.2 * max(1, self._index.ntotal):
                 self.rebuild()
+        elif self.kind == "ivf":
+            # IVF keeps our ids natively; its hashtable direct map removes by id array.
+            self._index.remove_ids(faiss.IDSelectorArray(ids))
         else:
             self._index.remove_ids(ids)
 
@@ -91,7 +94,17 @@ class DenseIndex:
     # ----------------------------------------------------------------- reads
     def ids(self) -> np.ndarray:
         """Live internal ids."""
-        id_map = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if self.kind == "ivf":
+            invlists = self._index.invlists
+            id_map = np.concatenate(
+                [
+                    faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+                    for i in range(invlists.nlist)
+                ]
+                or [np.zeros(0, dtype=np.int64)]
+            ).astype(np.int64)
+        else:
+            id_map = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if self._tombstones:
             id_map = id_map[~np.isin(id_map, list(self._tombstones))]
         return id_map
@@ -164,30 +177,30 @@ class DenseIndex:
         return index
 
     # -------------------------------------------------------------- internals
-    def _new_index(self) -> faiss.IndexIDMap2:
+    def _new_index(self) -> faiss.Index:
         cfg = self.config
-        if cfg.kind == "flat":
-            base = faiss.IndexFlatIP(self.dim)
-        elif cfg.kind == "hnsw":
+        if cfg.kind == "ivf":
+            # Untrained placeholder: nlist is fixed when the first batch trains it.
+            return self._new_ivf(1)
+        if cfg.kind == "hnsw":
             base = faiss.IndexHNSWFlat(self.dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = cfg.hnsw_ef_construction
         else:
-            # nlist is fixed when the first batch trains it (see _train_ivf).
-            base = faiss.IndexIVFFlat(
-                faiss.IndexFlatIP(self.dim), self.dim, 1, faiss.METRIC_INNER_PRODUCT
-            )
+            base = faiss.IndexFlatIP(self.dim)
         return faiss.IndexIDMap2(base)
 
-    def _train_ivf(self, base: faiss.IndexIVF, vectors: np.ndarray) -> None:
+    def _new_ivf(self, nlist: int) -> faiss.IndexIVFFlat:
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct/remove by our ids
+        return ivf
+
+    def _train_ivf(self, vectors: np.ndarray) -> None:
         n = len(vectors)
         nlist = self.config.ivf_nlist or max(1, int(4 * math.sqrt(n)))
         nlist = max(1, min(nlist, n // 39 or 1))
-        quantizer = faiss.IndexFlatIP(self.dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(vectors)
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-        self._index = faiss.IndexIDMap2(ivf)
-        self._ivf_quantizer = quantizer  # keep the quantizer alive beside its IVF
+        self._index = self._new_ivf(nlist)
+        self._index.train(vectors)
         logger.info("trained IVF with %d lists on %d vectors", nlist, n)
 
     def _params(self, selector: faiss.IDSelector | None) -> faiss.SearchParameters | None:

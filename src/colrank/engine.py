@@ -19,6 +19,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from colrank.errors import (
     UnknownIdError,
 )
 from colrank.filters import Filter
-from colrank.maxsim import maxsim, maxsim_ragged
+from colrank.maxsim import maxsim_ragged, maxsim_scores
 from colrank.persistence import (
     commit_manifest,
     current_snapshot,
@@ -49,7 +50,7 @@ from colrank.persistence import (
     verify_files,
     write_snapshot,
 )
-from colrank.results import Document, Hit
+from colrank.results import CandidateScores, Document, Hit
 from colrank.token_store import TokenStore
 from colrank.validation import (
     check_candidates,
@@ -64,6 +65,15 @@ from colrank.validation import (
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """One query's dense candidates (internal ids, dense order) and both scores."""
+
+    iids: np.ndarray
+    dense_scores: np.ndarray
+    colbert_scores: np.ndarray
 
 
 class ColrankIndex:
@@ -177,6 +187,7 @@ class ColrankIndex:
             token_sets = self.colbert_encoder.encode_documents(texts, progress=progress)
             self._ensure_stores(vectors.shape[1], token_sets[0].shape[1])
             iids = np.arange(self._next_iid, self._next_iid + len(texts), dtype=np.int64)
+            self._next_iid += len(texts)  # ids are never reused, even after a failed add
             dense_index, tokens = self._stores()
             done: list[str] = []
             try:
@@ -191,7 +202,6 @@ class ColrankIndex:
                 if "tokens" in done:
                     tokens.delete(iids.tolist())
                 raise
-            self._next_iid += len(texts)
         return doc_ids
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -256,25 +266,57 @@ class ColrankIndex:
         queries = check_queries(queries)
         k = check_k(k)
         candidates = check_candidates(candidates, k)
+        return [
+            self._hits(c.iids, c.colbert_scores, c.dense_scores, k)
+            for c in self._score_candidates(queries, candidates, filter)
+        ]
+
+    def candidate_scores(
+        self,
+        queries: Sequence[str],
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[CandidateScores]:
+        """Both stages' scores for each query's dense candidates, in dense order.
+
+        The building block for evaluation and score fusion: ``search`` is these
+        candidates sorted by ``colbert_scores``.
+        """
+        queries = check_queries(queries)
+        candidates = check_k(candidates, "candidates")
+        out = []
+        for c in self._score_candidates(queries, candidates, filter):
+            with self._lock:
+                ids = [d.id for d in self._docs.get(c.iids.tolist())]
+            out.append(CandidateScores(ids, c.dense_scores, c.colbert_scores))
+        return out
+
+    def _score_candidates(
+        self,
+        queries: list[str],
+        candidates: int,
+        filter: Filter | None,  # noqa: A002
+    ) -> list[_Candidates]:
         if not queries or len(self) == 0:
-            return [[] for _ in queries]
+            empty = np.zeros(0, dtype=np.float32)
+            return [_Candidates(np.zeros(0, dtype=np.int64), empty, empty) for _ in queries]
         dense_scores, cand_iids = self._recall(queries, candidates, filter)
         query_tokens = self.colbert_encoder.encode_queries(queries)
-        results = []
+        out = []
         for qi, q_tokens in enumerate(query_tokens):
             keep = cand_iids[qi] >= 0
-            iids, dscores = cand_iids[qi][keep], dense_scores[qi][keep]
+            iids, dense = cand_iids[qi][keep], dense_scores[qi][keep]
             if len(iids) == 0:
-                results.append([])
+                out.append(_Candidates(iids, dense, dense))
                 continue
             with self._lock:
                 padded, lengths = self._stores()[1].gather_padded(iids.tolist())
             mask = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-            scores = maxsim(
+            scores = maxsim_scores(
                 torch.from_numpy(q_tokens), torch.from_numpy(padded), torch.from_numpy(mask)
             )
-            results.append(self._hits(iids, scores.numpy(), dscores, k))
-        return results
+            out.append(_Candidates(iids, dense, scores.numpy()))
+        return out
 
     def dense_search(
         self,

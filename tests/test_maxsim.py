@@ -1,0 +1,80 @@
+"""MaxSim numerics against PyLate and a naive reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pylate import rank
+
+import colrank.maxsim as maxsim_module
+from colrank import maxsim_ragged, maxsim_scores
+from colrank.maxsim import pad_token_sets
+
+
+def naive_maxsim(query: np.ndarray, doc: np.ndarray) -> float:
+    total = 0.0
+    for q in query:
+        total += max(float(np.dot(q, d)) for d in doc)
+    return total
+
+
+def ragged(rng: np.random.Generator, n: int, dim: int, nonneg: bool) -> list[np.ndarray]:
+    out = []
+    for _ in range(n):
+        x = rng.standard_normal((int(rng.integers(1, 40)), dim)).astype(np.float32)
+        if nonneg:
+            x = np.abs(x)
+        out.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+    return out
+
+
+@pytest.mark.parametrize("n_docs", [1, 7, 33])
+def test_scores_equal_pylate_rerank(n_docs: int) -> None:
+    # PyLate pads with zeros and no mask; with non-negative similarities that is exact.
+    rng = np.random.default_rng(n_docs)
+    query = np.abs(rng.standard_normal((32, 16)).astype(np.float32))
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    docs = ragged(rng, n_docs, 16, nonneg=True)
+    ids = [f"d{i}" for i in range(n_docs)]
+    ours = maxsim_ragged(torch.from_numpy(query), docs).numpy()
+    ref = rank.rerank(documents_ids=[ids], queries_embeddings=[query], documents_embeddings=[docs])[0]
+    ref_scores = {r["id"]: r["score"] for r in ref}
+    np.testing.assert_allclose(ours, [ref_scores[i] for i in ids], atol=1e-4)
+
+
+def test_scores_equal_pylate_on_real_model_embeddings(tiny_config) -> None:
+    from colrank import ColbertEncoder
+
+    enc = ColbertEncoder.load(tiny_config.models.colbert_model, tiny_config.runtime)
+    docs = enc.encode_documents(["a short one", "a somewhat longer document about cats and dogs", "x"])
+    query = enc.encode_queries(["cats"])[0]
+    ours = maxsim_ragged(torch.from_numpy(query), docs).numpy()
+    ref = rank.rerank(documents_ids=[[0, 1, 2]], queries_embeddings=[query], documents_embeddings=[docs])[0]
+    ref_scores = {r["id"]: r["score"] for r in ref}
+    np.testing.assert_allclose(ours, [ref_scores[i] for i in range(3)], atol=1e-4)
+
+
+def test_negative_similarities_never_match_padding() -> None:
+    rng = np.random.default_rng(3)
+    query = rng.standard_normal((8, 4)).astype(np.float32)
+    docs = [rng.standard_normal((n, 4)).astype(np.float32) for n in (1, 5, 2, 9)]
+    ours = maxsim_ragged(torch.from_numpy(query), docs).numpy()
+    np.testing.assert_allclose(ours, [naive_maxsim(query, d) for d in docs], rtol=1e-5, atol=1e-5)
+
+
+def test_many_queries_with_query_mask_and_block_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(maxsim_module, "_MAX_BLOCK_ELEMENTS", 500)  # forces many doc blocks
+    rng = np.random.default_rng(5)
+    docs = [rng.standard_normal((n, 6)).astype(np.float32) for n in (3, 1, 7, 4, 2)]
+    queries = [rng.standard_normal((n, 6)).astype(np.float32) for n in (2, 5, 3)]
+    q_pad, q_mask = pad_token_sets(queries)
+    d_pad, d_mask = pad_token_sets(docs)
+    scores = maxsim_scores(q_pad, d_pad, d_mask, q_mask).numpy()
+    expected = [[naive_maxsim(q, d) for d in docs] for q in queries]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dimension_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="dimension"):
+        maxsim_scores(torch.ones(2, 3), torch.ones(1, 2, 4))

@@ -1,0 +1,35 @@
+"""The public API is what __all__ says, and importing colrank pulls in no framework."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import colrank
+
+EXPECTED = {
+    "ColbertEncoder", "ColrankConfig", "ColrankError", "ColrankIndex", "CorruptIndexError",
+    "DenseEncoder", "DenseIndexConfig", "DimensionMismatchError", "Document", "DuplicateIdError",
+    "EmptyCorpusError", "EmptyQueryError", "Hit", "IndexNotFoundError", "InvalidFilterError",
+    "InvalidInputError", "ModelConfig", "ModelLoadError", "OutOfMemoryError", "RuntimeConfig",
+    "TokenStoreConfig", "UnknownIdError", "__version__", "maxsim_ragged", "maxsim_scores",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(colrank.__all__) == EXPECTED
+    for name in colrank.__all__:
+        assert hasattr(colrank, name), name
+
+
+def test_core_import_does_not_load_langchain_or_llama_index() -> None:
+    code = "import sys, colrank; print(any(m.startswith(('langchain', 'llama_index')) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_errors_keep_builtin_bases() -> None:
+    assert issubclass(colrank.EmptyQueryError, ValueError)
+    assert issubclass(colrank.UnknownIdError, KeyError)
+    assert issubclass(colrank.IndexNotFoundError, FileNotFoundError)
+    assert all(issubclass(getattr(colrank, n), colrank.ColrankError) for n in EXPECTED if n.endswith("Error") and n != "ColrankError")

@@ -1,0 +1,75 @@
+"""Token store: contiguous storage, deletes, compaction, memory-mapped persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colrank import DimensionMismatchError, UnknownIdError
+from colrank.token_store import TokenStore
+
+
+def make(n: int, dim: int = 4, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((int(rng.integers(1, 9)), dim)).astype(np.float32) for _ in range(n)]
+
+
+def test_roundtrip_fp16_and_order() -> None:
+    store = TokenStore(dim=4)
+    embs = make(5)
+    store.add(list(range(5)), embs)
+    got = store.get([3, 0, 4])
+    for g, e in zip(got, [embs[3], embs[0], embs[4]], strict=True):
+        assert g.dtype == np.float16
+        np.testing.assert_allclose(g, e, atol=2e-3)
+    assert len(store) == 5 and store.n_tokens == sum(len(e) for e in embs)
+
+
+def test_delete_then_get_fails_and_compaction_frees_tokens() -> None:
+    store = TokenStore(dim=4, dtype="float32")
+    embs = make(6)
+    store.add(list(range(6)), embs)
+    store.delete([1, 4])
+    assert 1 not in store and 0 in store and len(store) == 4
+    with pytest.raises(UnknownIdError):
+        store.get([1])
+    store.compact()
+    assert store.n_tokens == sum(len(embs[i]) for i in (0, 2, 3, 5))
+    np.testing.assert_array_equal(store.get([5])[0], embs[5])
+
+
+def test_ids_must_grow_and_dims_must_match() -> None:
+    store = TokenStore(dim=4)
+    store.add([5], make(1))
+    with pytest.raises(ValueError, match="increasing"):
+        store.add([5], make(1))
+    with pytest.raises(DimensionMismatchError):
+        store.add([6], make(1, dim=3))
+
+
+def test_many_adds_merge_segments_and_stay_correct() -> None:
+    store = TokenStore(dim=4, dtype="float32")
+    all_embs = []
+    for i in range(50):
+        embs = make(2, seed=i)
+        store.add([2 * i, 2 * i + 1], embs)
+        all_embs += embs
+    for i in (0, 37, 99):
+        np.testing.assert_array_equal(store.get([i])[0], all_embs[i])
+
+
+def test_save_load_memory_mapped_then_append(tmp_path) -> None:
+    store = TokenStore(dim=4, dtype="float32")
+    embs = make(7)
+    store.add(list(range(7)), embs)
+    store.delete([2])
+    store.save(tmp_path)
+    loaded = TokenStore.load(tmp_path, mmap=True)
+    assert isinstance(loaded._segments[0], np.memmap)
+    assert len(loaded) == 6 and 2 not in loaded
+    extra = make(2, seed=9)
+    loaded.add([10, 11], extra)
+    padded, lengths = loaded.gather_padded([11, 6, 0])
+    assert lengths.tolist() == [len(extra[1]), len(embs[6]), len(embs[0])]
+    np.testing.assert_array_equal(padded[1, : len(embs[6])], embs[6])
+    assert not padded[0, len(extra[1]) :].any()  # padding is zero
