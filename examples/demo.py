@@ -20,9 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from colrank import ColrankConfig, ColrankIndex  # noqa: E402
-from colrank.cli import _quiet_third_party  # noqa: E402
-from colrank.corpus import read_corpus  # noqa: E402
+from colrank import ColrankConfig, ColrankIndex
+from colrank.cli import _quiet_third_party
+from colrank.corpus import read_corpus
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = [
@@ -46,7 +46,11 @@ def main() -> None:
     args = parser.parse_args()
     _quiet_third_party()
 
-    config = ColrankConfig.from_env() if os.environ.get("COLRANK_COLBERT_MODEL") else ColrankConfig.offline()
+    config = (
+        ColrankConfig.from_env()
+        if os.environ.get("COLRANK_COLBERT_MODEL")
+        else ColrankConfig.offline()
+    )
     print(f"models: dense={config.models.dense_model}  colbert={config.models.colbert_model}")
     ids, texts, metas = read_corpus(args.corpus)
     started = time.perf_counter()

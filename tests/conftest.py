@@ -17,18 +17,66 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
 
 CORPUS = [
-    ("geo-paris", "Paris is the capital and largest city of France.", {"topic": "geo", "year": 2019}),
-    ("geo-berlin", "Berlin is the capital of Germany and its largest city.", {"topic": "geo", "year": 2021}),
-    ("geo-rome", "Rome is the capital city of Italy, founded on seven hills.", {"topic": "geo", "year": 2020}),
-    ("bio-mito", "Mitochondria produce most of the chemical energy of the cell as ATP.", {"topic": "bio", "year": 2018}),
-    ("bio-dna", "DNA carries the genetic instructions of living organisms.", {"topic": "bio", "year": 2022}),
-    ("bio-enzyme", "Enzymes are proteins that speed up chemical reactions in cells.", {"topic": "bio", "year": 2023}),
-    ("ir-colbert", "ColBERT scores queries against documents with late interaction and MaxSim.", {"topic": "ir", "year": 2020}),
-    ("ir-faiss", "FAISS is a library for efficient similarity search of dense vectors.", {"topic": "ir", "year": 2017}),
-    ("ir-bm25", "BM25 ranks documents by term frequency and inverse document frequency.", {"topic": "ir", "year": 2009}),
-    ("ir-dense", "Dense retrieval encodes queries and passages into single vectors.", {"topic": "ir", "year": 2020}),
-    ("food-pasta", "Pasta is boiled in salted water until it is al dente.", {"topic": "food", "year": 2015}),
-    ("food-bread", "Bread dough rises because yeast ferments sugars into carbon dioxide.", {"topic": "food", "year": 2016}),
+    (
+        "geo-paris",
+        "Paris is the capital and largest city of France.",
+        {"topic": "geo", "year": 2019},
+    ),
+    (
+        "geo-berlin",
+        "Berlin is the capital of Germany and its largest city.",
+        {"topic": "geo", "year": 2021},
+    ),
+    (
+        "geo-rome",
+        "Rome is the capital city of Italy, founded on seven hills.",
+        {"topic": "geo", "year": 2020},
+    ),
+    (
+        "bio-mito",
+        "Mitochondria produce most of the chemical energy of the cell as ATP.",
+        {"topic": "bio", "year": 2018},
+    ),
+    (
+        "bio-dna",
+        "DNA carries the genetic instructions of living organisms.",
+        {"topic": "bio", "year": 2022},
+    ),
+    (
+        "bio-enzyme",
+        "Enzymes are proteins that speed up chemical reactions in cells.",
+        {"topic": "bio", "year": 2023},
+    ),
+    (
+        "ir-colbert",
+        "ColBERT scores queries against documents with late interaction and MaxSim.",
+        {"topic": "ir", "year": 2020},
+    ),
+    (
+        "ir-faiss",
+        "FAISS is a library for efficient similarity search of dense vectors.",
+        {"topic": "ir", "year": 2017},
+    ),
+    (
+        "ir-bm25",
+        "BM25 ranks documents by term frequency and inverse document frequency.",
+        {"topic": "ir", "year": 2009},
+    ),
+    (
+        "ir-dense",
+        "Dense retrieval encodes queries and passages into single vectors.",
+        {"topic": "ir", "year": 2020},
+    ),
+    (
+        "food-pasta",
+        "Pasta is boiled in salted water until it is al dente.",
+        {"topic": "food", "year": 2015},
+    ),
+    (
+        "food-bread",
+        "Bread dough rises because yeast ferments sugars into carbon dioxide.",
+        {"topic": "food", "year": 2016},
+    ),
 ]
 
 

@@ -11,7 +11,15 @@ from .test_corpus import write_beir
 
 
 def model_args(tiny_model_dir: str) -> list[str]:
-    return ["--dense-model", tiny_model_dir, "--colbert-model", tiny_model_dir, "--device", "cpu", "--quiet"]
+    return [
+        "--dense-model",
+        tiny_model_dir,
+        "--colbert-model",
+        tiny_model_dir,
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
 
 
 def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
@@ -26,7 +34,21 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
     assert main(["index", str(data), str(index_dir), *model_args(tiny_model_dir)]) == 0
     assert f"indexed {len(CORPUS)} documents" in capsys.readouterr().out
 
-    assert main(["search", str(index_dir), "capital", "-k", "3", "--json", "--filter", '{"topic": "food"}']) == 0
+    assert (
+        main(
+            [
+                "search",
+                str(index_dir),
+                "capital",
+                "-k",
+                "3",
+                "--json",
+                "--filter",
+                '{"topic": "food"}',
+            ]
+        )
+        == 0
+    )
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 2 and {h["metadata"]["topic"] for h in hits} == {"food"}
 
@@ -34,7 +56,22 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
     table = capsys.readouterr().out
     assert table.splitlines()[0].split() == ["rank", "colbert", "dense", "id", "text"]
 
-    assert main(["eval", "--data", str(data), "--index", str(index_dir), "--candidates", "2,5", "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--index",
+                str(index_dir),
+                "--candidates",
+                "2,5",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"dense", "rerank@2", "rerank@5"}
     assert all(0.0 <= v <= 1.0 for run in report.values() for v in run.values())

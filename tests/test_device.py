@@ -26,9 +26,7 @@ def simulated_oom() -> BaseException:
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-@pytest.mark.parametrize(
-    ("facts", "expected"), [(CUDA, "cuda"), (MPS, "mps"), (CPU, "cpu")]
-)
+@pytest.mark.parametrize(("facts", "expected"), [(CUDA, "cuda"), (MPS, "mps"), (CPU, "cpu")])
 def test_auto_prefers_cuda_then_mps_then_cpu(facts: DeviceFacts, expected: str) -> None:
     assert resolve_device("auto", facts) == expected
 

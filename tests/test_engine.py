@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import shutil
 
-import numpy as np
 import pytest
 
 from colrank import (
@@ -81,7 +79,9 @@ def test_add_and_delete_keep_all_stores_in_agreement(tiny_index: ColrankIndex, t
 
 def test_filter_returns_only_matches_and_still_fills_k(tiny_index: ColrankIndex) -> None:
     # 'bio' docs are not the dense top candidates for this query, yet k=3 is filled
-    hits = tiny_index.search("capital city of a country", k=3, candidates=3, filter={"topic": "bio"})
+    hits = tiny_index.search(
+        "capital city of a country", k=3, candidates=3, filter={"topic": "bio"}
+    )
     assert len(hits) == 3 and {h.metadata["topic"] for h in hits} == {"bio"}
     hits = tiny_index.search("anything", k=5, filter={"year": {"$gte": 2021}})
     assert {h.id for h in hits} == {"geo-berlin", "bio-dna", "bio-enzyme"}
@@ -141,7 +141,11 @@ def test_failed_add_leaves_index_unchanged(tiny_index: ColrankIndex, monkeypatch
 
 
 def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) -> None:
-    docs = [Document("FAISS searches vectors.", "a", {"s": 1}), "Bread needs yeast.", "ColBERT uses MaxSim."]
+    docs = [
+        Document("FAISS searches vectors.", "a", {"s": 1}),
+        "Bread needs yeast.",
+        "ColBERT uses MaxSim.",
+    ]
     encoder = tiny_index.colbert_encoder
     calls: list[int] = []
     real = encoder.encode_documents
@@ -164,7 +168,11 @@ def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) 
 
 
 def test_long_documents_are_truncated_with_a_warning(tiny_config, caplog) -> None:
-    index = ColrankIndex(tiny_config.model_copy(update={"models": tiny_config.models.model_copy(update={"document_length": 16})}))
+    index = ColrankIndex(
+        tiny_config.model_copy(
+            update={"models": tiny_config.models.model_copy(update={"document_length": 16})}
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="colrank.encoders"):
         index.add(["word " * 100, "short text"], ids=["long", "short"])
     assert "truncated" in caplog.text and "1 of 2" in caplog.text
@@ -196,7 +204,9 @@ def test_corrupted_index_is_detected(tiny_index: ColrankIndex, tmp_path, damage)
         ColrankIndex.load(root, tiny_index.config)
 
 
-def test_crash_mid_save_keeps_previous_index(tiny_index: ColrankIndex, tmp_path, monkeypatch) -> None:
+def test_crash_mid_save_keeps_previous_index(
+    tiny_index: ColrankIndex, tmp_path, monkeypatch
+) -> None:
     root = tiny_index.save(tmp_path / "idx")
     before = (root / CURRENT_FILE).read_text()
     tiny_index.add(["Lisbon is the capital of Portugal."], ids=["geo-lisbon"])
@@ -214,7 +224,9 @@ def test_crash_mid_save_keeps_previous_index(tiny_index: ColrankIndex, tmp_path,
     assert len(loaded) == len(CORPUS) and "geo-lisbon" not in loaded
 
 
-def test_loading_with_a_model_of_another_dimension_fails(tiny_index, tmp_path, minilm_config) -> None:
+def test_loading_with_a_model_of_another_dimension_fails(
+    tiny_index, tmp_path, minilm_config
+) -> None:
     root = tiny_index.save(tmp_path / "idx")
     loaded = ColrankIndex.load(root, minilm_config)  # 384-dim models, index is 32-dim
     with pytest.raises(DimensionMismatchError, match="dimension"):
@@ -233,10 +245,14 @@ def test_hnsw_and_ivf_engines_agree_with_flat_on_small_data(tiny_config) -> None
     ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
     results = {}
     for kind in ("flat", "hnsw", "ivf"):
-        cfg = tiny_config.model_copy(update={"dense_index": tiny_config.dense_index.model_copy(update={"kind": kind})})
+        cfg = tiny_config.model_copy(
+            update={"dense_index": tiny_config.dense_index.model_copy(update={"kind": kind})}
+        )
         index = ColrankIndex(cfg)
         index.add(texts, metas, ids)
-        results[kind] = [[h.id for h in hits] for hits in index.search_many(QUERIES, k=4, candidates=12)]
+        results[kind] = [
+            [h.id for h in hits] for hits in index.search_many(QUERIES, k=4, candidates=12)
+        ]
     assert results["flat"] == results["hnsw"] == results["ivf"]
 
 
@@ -248,7 +264,9 @@ def test_empty_index_search_returns_nothing(tiny_config, tmp_path) -> None:
 
 
 def test_offline_config_from_env() -> None:
-    cfg = ColrankConfig.from_env({"COLRANK_OFFLINE": "1", "COLRANK_DEVICE": "cpu", "COLRANK_COLBERT_MODEL": "/m"})
+    cfg = ColrankConfig.from_env(
+        {"COLRANK_OFFLINE": "1", "COLRANK_DEVICE": "cpu", "COLRANK_COLBERT_MODEL": "/m"}
+    )
     assert cfg.models.dense_model == "offline:minilm"
     assert cfg.models.colbert_model == "/m" and cfg.runtime.device == "cpu"
     default = ColrankConfig.from_env({})

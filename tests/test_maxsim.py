@@ -38,7 +38,9 @@ def test_scores_equal_pylate_rerank(n_docs: int) -> None:
     docs = ragged(rng, n_docs, 16, nonneg=True)
     ids = [f"d{i}" for i in range(n_docs)]
     ours = maxsim_ragged(torch.from_numpy(query), docs).numpy()
-    ref = rank.rerank(documents_ids=[ids], queries_embeddings=[query], documents_embeddings=[docs])[0]
+    ref = rank.rerank(documents_ids=[ids], queries_embeddings=[query], documents_embeddings=[docs])[
+        0
+    ]
     ref_scores = {r["id"]: r["score"] for r in ref}
     np.testing.assert_allclose(ours, [ref_scores[i] for i in ids], atol=1e-4)
 
@@ -47,10 +49,14 @@ def test_scores_equal_pylate_on_real_model_embeddings(tiny_config) -> None:
     from colrank import ColbertEncoder
 
     enc = ColbertEncoder.load(tiny_config.models.colbert_model, tiny_config.runtime)
-    docs = enc.encode_documents(["a short one", "a somewhat longer document about cats and dogs", "x"])
+    docs = enc.encode_documents(
+        ["a short one", "a somewhat longer document about cats and dogs", "x"]
+    )
     query = enc.encode_queries(["cats"])[0]
     ours = maxsim_ragged(torch.from_numpy(query), docs).numpy()
-    ref = rank.rerank(documents_ids=[[0, 1, 2]], queries_embeddings=[query], documents_embeddings=[docs])[0]
+    ref = rank.rerank(
+        documents_ids=[[0, 1, 2]], queries_embeddings=[query], documents_embeddings=[docs]
+    )[0]
     ref_scores = {r["id"]: r["score"] for r in ref}
     np.testing.assert_allclose(ours, [ref_scores[i] for i in range(3)], atol=1e-4)
 

@@ -8,11 +8,31 @@ import sys
 import colrank
 
 EXPECTED = {
-    "ColbertEncoder", "ColrankConfig", "ColrankError", "ColrankIndex", "CorruptIndexError",
-    "DenseEncoder", "DenseIndexConfig", "DimensionMismatchError", "Document", "DuplicateIdError",
-    "EmptyCorpusError", "EmptyQueryError", "Hit", "IndexNotFoundError", "InvalidFilterError",
-    "InvalidInputError", "ModelConfig", "ModelLoadError", "OutOfMemoryError", "RuntimeConfig",
-    "TokenStoreConfig", "UnknownIdError", "__version__", "maxsim_ragged", "maxsim_scores",
+    "ColbertEncoder",
+    "ColrankConfig",
+    "ColrankError",
+    "ColrankIndex",
+    "CorruptIndexError",
+    "DenseEncoder",
+    "DenseIndexConfig",
+    "DimensionMismatchError",
+    "Document",
+    "DuplicateIdError",
+    "EmptyCorpusError",
+    "EmptyQueryError",
+    "Hit",
+    "IndexNotFoundError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "ModelConfig",
+    "ModelLoadError",
+    "OutOfMemoryError",
+    "RuntimeConfig",
+    "TokenStoreConfig",
+    "UnknownIdError",
+    "__version__",
+    "maxsim_ragged",
+    "maxsim_scores",
 }
 
 
@@ -32,4 +52,8 @@ def test_errors_keep_builtin_bases() -> None:
     assert issubclass(colrank.EmptyQueryError, ValueError)
     assert issubclass(colrank.UnknownIdError, KeyError)
     assert issubclass(colrank.IndexNotFoundError, FileNotFoundError)
-    assert all(issubclass(getattr(colrank, n), colrank.ColrankError) for n in EXPECTED if n.endswith("Error") and n != "ColrankError")
+    assert all(
+        issubclass(getattr(colrank, n), colrank.ColrankError)
+        for n in EXPECTED
+        if n.endswith("Error") and n != "ColrankError"
+    )

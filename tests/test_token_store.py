@@ -11,7 +11,9 @@ from colrank.token_store import TokenStore
 
 def make(n: int, dim: int = 4, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.standard_normal((int(rng.integers(1, 9)), dim)).astype(np.float32) for _ in range(n)]
+    return [
+        rng.standard_normal((int(rng.integers(1, 9)), dim)).astype(np.float32) for _ in range(n)
+    ]
 
 
 def test_roundtrip_fp16_and_order() -> None:

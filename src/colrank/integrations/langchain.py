@@ -1,0 +1,192 @@
+"""LangChain face: a retriever over a colrank index, and a reranking document compressor.
+
+Both only translate types (``Document`` <-> :class:`colrank.Hit`) and delegate to
+:class:`colrank.ColrankIndex`; the retrieval logic lives in the core.
+
+Example:
+    >>> from colrank import ColrankConfig
+    >>> retriever = ColrankRetriever.from_texts(["a", "b"], config=ColrankConfig.offline(), k=1)  # doctest: +SKIP
+    >>> retriever.invoke("question", k=1)[0].metadata["relevance_score"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+    Callbacks,
+)
+from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from colrank import Document as ColrankDocument
+from colrank import Hit
+from colrank.config import ColrankConfig
+from colrank.engine import ColrankIndex
+
+SCORE_KEY = "relevance_score"
+
+
+def _hit_to_document(hit: Hit) -> Document:
+    metadata = {
+        **hit.metadata,
+        SCORE_KEY: hit.score,
+        "colbert_score": hit.score,
+        "dense_score": hit.dense_score,
+        "rank": hit.rank,
+    }
+    return Document(page_content=hit.text, metadata=metadata, id=hit.id)
+
+
+class ColrankRetriever(BaseRetriever):
+    """FAISS dense recall + ColBERT MaxSim rerank, as a LangChain retriever.
+
+    Per-call overrides: ``retriever.invoke(query, k=3, candidates=50, filter={...})``.
+    Returned documents keep their id; metadata gains ``relevance_score`` (= the ColBERT
+    score), ``colbert_score``, ``dense_score`` and ``rank``.
+
+    Example:
+        >>> retriever = ColrankRetriever(index=ColrankIndex.load("my-index"), k=4)  # doctest: +SKIP
+        >>> docs = retriever.invoke("how does late interaction work?")             # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: ColrankIndex = Field(description="The colrank index to search.")
+    k: int = Field(4, gt=0, description="Documents to return.")
+    candidates: int = Field(
+        100, gt=0, description="Dense candidates to rerank (raised to k when smaller)."
+    )
+    filter: dict[str, Any] | None = Field(None, description="Metadata filter for every call.")
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]] | None = None,
+        ids: Sequence[str] | None = None,
+        *,
+        config: ColrankConfig | None = None,
+        **kwargs: Any,
+    ) -> ColrankRetriever:
+        """Build a new index from texts and wrap it."""
+        index = ColrankIndex(config)
+        index.add(list(texts), metadatas, ids)
+        return cls(index=index, **kwargs)
+
+    @classmethod
+    def from_documents(
+        cls, documents: Sequence[Document], *, config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankRetriever:
+        """Build a new index from LangChain documents (their ids are kept when set)."""
+        ids = [d.id for d in documents]
+        return cls.from_texts(
+            [d.page_content for d in documents],
+            [dict(d.metadata) for d in documents],
+            ids if all(ids) else None,
+            config=config,
+            **kwargs,
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankRetriever:
+        """Wrap an index saved with ``ColrankIndex.save`` (or ``colrank index``)."""
+        return cls(index=ColrankIndex.load(path, config), **kwargs)
+
+    def add_documents(self, documents: Sequence[Document]) -> list[str]:
+        """Add LangChain documents to the index; returns their ids."""
+        ids = [d.id for d in documents]
+        return self.index.add(
+            [d.page_content for d in documents],
+            [dict(d.metadata) for d in documents],
+            ids if all(ids) else None,
+        )
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        k = kwargs.get("k", self.k)
+        candidates = max(kwargs.get("candidates", self.candidates), k)
+        filter_ = kwargs.get("filter", self.filter)
+        hits = self.index.search(query, k=k, candidates=candidates, filter=filter_)
+        return [_hit_to_document(h) for h in hits]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        # Encoding and MaxSim are CPU/GPU-bound: run them in a worker thread.
+        return await run_in_executor(
+            None,
+            self._get_relevant_documents,
+            query,
+            run_manager=run_manager.get_sync(),
+            **kwargs,
+        )
+
+
+class ColrankReranker(BaseDocumentCompressor):
+    """Rerank the documents of any LangChain retriever with ColBERT MaxSim.
+
+    Document token embeddings are cached by content hash, so documents seen in earlier
+    queries are not encoded again. Returns copies (ids kept) with ``relevance_score``,
+    ``colbert_score`` and ``rank`` in metadata; a ``relevance_score`` the documents
+    already carried moves to ``retrieval_score``.
+
+    Example:
+        >>> from langchain_classic.retrievers import ContextualCompressionRetriever  # doctest: +SKIP
+        >>> retriever = ContextualCompressionRetriever(                            # doctest: +SKIP
+        ...     base_compressor=ColrankReranker(top_n=5), base_retriever=vectorstore.as_retriever(k=50)
+        ... )
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    top_n: int | None = Field(3, description="Documents to keep (None: all, reordered).")
+    config: ColrankConfig | None = Field(
+        None, description="Model settings when no index is given (default: from the environment)."
+    )
+    index: ColrankIndex | None = Field(
+        None, description="An index whose ColBERT model to use (e.g. the one a retriever wraps)."
+    )
+    _engine: ColrankIndex | None = PrivateAttr(None)
+
+    @property
+    def engine(self) -> ColrankIndex:
+        """The engine doing the scoring (created on first use)."""
+        if self._engine is None:
+            self._engine = self.index or ColrankIndex(self.config)
+        return self._engine
+
+    def compress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        """Return the ``top_n`` documents reordered by ColBERT score."""
+        if not documents:
+            return []
+        inputs = [ColrankDocument(d.page_content, d.id, dict(d.metadata)) for d in documents]
+        hits = self.engine.rerank(query, inputs, k=self.top_n)
+        out = []
+        for hit in hits:
+            original = documents[int(hit.position)]  # type: ignore[arg-type]
+            metadata = dict(original.metadata)
+            if SCORE_KEY in metadata:
+                metadata["retrieval_score"] = metadata.pop(SCORE_KEY)
+            metadata.update({SCORE_KEY: hit.score, "colbert_score": hit.score, "rank": hit.rank})
+            out.append(
+                Document(page_content=original.page_content, metadata=metadata, id=original.id)
+            )
+        return out
+
+
+__all__ = ["ColrankReranker", "ColrankRetriever"]

@@ -1,0 +1,178 @@
+"""LangChain face: standard retriever suite, compressor contracts, LCEL chain."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnablePassthrough
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from colrank import ColrankIndex
+from colrank.integrations.langchain import ColrankReranker, ColrankRetriever
+
+from .conftest import CORPUS
+
+
+@functools.cache
+def _shared_index(model_dir: str) -> ColrankIndex:
+    from colrank import ColrankConfig
+
+    cfg = ColrankConfig(
+        models={"dense_model": model_dir, "colbert_model": model_dir},
+        runtime={"device": "cpu", "show_progress": False},
+    )
+    index = ColrankIndex(cfg)
+    ids, texts, metas = zip(*CORPUS, strict=True)
+    index.add(list(texts), [dict(m) for m in metas], list(ids))
+    return index
+
+
+class TestColrankRetrieverStandard(RetrieversIntegrationTests):
+    """LangChain's own conformance suite for retrievers."""
+
+    @pytest.fixture(autouse=True)
+    def _model(self, tiny_model_dir: str) -> None:
+        type(self)._model_dir = tiny_model_dir
+
+    @property
+    def retriever_constructor(self) -> type[ColrankRetriever]:
+        return ColrankRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return {"index": _shared_index(self._model_dir)}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "capital city"
+
+
+@pytest.fixture
+def retriever(tiny_index: ColrankIndex) -> ColrankRetriever:
+    return ColrankRetriever(index=tiny_index, k=3, candidates=10)
+
+
+def test_documents_carry_ids_scores_and_rank(retriever: ColrankRetriever) -> None:
+    docs = retriever.invoke("capital of germany")
+    assert len(docs) == 3
+    by_id = {d[0]: d for d in CORPUS}
+    for rank, doc in enumerate(docs, start=1):
+        assert doc.page_content == by_id[doc.id][1]
+        assert doc.metadata["rank"] == rank
+        assert doc.metadata["relevance_score"] == doc.metadata["colbert_score"]
+        assert isinstance(doc.metadata["dense_score"], float)
+        assert doc.metadata["topic"] == by_id[doc.id][2]["topic"]
+    scores = [d.metadata["relevance_score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_per_call_overrides_and_filter(retriever: ColrankRetriever) -> None:
+    docs = retriever.invoke("anything", k=2, filter={"topic": "food"})
+    assert len(docs) == 2 and {d.metadata["topic"] for d in docs} == {"food"}
+    assert len(retriever.invoke("anything", k=12)) == 12  # candidates raised to k
+    filtered = ColrankRetriever(index=retriever.index, k=5, filter={"topic": "ir"})
+    assert {d.metadata["topic"] for d in filtered.invoke("x")} == {"ir"}
+
+
+def test_async_and_batch_match_sync(retriever: ColrankRetriever) -> None:
+    queries = ["capital of germany", "energy in cells", "bread"]
+    sync = [[d.id for d in retriever.invoke(q)] for q in queries]
+
+    async def run_all():
+        return await asyncio.gather(*(retriever.ainvoke(q) for q in queries))
+
+    assert [[d.id for d in r] for r in asyncio.run(run_all())] == sync
+    assert [[d.id for d in r] for r in retriever.batch(queries)] == sync
+
+
+def test_callbacks_see_the_run(retriever: ColrankRetriever) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list[str] = []
+
+    class Recorder(BaseCallbackHandler):
+        def on_retriever_start(self, serialized, query, **kwargs):
+            seen.append(f"start:{query}")
+
+        def on_retriever_end(self, documents, **kwargs):
+            seen.append(f"end:{len(documents)}")
+
+    retriever.invoke("bread", config={"callbacks": [Recorder()]})
+    assert seen == ["start:bread", "end:3"]
+
+
+def test_from_documents_keeps_ids_and_shares_index_with_save(tiny_config, tmp_path) -> None:
+    docs = [Document(page_content=t, metadata=m, id=i) for i, t, m in CORPUS]
+    built = ColrankRetriever.from_documents(docs, config=tiny_config, k=2)
+    assert {d.id for d in built.invoke("pasta")} <= {i for i, _, _ in CORPUS}
+    built.index.save(tmp_path / "idx")
+    loaded = ColrankRetriever.load(tmp_path / "idx", tiny_config, k=2)
+    assert [d.id for d in loaded.invoke("pasta")] == [d.id for d in built.invoke("pasta")]
+
+
+class ListRetriever(BaseRetriever):
+    """Stands for any other retriever (a vector store, BM25, an ensemble)."""
+
+    docs: list[Document]
+
+    def _get_relevant_documents(self, query, *, run_manager):
+        return list(self.docs)
+
+
+def test_reranker_contract(tiny_index: ColrankIndex) -> None:
+    docs = [
+        Document(page_content=t, metadata={**m, "relevance_score": 0.1}, id=i)
+        for i, t, m in CORPUS[:5]
+    ]
+    snapshot = [(d.page_content, dict(d.metadata), d.id) for d in docs]
+    reranker = ColrankReranker(index=tiny_index, top_n=3)
+    out = reranker.compress_documents(docs, "capital")
+    assert len(out) == 3
+    assert [(d.page_content, d.metadata, d.id) for d in docs] == snapshot  # inputs untouched
+    assert all(d.metadata["retrieval_score"] == 0.1 for d in out)
+    assert [d.metadata["rank"] for d in out] == [1, 2, 3]
+    assert {d.id for d in out} <= {d.id for d in docs}
+    assert len(reranker.compress_documents(docs[:2], "capital")) == 2  # fewer than top_n
+    assert reranker.compress_documents([], "capital") == []
+    everything = ColrankReranker(index=tiny_index, top_n=None).compress_documents(docs, "q")
+    assert sorted(d.id for d in everything) == sorted(d.id for d in docs)
+    assert asyncio.run(reranker.acompress_documents(docs, "capital"))[0].id == out[0].id
+
+
+def test_reranker_inside_contextual_compression_retriever(tiny_config) -> None:
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+
+    base = ListRetriever(docs=[Document(page_content=t, id=i) for i, t, _ in CORPUS])
+    reranker = ColrankReranker(config=tiny_config, top_n=4)
+    pipeline = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=base)
+    out = pipeline.invoke("late interaction")
+    assert len(out) == 4
+    direct = reranker.compress_documents(base.docs, "late interaction")
+    assert [d.id for d in out] == [d.id for d in direct]
+
+
+def test_lcel_rag_chain_end_to_end(retriever: ColrankRetriever) -> None:
+    prompt = ChatPromptTemplate.from_template("Context:\n{context}\n\nQuestion: {question}")
+    llm = FakeListChatModel(responses=["Berlin."])
+    captured: dict[str, str] = {}
+
+    def format_docs(docs: list[Document]) -> str:
+        captured["context"] = "\n\n".join(d.page_content for d in docs)
+        return captured["context"]
+
+    chain = (
+        {"context": retriever | format_docs, "question": RunnablePassthrough()}
+        | prompt
+        | llm
+        | StrOutputParser()
+    )
+    assert chain.invoke("What is the capital of Germany?") == "Berlin."
+    expected = retriever.invoke("What is the capital of Germany?")
+    assert captured["context"] == "\n\n".join(d.page_content for d in expected)
