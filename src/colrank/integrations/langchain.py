@@ -5,8 +5,9 @@ Both only translate types (``Document`` <-> :class:`colrank.Hit`) and delegate t
 
 Example:
     >>> from colrank import ColrankConfig
-    >>> retriever = ColrankRetriever.from_texts(["a", "b"], config=ColrankConfig.offline(), k=1)  # doctest: +SKIP
-    >>> retriever.invoke("question", k=1)[0].metadata["relevance_score"]  # doctest: +SKIP
+    >>> cfg = ColrankConfig.offline()
+    >>> retriever = ColrankRetriever.from_texts(["a", "b"], config=cfg, k=1)  # doctest: +SKIP
+    >>> retriever.invoke("question")[0].metadata["relevance_score"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -141,9 +142,10 @@ class ColrankReranker(BaseDocumentCompressor):
     already carried moves to ``retrieval_score``.
 
     Example:
-        >>> from langchain_classic.retrievers import ContextualCompressionRetriever  # doctest: +SKIP
-        >>> retriever = ContextualCompressionRetriever(                            # doctest: +SKIP
-        ...     base_compressor=ColrankReranker(top_n=5), base_retriever=vectorstore.as_retriever(k=50)
+        >>> from langchain_classic.retrievers import ContextualCompressionRetriever
+        >>> retriever = ContextualCompressionRetriever(  # doctest: +SKIP
+        ...     base_compressor=ColrankReranker(top_n=5),
+        ...     base_retriever=vectorstore.as_retriever(search_kwargs={"k": 50}),
         ... )
     """
 
