@@ -84,3 +84,16 @@ def test_many_queries_with_query_mask_and_block_boundaries(monkeypatch: pytest.M
 def test_dimension_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="dimension"):
         maxsim_scores(torch.ones(2, 3), torch.ones(1, 2, 4))
+
+
+def test_flat_scoring_equals_naive_reference() -> None:
+    from colrank.maxsim import maxsim_flat
+
+    rng = np.random.default_rng(11)
+    docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (1, 4, 2, 17, 3)]
+    query = rng.standard_normal((5, 8)).astype(np.float32)
+    lengths = np.array([len(d) for d in docs])
+    scores = maxsim_flat(torch.from_numpy(query), np.concatenate(docs), lengths)
+    np.testing.assert_allclose(scores, [naive_maxsim(query, d) for d in docs], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="lengths"):
+        maxsim_flat(torch.from_numpy(query), np.concatenate(docs), lengths + 1)

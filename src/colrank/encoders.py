@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,23 @@ from colrank.device import (
 from colrank.models import load_colbert, load_sentence_transformer
 
 logger = logging.getLogger(__name__)
+
+
+def model_lock(model: Any) -> threading.Lock:
+    """One lock per model object, shared by every encoder that uses it.
+
+    Hugging Face fast tokenizers refuse concurrent use ("Already borrowed"), and models
+    are shared between indexes (see models.py), so each model encodes one call at a time.
+    """
+    with _LOCKS_GUARD:
+        lock = getattr(model, "_colrank_lock", None)
+        if lock is None:
+            lock = threading.Lock()
+            object.__setattr__(model, "_colrank_lock", lock)
+        return lock
+
+
+_LOCKS_GUARD = threading.Lock()
 
 
 def _token_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
@@ -101,6 +119,10 @@ class DenseEncoder(_BatchedEncoder):
         """Encode texts to a ``(n, dim)`` float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with model_lock(self.model):
+            return self._encode(texts, progress)
+
+    def _encode(self, texts: Sequence[str], progress: bool | None) -> np.ndarray:
         lengths = [min(n, self.max_length) for n in _token_lengths(self.model.tokenizer, texts)]
 
         def encode_batch(batch: list[str]) -> np.ndarray:
@@ -166,12 +188,13 @@ class ColbertEncoder(_BatchedEncoder):
 
     def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One ``(query_length, dim)`` float32 array per query."""
-        out = self.model.encode(
-            list(texts),
-            is_query=True,
-            batch_size=max(1, min(len(texts), self.runtime.max_batch_size)),
-            show_progress_bar=False,
-        )
+        with model_lock(self.model):
+            out = self.model.encode(
+                list(texts),
+                is_query=True,
+                batch_size=max(1, min(len(texts), self.runtime.max_batch_size)),
+                show_progress_bar=False,
+            )
         return [np.asarray(e, dtype=np.float32) for e in out]
 
     def encode_documents(
@@ -183,6 +206,10 @@ class ColbertEncoder(_BatchedEncoder):
         """
         if not texts:
             return []
+        with model_lock(self.model):
+            return self._encode_documents(texts, progress)
+
+    def _encode_documents(self, texts: Sequence[str], progress: bool | None) -> list[np.ndarray]:
         raw = _token_lengths(self.model.tokenizer, texts)
         limit = self.document_length
         too_long = [n for n in raw if n + 1 > limit]

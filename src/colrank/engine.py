@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +44,7 @@ from colrank.errors import (
     UnknownIdError,
 )
 from colrank.filters import Filter
-from colrank.maxsim import maxsim_ragged, maxsim_scores
+from colrank.maxsim import maxsim_flat, maxsim_ragged
 from colrank.persistence import (
     commit_manifest,
     current_snapshot,
@@ -65,6 +67,15 @@ from colrank.validation import (
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,8 @@ class ColrankIndex:
         self._next_iid = 0
         self._expected_dims: dict[str, int] = {}
         self._lock = threading.RLock()
+        self.last_timings: dict[str, float] = {}
+        """Seconds per stage of the most recent search (for profiling; not thread-safe)."""
         self._rerank_cache = TokenCache(
             self.config.rerank_cache_size, self.config.token_store.dtype
         )
@@ -159,14 +172,17 @@ class ColrankIndex:
         metadatas: Sequence[dict[str, Any] | None] | None = None,
         ids: Sequence[str] | None = None,
         *,
+        encode_texts: Sequence[str] | None = None,
         progress: bool | None = None,
     ) -> list[str]:
         """Encode and index documents; all or nothing.
 
         Args:
-            texts: document texts (non-empty strings).
+            texts: document texts (non-empty strings), stored and returned in hits.
             metadatas: one JSON-serialisable dict per text.
             ids: unique string ids (default: random UUIDs).
+            encode_texts: what to encode instead of ``texts`` (same length), e.g. the
+                text with metadata prepended, as LlamaIndex embeds nodes.
             progress: show progress bars (default: the config's ``show_progress``).
 
         Returns:
@@ -177,14 +193,17 @@ class ColrankIndex:
         doc_ids = (
             check_ids(ids, len(texts)) if ids is not None else [uuid.uuid4().hex for _ in texts]
         )
+        to_encode = texts if encode_texts is None else check_texts(encode_texts)
+        if len(to_encode) != len(texts):
+            raise InvalidInputError("encode_texts must have one entry per text")
         with self._lock:
             clash = self._docs.iids_for(doc_ids)
             if clash:
                 raise DuplicateIdError(
                     f"ids already in the index: {sorted(clash)[:5]}; delete them first to replace"
                 )
-            vectors = self.dense_encoder.encode(texts, progress=progress)
-            token_sets = self.colbert_encoder.encode_documents(texts, progress=progress)
+            vectors = self.dense_encoder.encode(to_encode, progress=progress)
+            token_sets = self.colbert_encoder.encode_documents(to_encode, progress=progress)
             self._ensure_stores(vectors.shape[1], token_sets[0].shape[1])
             iids = np.arange(self._next_iid, self._next_iid + len(texts), dtype=np.int64)
             self._next_iid += len(texts)  # ids are never reused, even after a failed add
@@ -300,8 +319,10 @@ class ColrankIndex:
         if not queries or len(self) == 0:
             empty = np.zeros(0, dtype=np.float32)
             return [_Candidates(np.zeros(0, dtype=np.int64), empty, empty) for _ in queries]
+        self.last_timings = timings = {}
         dense_scores, cand_iids = self._recall(queries, candidates, filter)
-        query_tokens = self.colbert_encoder.encode_queries(queries)
+        with _timed(timings, "colbert_encode"):
+            query_tokens = self.colbert_encoder.encode_queries(queries)
         out = []
         for qi, q_tokens in enumerate(query_tokens):
             keep = cand_iids[qi] >= 0
@@ -309,13 +330,11 @@ class ColrankIndex:
             if len(iids) == 0:
                 out.append(_Candidates(iids, dense, dense))
                 continue
-            with self._lock:
-                padded, lengths = self._stores()[1].gather_padded(iids.tolist())
-            mask = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-            scores = maxsim_scores(
-                torch.from_numpy(q_tokens), torch.from_numpy(padded), torch.from_numpy(mask)
-            )
-            out.append(_Candidates(iids, dense, scores.numpy()))
+            with _timed(timings, "token_fetch"), self._lock:
+                flat, lengths = self._stores()[1].gather_flat(iids.tolist())
+            with _timed(timings, "maxsim"):
+                scores = maxsim_flat(torch.from_numpy(q_tokens), flat, lengths)
+            out.append(_Candidates(iids, dense, scores))
         return out
 
     def dense_search(
@@ -329,6 +348,7 @@ class ColrankIndex:
         query = check_query(query)
         if len(self) == 0:
             return []
+        self.last_timings = {}
         dense_scores, iids = self._recall([query], k, filter)
         keep = iids[0] >= 0
         return self._hits(iids[0][keep], dense_scores[0][keep], dense_scores[0][keep], k)
@@ -341,16 +361,20 @@ class ColrankIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidFilterError(f"filter must be a dict, not {type(filter).__name__}")
-        vectors = self.dense_encoder.encode(queries, progress=False)
+        timings = self.last_timings
+        with _timed(timings, "dense_encode"):
+            vectors = self.dense_encoder.encode(queries, progress=False)
         with self._lock:
             allowed = None
             if filter:
-                allowed = np.asarray(self._docs.matching_iids(filter), dtype=np.int64)
-            return self._stores()[0].search(vectors, candidates, allowed)
+                with _timed(timings, "filter"):
+                    allowed = np.asarray(self._docs.matching_iids(filter), dtype=np.int64)
+            with _timed(timings, "faiss"):
+                return self._stores()[0].search(vectors, candidates, allowed)
 
     def _hits(self, iids: np.ndarray, scores: np.ndarray, dense: np.ndarray, k: int) -> list[Hit]:
         order = np.argsort(-scores, kind="stable")[:k]
-        with self._lock:
+        with _timed(self.last_timings, "docstore"), self._lock:
             docs: list[StoredDoc] = self._docs.get(iids[order].tolist())
         return [
             Hit(

@@ -106,4 +106,31 @@ def maxsim_ragged(
     return maxsim_scores(query.to(device=device, dtype=torch.float32), docs, mask)
 
 
-__all__ = ["maxsim_ragged", "maxsim_scores", "pad_token_sets"]
+def maxsim_flat(query: torch.Tensor, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Score one ``(Lq, d)`` query against documents stored back to back, without padding.
+
+    Args:
+        query: ``(Lq, d)`` query token embeddings.
+        tokens: ``(T, d)`` token embeddings of all documents, concatenated (any float
+            dtype; cast to float32 here with torch).
+        lengths: ``(N,)`` tokens per document (each >= 1), summing to ``T``.
+
+    Returns:
+        ``(N,)`` float32 scores. One matrix product and a segmented max: no padding
+        is materialised, so the cost is proportional to the real token count.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) == 0:
+        return np.zeros(0, dtype=np.float32)
+    if lengths.min() < 1 or int(lengths.sum()) != tokens.shape[0]:
+        raise ValueError("lengths must be >= 1 and sum to the number of token rows")
+    q = query.to(device="cpu", dtype=torch.float32)
+    if q.shape[-1] != tokens.shape[-1]:
+        raise ValueError(f"query dimension {q.shape[-1]} != document dimension {tokens.shape[-1]}")
+    with torch.no_grad():
+        sim = (torch.from_numpy(np.ascontiguousarray(tokens)).float() @ q.T).numpy()
+    starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
+    return np.maximum.reduceat(sim, starts, axis=0).sum(axis=1, dtype=np.float32)
+
+
+__all__ = ["maxsim_flat", "maxsim_ragged", "maxsim_scores", "pad_token_sets"]

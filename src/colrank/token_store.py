@@ -89,6 +89,8 @@ class TokenStore:
         if np.any(np.diff(new_iids) <= 0) or (len(self._iids) and new_iids[0] <= self._iids[-1]):
             raise ValueError("token store ids must be increasing and new")
         for emb in embeddings:
+            if emb.ndim == 2 and emb.shape[0] == 0:
+                raise ValueError("a document has no token embeddings")
             if emb.ndim != 2 or emb.shape[1] != self.dim:
                 raise DimensionMismatchError(
                     f"token embeddings of shape {emb.shape} do not fit this index "
@@ -139,6 +141,21 @@ class TokenStore:
             n = int(self._lengths[pos])
             out[row, :n] = self._slice(int(self._starts[pos]), n)
         return out, lengths.astype(np.int64)
+
+    def gather_flat(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, dim)`` embeddings of the documents back to back (storage dtype), and lengths.
+
+        Rows are copied in the storage dtype (plain memory copies); callers cast once
+        afterwards, which is much faster than numpy's per-slice float16 cast.
+        """
+        positions = self._positions(iids)
+        lengths = self._lengths[positions].astype(np.int64)
+        out = np.empty((int(lengths.sum()), self.dim), dtype=self.dtype)
+        cursor = 0
+        for pos, n in zip(positions, lengths, strict=True):
+            out[cursor : cursor + n] = self._slice(int(self._starts[pos]), int(n))
+            cursor += int(n)
+        return out, lengths
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> list[str]:

@@ -1,0 +1,256 @@
+"""LlamaIndex face: a retriever over a colrank index, and a reranking node postprocessor.
+
+Both translate types (``NodeWithScore`` <-> :class:`colrank.Hit`, ``MetadataFilters``
+-> colrank filter dicts) and delegate to :class:`colrank.ColrankIndex`. The same
+saved index serves this face and the LangChain one.
+
+Example:
+    >>> from llama_index.core.query_engine import RetrieverQueryEngine        # doctest: +SKIP
+    >>> retriever = ColrankRetriever.load("my-index", similarity_top_k=5)     # doctest: +SKIP
+    >>> engine = RetrieverQueryEngine.from_args(retriever, llm=llm)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilters,
+)
+
+from colrank import Document as ColrankDocument
+from colrank import Hit
+from colrank.config import ColrankConfig, ModelConfig, RuntimeConfig
+from colrank.engine import ColrankIndex
+from colrank.errors import InvalidFilterError
+
+dispatcher = get_dispatcher(__name__)
+
+_OPERATORS = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+}
+
+
+def to_colrank_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
+    """Translate LlamaIndex ``MetadataFilters`` into a colrank filter dict."""
+    if filters is None or not filters.filters:
+        return None
+    clauses = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            nested = to_colrank_filter(item)
+            if nested:
+                clauses.append(nested)
+            continue
+        operator = getattr(item, "operator", FilterOperator.EQ)
+        if operator == FilterOperator.IS_EMPTY:
+            clauses.append({item.key: {"$exists": False}})
+        elif operator in _OPERATORS:
+            clauses.append({item.key: {_OPERATORS[operator]: item.value}})
+        else:
+            raise InvalidFilterError(
+                f"LlamaIndex filter operator {operator.value!r} is not supported by colrank; "
+                f"supported: {[op.value for op in _OPERATORS]} and is_empty"
+            )
+    condition = filters.condition or FilterCondition.AND
+    if condition == FilterCondition.NOT:
+        raise InvalidFilterError("FilterCondition.NOT is not supported by colrank filters")
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"$or" if condition == FilterCondition.OR else "$and": clauses}
+
+
+def _hit_to_node(hit: Hit) -> NodeWithScore:
+    metadata = {**hit.metadata, "dense_score": hit.dense_score, "rank": hit.rank}
+    node = TextNode(id_=hit.id or "", text=hit.text, metadata=metadata)
+    return NodeWithScore(node=node, score=hit.score)
+
+
+class ColrankRetriever(BaseRetriever):
+    """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
+
+    ``NodeWithScore.score`` is the ColBERT score; node metadata gains ``dense_score``
+    and ``rank``; node ids are the colrank document ids.
+
+    Example:
+        >>> retriever = ColrankRetriever.from_documents(docs, similarity_top_k=3)  # doctest: +SKIP
+        >>> retriever.retrieve("what is late interaction?")                       # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: ColrankIndex,
+        similarity_top_k: int = 4,
+        candidates: int = 100,
+        filters: MetadataFilters | None = None,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(callback_manager=callback_manager, **kwargs)
+        self.index = index
+        self.similarity_top_k = similarity_top_k
+        self.candidates = candidates
+        self.filters = filters
+
+    @classmethod
+    def from_nodes(
+        cls,
+        nodes: Sequence[BaseNode],
+        config: ColrankConfig | None = None,
+        *,
+        metadata_mode: MetadataMode = MetadataMode.EMBED,
+        **kwargs: Any,
+    ) -> ColrankRetriever:
+        """Index nodes (ids and metadata kept) and wrap the index.
+
+        The encoded text is ``node.get_content(metadata_mode)``, as LlamaIndex embeds
+        nodes; the node's own text is what retrieval returns. Chunk long documents
+        with a node parser first.
+        """
+        index = ColrankIndex(config)
+        index.add(
+            [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
+            [dict(n.metadata) for n in nodes],
+            [n.node_id for n in nodes],
+            encode_texts=[n.get_content(metadata_mode=metadata_mode) for n in nodes],
+        )
+        return cls(index, **kwargs)
+
+    @classmethod
+    def from_documents(
+        cls, documents: Sequence[BaseNode], config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankRetriever:
+        """Same as :meth:`from_nodes` (a LlamaIndex ``Document`` is a node)."""
+        return cls.from_nodes(documents, config, **kwargs)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankRetriever:
+        """Wrap an index saved with ``ColrankIndex.save`` (or ``colrank index``)."""
+        return cls(ColrankIndex.load(path, config), **kwargs)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self.index.search(
+            query_bundle.query_str,
+            k=self.similarity_top_k,
+            candidates=max(self.candidates, self.similarity_top_k),
+            filter=to_colrank_filter(self.filters),
+        )
+        return [_hit_to_node(h) for h in hits]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        # Encoding and MaxSim are CPU/GPU-bound: run them in a worker thread.
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+
+class ColrankRerank(BaseNodePostprocessor):
+    """Rerank the nodes of any retriever with ColBERT MaxSim (a drop-in for ``ColbertRerank``).
+
+    Takes ``ColbertRerank``'s ``top_n``, ``model``, ``device`` and
+    ``keep_retrieval_score``; scores with a real PyLate ColBERT (projection, markers,
+    sum over query tokens), batches the nodes, and caches their token embeddings by
+    content hash across queries. Returns new ``NodeWithScore`` objects; with
+    ``keep_retrieval_score`` the previous score goes to a copy of the node's metadata.
+
+    Example:
+        >>> query_engine = vector_index.as_query_engine(                # doctest: +SKIP
+        ...     similarity_top_k=20, node_postprocessors=[ColrankRerank(top_n=5)]
+        ... )
+    """
+
+    top_n: int = Field(default=5, description="Nodes to return.")
+    model: str | None = Field(
+        default=None, description="ColBERT model (hub id, path or alias); None: from config/env."
+    )
+    device: str | None = Field(default=None, description="auto, cpu, cuda[:N] or mps.")
+    keep_retrieval_score: bool = Field(
+        default=False, description="Keep the previous score in metadata['retrieval_score']."
+    )
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.EMBED, description="Which node content is scored."
+    )
+    _engine: ColrankIndex = PrivateAttr()
+
+    def __init__(self, index: ColrankIndex | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if index is None:
+            base = ColrankConfig.from_env()
+            models: ModelConfig = base.models
+            runtime: RuntimeConfig = base.runtime
+            if self.model:
+                models = models.model_copy(update={"colbert_model": self.model})
+            if self.device:
+                runtime = runtime.model_copy(update={"device": self.device})
+            index = ColrankIndex(base.model_copy(update={"models": models, "runtime": runtime}))
+        self._engine = index
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation."""
+        return "ColrankRerank"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None:
+            raise ValueError("ColrankRerank needs a query_bundle (the query to rerank for).")
+        model_name = self._engine.config.models.colbert_model
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=model_name
+            )
+        )
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
+        payload = {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: model_name,
+            EventPayload.QUERY_STR: query_bundle.query_str,
+            EventPayload.TOP_K: self.top_n,
+        }
+        with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
+            docs = [
+                ColrankDocument(
+                    n.node.get_content(metadata_mode=self.metadata_mode), n.node.node_id
+                )
+                for n in nodes
+            ]
+            hits = self._engine.rerank(query_bundle.query_str, docs, k=self.top_n)
+            reranked = [
+                self._rescored(nodes[int(h.position)], h.score)  # type: ignore[arg-type]
+                for h in hits
+            ]
+            event.on_end(payload={EventPayload.NODES: reranked})
+        dispatcher.event(ReRankEndEvent(nodes=reranked))
+        return reranked
+
+    def _rescored(self, original: NodeWithScore, score: float) -> NodeWithScore:
+        node = original.node
+        if self.keep_retrieval_score:
+            node = node.model_copy()
+            node.metadata = {**original.node.metadata, "retrieval_score": original.score}
+        return NodeWithScore(node=node, score=score)
+
+
+__all__ = ["ColrankRerank", "ColrankRetriever", "to_colrank_filter"]
