@@ -6,7 +6,6 @@ python benchmarks/make_report.py
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from common import RESULTS, ROOT

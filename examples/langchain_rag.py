@@ -19,18 +19,18 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from extractive import best_sentence, split_prompt  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.messages import AIMessage  # noqa: E402
-from langchain_core.output_parsers import StrOutputParser  # noqa: E402
-from langchain_core.prompt_values import PromptValue  # noqa: E402
-from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough  # noqa: E402
+from extractive import best_sentence, split_prompt
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompt_values import PromptValue
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from colrank import ColrankConfig  # noqa: E402
-from colrank.cli import _quiet_third_party  # noqa: E402
-from colrank.corpus import read_corpus  # noqa: E402
-from colrank.integrations.langchain import ColrankRetriever  # noqa: E402
+from colrank import ColrankConfig
+from colrank.cli import _quiet_third_party
+from colrank.corpus import read_corpus
+from colrank.integrations.langchain import ColrankRetriever
 
 HERE = Path(__file__).resolve().parent
 PROMPT = ChatPromptTemplate.from_template(

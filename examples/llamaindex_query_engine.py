@@ -20,24 +20,24 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from extractive import best_sentence, split_prompt  # noqa: E402
-from llama_index.core import Document, VectorStoreIndex  # noqa: E402
-from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
-from llama_index.core.bridge.pydantic import PrivateAttr  # noqa: E402
-from llama_index.core.llms import (  # noqa: E402
+from extractive import best_sentence, split_prompt
+from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.llms import (
     CompletionResponse,
     CompletionResponseGen,
     CustomLLM,
     LLMMetadata,
 )
-from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
-from llama_index.core.prompts import PromptTemplate  # noqa: E402
-from llama_index.core.query_engine import RetrieverQueryEngine  # noqa: E402
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.query_engine import RetrieverQueryEngine
 
-from colrank import ColrankConfig, DenseEncoder  # noqa: E402
-from colrank.cli import _quiet_third_party  # noqa: E402
-from colrank.corpus import read_corpus  # noqa: E402
-from colrank.integrations.llama_index import ColrankRerank, ColrankRetriever  # noqa: E402
+from colrank import ColrankConfig, DenseEncoder
+from colrank.cli import _quiet_third_party
+from colrank.corpus import read_corpus
+from colrank.integrations.llama_index import ColrankRerank, ColrankRetriever
 
 HERE = Path(__file__).resolve().parent
 QA_PROMPT = PromptTemplate("Context:\n{context_str}\n\nQuestion: {query_str}\n")
