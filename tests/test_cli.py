@@ -73,7 +73,7 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"dense", "rerank@2", "rerank@5"}
+    assert set(report) == {"dense", "dense>colbert@2", "dense>colbert@5"}
     assert all(0.0 <= v <= 1.0 for run in report.values() for v in run.values())
 
 

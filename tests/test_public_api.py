@@ -28,6 +28,7 @@ EXPECTED = {
     "ModelLoadError",
     "OutOfMemoryError",
     "RuntimeConfig",
+    "SearchConfig",
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",

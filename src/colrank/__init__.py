@@ -21,6 +21,7 @@ from colrank.config import (
     DenseIndexConfig,
     ModelConfig,
     RuntimeConfig,
+    SearchConfig,
     TokenStoreConfig,
 )
 from colrank.encoders import ColbertEncoder, DenseEncoder
@@ -63,6 +64,7 @@ __all__ = [
     "ModelLoadError",
     "OutOfMemoryError",
     "RuntimeConfig",
+    "SearchConfig",
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",

@@ -99,7 +99,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.dense_only:
         hits = index.dense_search(args.query, k=args.k, filter=flt)
     else:
-        hits = index.search(args.query, k=args.k, candidates=args.candidates, filter=flt)
+        hits = index.search(
+            args.query,
+            k=args.k,
+            candidates=args.candidates,
+            filter=flt,
+            first_stage=args.first_stage,
+            rerank_fusion=args.fusion,
+        )
     if args.json:
         print(json.dumps([h.__dict__ for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -132,7 +139,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if index_dir is not None:
             index.save(index_dir)
     depths = [int(x) for x in args.candidates.split(",")]
-    report = evaluate_index(index, data, depths, progress=not args.quiet)
+    weights = [float(x) for x in args.weights.split(",")] if args.weights else []
+    report = evaluate_index(
+        index,
+        data,
+        depths,
+        first_stages=args.first_stages.split(","),
+        weights=weights,
+        with_rrf=args.rrf,
+        progress=not args.quiet,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -166,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=100, help="dense candidates to rerank")
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
     p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
+    p.add_argument("--first-stage", choices=["dense", "bm25", "hybrid"], help="recall strategy")
+    p.add_argument(
+        "--fusion", choices=["none", "interpolate", "rrf"], help="fuse ColBERT with recall scores"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--width", type=int, default=80, help="text column width")
     p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
@@ -176,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--index", help="index dir to reuse (built and saved there if missing)")
     p.add_argument("--candidates", default="10,30,100,300", help="rerank depths, comma-separated")
+    p.add_argument("--first-stages", default="dense", help="comma-separated: dense, bm25, hybrid")
+    p.add_argument(
+        "--weights",
+        help="ColBERT weights to sweep for interpolation fusion at depth 100, e.g. 0,0.5,1",
+    )
+    p.add_argument("--rrf", action="store_true", help="also report ColBERT + first-stage RRF")
     p.add_argument("--chunk", type=int, default=2048)
     p.add_argument("--json", action="store_true", help="print JSON")
     _model_args(p)

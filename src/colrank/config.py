@@ -108,6 +108,34 @@ class TokenStoreConfig(_Section):
     )
 
 
+class SearchConfig(_Section):
+    """How candidates are recalled and how the final order is made."""
+
+    first_stage: Literal["dense", "bm25", "hybrid"] = Field(
+        "dense", description="Recall with FAISS, BM25, or both fused."
+    )
+    hybrid_fusion: Literal["rrf", "weighted"] = Field(
+        "rrf", description="How hybrid recall merges the dense and BM25 lists."
+    )
+    hybrid_dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Dense share in 'weighted' hybrid fusion."
+    )
+    rrf_k: int = Field(60, gt=0, description="Reciprocal rank fusion constant.")
+    rerank_fusion: Literal["none", "interpolate", "rrf"] = Field(
+        "none",
+        description="Final order: ColBERT alone, or ColBERT fused with the first-stage score.",
+    )
+    colbert_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="ColBERT share in 'interpolate' rerank fusion."
+    )
+    cross_encoder_model: str | None = Field(
+        None, description="Optional third stage: a sentence-transformers CrossEncoder."
+    )
+    cross_encoder_top: int = Field(
+        20, gt=0, description="Documents the cross-encoder rescores (at least k)."
+    )
+
+
 class ColrankConfig(_Section):
     """Everything an index needs to know; saved with it.
 
@@ -120,6 +148,7 @@ class ColrankConfig(_Section):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     dense_index: DenseIndexConfig = Field(default_factory=DenseIndexConfig)
     token_store: TokenStoreConfig = Field(default_factory=TokenStoreConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
     rerank_cache_size: int = Field(
         10_000,
         ge=0,
@@ -161,5 +190,6 @@ __all__ = [
     "DenseIndexConfig",
     "ModelConfig",
     "RuntimeConfig",
+    "SearchConfig",
     "TokenStoreConfig",
 ]

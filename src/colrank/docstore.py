@@ -104,6 +104,12 @@ class DocStore:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT iid FROM docs ORDER BY iid")]
 
+    def all_texts(self) -> tuple[list[int], list[str]]:
+        """Every ``(internal id, text)``, ascending by id (for rebuilding BM25)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT iid, text FROM docs ORDER BY iid").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
     def matching_iids(self, spec: Filter) -> list[int]:
         """Internal ids of the documents whose metadata match a filter."""
         where, params = compile_filter(spec)

@@ -31,7 +31,8 @@ import torch
 
 from colrank import __version__
 from colrank.cache import TokenCache, content_key
-from colrank.config import ColrankConfig
+from colrank.config import ColrankConfig, SearchConfig
+from colrank.cross_encoder import CrossEncoderScorer
 from colrank.dense_index import DenseIndex
 from colrank.docstore import DocStore, StoredDoc
 from colrank.encoders import ColbertEncoder, DenseEncoder
@@ -44,6 +45,9 @@ from colrank.errors import (
     UnknownIdError,
 )
 from colrank.filters import Filter
+from colrank.first_stage import Recall, from_bm25, from_dense, fuse_hybrid
+from colrank.fusion import interpolate, rrf
+from colrank.lexical_index import BM25Index
 from colrank.maxsim import maxsim_flat, maxsim_ragged
 from colrank.persistence import (
     commit_manifest,
@@ -80,11 +84,14 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _Candidates:
-    """One query's dense candidates (internal ids, dense order) and both scores."""
+    """One query's first-stage candidates and their ColBERT scores (same order)."""
 
-    iids: np.ndarray
-    dense_scores: np.ndarray
-    colbert_scores: np.ndarray
+    recall: Recall
+    colbert: np.ndarray
+
+
+def _opt(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
 
 
 class ColrankIndex:
@@ -109,6 +116,7 @@ class ColrankIndex:
         self._colbert_encoder = colbert_encoder
         self._dense_index: DenseIndex | None = None
         self._tokens: TokenStore | None = None
+        self._bm25: BM25Index | None = None
         self._docs = DocStore()
         self._next_iid = 0
         self._expected_dims: dict[str, int] = {}
@@ -221,6 +229,8 @@ class ColrankIndex:
                 if "tokens" in done:
                     tokens.delete(iids.tolist())
                 raise
+            if self._bm25 is not None:
+                self._bm25.stale = True
         return doc_ids
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -235,6 +245,8 @@ class ColrankIndex:
             dense_index.remove(np.asarray(iids, dtype=np.int64))
             tokens.delete(iids)
             self._docs.delete(iids)
+            if self._bm25 is not None and not self._bm25.stale:
+                self._bm25.delete(iids)
 
     def _iids_of(self, ids: Sequence[str]) -> list[int]:
         found = self._docs.iids_for(list(ids))
@@ -262,17 +274,29 @@ class ColrankIndex:
         k: int = 10,
         candidates: int = 100,
         filter: Filter | None = None,  # noqa: A002 - the name users of vector stores expect
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
     ) -> list[Hit]:
-        """Dense recall of ``candidates`` documents, reranked by ColBERT; the best ``k``.
+        """Recall ``candidates`` documents, rerank them with ColBERT, return the best ``k``.
 
         Args:
             query: the question.
             k: results to return.
-            candidates: documents the dense stage recalls for reranking (>= k).
+            candidates: documents the first stage recalls for reranking (>= k).
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.filters`); applied before the top-k cut.
+            first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
+            rerank_fusion: ``none``, ``interpolate`` or ``rrf`` (default: ``config.search``).
         """
-        return self.search_many([check_query(query)], k=k, candidates=candidates, filter=filter)[0]
+        return self.search_many(
+            [check_query(query)],
+            k=k,
+            candidates=candidates,
+            filter=filter,
+            first_stage=first_stage,
+            rerank_fusion=rerank_fusion,
+        )[0]
 
     def search_many(
         self,
@@ -280,62 +304,35 @@ class ColrankIndex:
         k: int = 10,
         candidates: int = 100,
         filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
     ) -> list[list[Hit]]:
         """:meth:`search` for several queries, encoding them in one batch."""
         queries = check_queries(queries)
         k = check_k(k)
         candidates = check_candidates(candidates, k)
-        return [
-            self._hits(c.iids, c.colbert_scores, c.dense_scores, k)
-            for c in self._score_candidates(queries, candidates, filter)
-        ]
+        strategy = self._strategy(first_stage, rerank_fusion)
+        scored = self._score_candidates(queries, candidates, filter, strategy)
+        return [self._final_hits(q, c, k, strategy) for q, c in zip(queries, scored, strict=True)]
 
-    def candidate_scores(
+    def recall(
         self,
-        queries: Sequence[str],
-        candidates: int = 100,
+        query: str,
+        k: int = 10,
         filter: Filter | None = None,  # noqa: A002
-    ) -> list[CandidateScores]:
-        """Both stages' scores for each query's dense candidates, in dense order.
-
-        The building block for evaluation and score fusion: ``search`` is these
-        candidates sorted by ``colbert_scores``.
-        """
-        queries = check_queries(queries)
-        candidates = check_k(candidates, "candidates")
-        out = []
-        for c in self._score_candidates(queries, candidates, filter):
-            with self._lock:
-                ids = [d.id for d in self._docs.get(c.iids.tolist())]
-            out.append(CandidateScores(ids, c.dense_scores, c.colbert_scores))
-        return out
-
-    def _score_candidates(
-        self,
-        queries: list[str],
-        candidates: int,
-        filter: Filter | None,  # noqa: A002
-    ) -> list[_Candidates]:
-        if not queries or len(self) == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return [_Candidates(np.zeros(0, dtype=np.int64), empty, empty) for _ in queries]
-        self.last_timings = timings = {}
-        dense_scores, cand_iids = self._recall(queries, candidates, filter)
-        with _timed(timings, "colbert_encode"):
-            query_tokens = self.colbert_encoder.encode_queries(queries)
-        out = []
-        for qi, q_tokens in enumerate(query_tokens):
-            keep = cand_iids[qi] >= 0
-            iids, dense = cand_iids[qi][keep], dense_scores[qi][keep]
-            if len(iids) == 0:
-                out.append(_Candidates(iids, dense, dense))
-                continue
-            with _timed(timings, "token_fetch"), self._lock:
-                flat, lengths = self._stores()[1].gather_flat(iids.tolist())
-            with _timed(timings, "maxsim"):
-                scores = maxsim_flat(torch.from_numpy(q_tokens), flat, lengths)
-            out.append(_Candidates(iids, dense, scores))
-        return out
+        *,
+        first_stage: str | None = None,
+    ) -> list[Hit]:
+        """First stage only (no ColBERT): the top ``k`` by dense, BM25 or hybrid score."""
+        k = check_k(k)
+        query = check_query(query)
+        if len(self) == 0:
+            return []
+        self.last_timings = {}
+        strategy = self._strategy(first_stage, None)
+        r = self._recall([query], k, filter, strategy)[0]
+        return self._hits(r.iids[:k], r.first[:k], r, colbert=None)
 
     def dense_search(
         self,
@@ -343,49 +340,201 @@ class ColrankIndex:
         k: int = 10,
         filter: Filter | None = None,  # noqa: A002
     ) -> list[Hit]:
-        """First stage only: the top ``k`` by dense inner product (``score`` = dense score)."""
-        k = check_k(k)
-        query = check_query(query)
-        if len(self) == 0:
-            return []
-        self.last_timings = {}
-        dense_scores, iids = self._recall([query], k, filter)
-        keep = iids[0] >= 0
-        return self._hits(iids[0][keep], dense_scores[0][keep], dense_scores[0][keep], k)
+        """Dense recall only: the top ``k`` by inner product (``score`` = dense score)."""
+        return self.recall(query, k, filter, first_stage="dense")
 
-    def _recall(
+    def candidate_scores(
+        self,
+        queries: Sequence[str],
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+    ) -> list[CandidateScores]:
+        """Every stage's scores for each query's candidates, in first-stage order.
+
+        The building block for evaluation and fusion sweeps: ``search`` orders these
+        candidates by ColBERT (or a fusion of ColBERT and ``first_stage_scores``).
+        """
+        queries = check_queries(queries)
+        candidates = check_k(candidates, "candidates")
+        strategy = self._strategy(first_stage, None)
+        out = []
+        for c in self._score_candidates(queries, candidates, filter, strategy):
+            with self._lock:
+                ids = [d.id for d in self._docs.get(c.recall.iids.tolist())]
+            r = c.recall
+            out.append(CandidateScores(ids, r.dense, c.colbert, r.bm25, r.first))
+        return out
+
+    def _strategy(self, first_stage: str | None, rerank_fusion: str | None) -> SearchConfig:
+        update: dict[str, Any] = {}
+        if first_stage is not None:
+            update["first_stage"] = first_stage
+        if rerank_fusion is not None:
+            update["rerank_fusion"] = rerank_fusion
+        try:
+            return SearchConfig.model_validate({**self.config.search.model_dump(), **update})
+        except ValueError as exc:
+            raise InvalidInputError(f"invalid search option: {exc}") from exc
+
+    def _score_candidates(
         self,
         queries: list[str],
         candidates: int,
         filter: Filter | None,  # noqa: A002
-    ) -> tuple[np.ndarray, np.ndarray]:
+        strategy: SearchConfig,
+    ) -> list[_Candidates]:
+        if not queries or len(self) == 0:
+            return [_Candidates(Recall.empty(), np.zeros(0)) for _ in queries]
+        self.last_timings = timings = {}
+        recalls = self._recall(queries, candidates, filter, strategy)
+        with _timed(timings, "colbert_encode"):
+            query_tokens = self.colbert_encoder.encode_queries(queries)
+        out = []
+        for r, q_tokens in zip(recalls, query_tokens, strict=True):
+            if len(r.iids) == 0:
+                out.append(_Candidates(r, np.zeros(0)))
+                continue
+            with _timed(timings, "token_fetch"), self._lock:
+                flat, lengths = self._stores()[1].gather_flat(r.iids.tolist())
+            with _timed(timings, "maxsim"):
+                scores = maxsim_flat(torch.from_numpy(q_tokens), flat, lengths)
+            out.append(_Candidates(r, scores.astype(np.float64)))
+        return out
+
+    def _recall(
+        self,
+        queries: list[str],
+        n: int,
+        filter: Filter | None,  # noqa: A002
+        strategy: SearchConfig,
+    ) -> list[Recall]:
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidFilterError(f"filter must be a dict, not {type(filter).__name__}")
         timings = self.last_timings
-        with _timed(timings, "dense_encode"):
-            vectors = self.dense_encoder.encode(queries, progress=False)
-        with self._lock:
-            allowed = None
-            if filter:
-                with _timed(timings, "filter"):
-                    allowed = np.asarray(self._docs.matching_iids(filter), dtype=np.int64)
-            with _timed(timings, "faiss"):
-                return self._stores()[0].search(vectors, candidates, allowed)
+        mode = strategy.first_stage
+        allowed = None
+        if filter:
+            with _timed(timings, "filter"), self._lock:
+                allowed = np.asarray(self._docs.matching_iids(filter), dtype=np.int64)
+        dense: list[Recall] = []
+        vectors = np.zeros((0, 0), dtype=np.float32)
+        if mode in ("dense", "hybrid"):
+            with _timed(timings, "dense_encode"):
+                vectors = self.dense_encoder.encode(queries, progress=False)
+            with _timed(timings, "faiss"), self._lock:
+                scores, iids = self._stores()[0].search(vectors, n, allowed)
+            dense = [from_dense(s, i) for s, i in zip(scores, iids, strict=True)]
+            if mode == "dense":
+                return dense
+        bm25 = self._lexical()
+        out = []
+        for qi, query in enumerate(queries):
+            with _timed(timings, "bm25"):
+                full = bm25.scores(query, allowed)
+                lexical = from_bm25(*bm25.top(full, n))
+            if mode == "bm25":
+                out.append(lexical)
+                continue
+            with _timed(timings, "hybrid_fusion"):
+                out.append(
+                    self._fuse(
+                        dense[qi],
+                        lexical,
+                        vectors[qi],
+                        bm25.pick(full, dense[qi].iids),
+                        n,
+                        strategy,
+                    )
+                )
+        return out
 
-    def _hits(self, iids: np.ndarray, scores: np.ndarray, dense: np.ndarray, k: int) -> list[Hit]:
-        order = np.argsort(-scores, kind="stable")[:k]
+    def _fuse(
+        self,
+        dense: Recall,
+        lexical: Recall,
+        vector: np.ndarray,
+        bm25_of_dense: np.ndarray,
+        n: int,
+        strategy: SearchConfig,
+    ) -> Recall:
+        only_lexical = np.setdiff1d(lexical.iids, dense.iids)
+        with self._lock:
+            exact = self._stores()[0].vectors(only_lexical) @ vector if len(only_lexical) else []
+        return fuse_hybrid(
+            dense,
+            lexical,
+            n,
+            method=strategy.hybrid_fusion,
+            dense_weight=strategy.hybrid_dense_weight,
+            rrf_k=strategy.rrf_k,
+            dense_of=dict(zip(only_lexical.tolist(), np.asarray(exact).tolist(), strict=True)),
+            bm25_of=dict(zip(dense.iids.tolist(), bm25_of_dense.tolist(), strict=True)),
+        )
+
+    def _lexical(self) -> BM25Index:
+        """The BM25 index, built (or rebuilt after additions) from the document store."""
+        with self._lock:
+            if self._bm25 is None:
+                self._bm25 = BM25Index()
+            if self._bm25.stale:
+                iids, texts = self._docs.all_texts()
+                self._bm25.build(iids, texts)
+            return self._bm25
+
+    def _final_hits(self, query: str, c: _Candidates, k: int, strategy: SearchConfig) -> list[Hit]:
+        r = c.recall
+        if strategy.rerank_fusion == "interpolate":
+            final = interpolate(c.colbert, r.first, strategy.colbert_weight)
+        elif strategy.rerank_fusion == "rrf":
+            final = rrf([c.colbert, r.first], k=strategy.rrf_k)
+        else:
+            final = c.colbert
+        order = np.argsort(-final, kind="stable")
+        if not strategy.cross_encoder_model or len(order) == 0:
+            top = order[:k]
+            return self._hits(r.iids[top], final[top], r, colbert=c.colbert, positions=top)
+        top = order[: max(k, strategy.cross_encoder_top)]
+        scorer = self._cross_encoder(strategy.cross_encoder_model)
+        with _timed(self.last_timings, "cross_encoder"):
+            texts = [d.text for d in self._docs.get(r.iids[top].tolist())]
+            ce = scorer.score(query, texts).astype(np.float64)
+        best = np.argsort(-ce, kind="stable")[:k]
+        return self._hits(
+            r.iids[top[best]], ce[best], r, colbert=c.colbert, positions=top[best], cross=ce[best]
+        )
+
+    def _cross_encoder(self, spec: str) -> CrossEncoderScorer:
+        return CrossEncoderScorer.load(spec, self.config.runtime)
+
+    def _hits(
+        self,
+        iids: np.ndarray,
+        scores: np.ndarray,
+        recall: Recall,
+        *,
+        colbert: np.ndarray | None,
+        positions: np.ndarray | None = None,
+        cross: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Hits in the given order; ``positions`` index ``recall`` / ``colbert`` rows."""
+        positions = np.arange(len(iids)) if positions is None else positions
         with _timed(self.last_timings, "docstore"), self._lock:
-            docs: list[StoredDoc] = self._docs.get(iids[order].tolist())
+            docs: list[StoredDoc] = self._docs.get(iids.tolist())
         return [
             Hit(
                 id=doc.id,
                 text=doc.text,
                 metadata=doc.metadata,
-                score=float(scores[j]),
-                dense_score=float(dense[j]),
+                score=float(scores[rank - 1]),
+                dense_score=_opt(recall.dense[p]),
                 rank=rank,
+                colbert_score=None if colbert is None else float(colbert[p]),
+                bm25_score=_opt(recall.bm25[p]),
+                cross_encoder_score=None if cross is None else float(cross[rank - 1]),
             )
-            for rank, (j, doc) in enumerate(zip(order, docs, strict=True), start=1)
+            for rank, (p, doc) in enumerate(zip(positions, docs, strict=True), start=1)
         ]
 
     # ---------------------------------------------------------------- rerank
@@ -427,6 +576,7 @@ class ColrankIndex:
                 dense_score=None,
                 rank=rank,
                 position=int(j),
+                colbert_score=float(scores[j]),
             )
             for rank, j in enumerate(order, start=1)
         ]
@@ -475,6 +625,8 @@ class ColrankIndex:
                 files = dense_index.save(snapshot)
                 files += tokens.save(snapshot)
                 files += self._docs.save(snapshot)
+                if self._bm25 is not None:
+                    files += self._lexical().save(snapshot)
                 commit_manifest(snapshot, manifest, files)
         logger.info("saved %d documents to %s", len(self), root)
         return root
@@ -519,6 +671,7 @@ class ColrankIndex:
         index._dense_index = DenseIndex.load(snapshot, config.dense_index)
         index._tokens = TokenStore.load(snapshot, mmap=mmap)
         index._docs = DocStore.load(snapshot)
+        index._bm25 = BM25Index.load(snapshot)
         index._next_iid = int(manifest["next_internal_id"])
         index._expected_dims = {
             "dense": int(manifest["dense_dim"]),

@@ -67,7 +67,8 @@ def _is_plain_sentence_transformer(path: str) -> bool:
     return not any("Dense" in str(entry.get("type", "")) for entry in entries)
 
 
-def _cached(key: tuple[Any, ...], build: Any) -> Any:
+def cached_model(key: tuple[Any, ...], build: Any) -> Any:
+    """Build a model once per process and key (models are large; indexes share them)."""
     with _cache_lock:
         if key not in _cache:
             _cache[key] = build()
@@ -91,7 +92,7 @@ def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> Sen
         model.eval()
         return model
 
-    return _cached(("dense", spec, device, dtype), build)
+    return cached_model(("dense", spec, device, dtype), build)
 
 
 def colbert_from_sentence_transformer(
@@ -180,7 +181,7 @@ def load_colbert(
         model.eval()
         return model
 
-    return _cached(("colbert", spec, device, dtype, query_length, document_length), build)
+    return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
 
 
 def _encoder_max_length(path: str) -> int | None:
@@ -193,6 +194,7 @@ def _encoder_max_length(path: str) -> int | None:
 
 
 __all__ = [
+    "cached_model",
     "colbert_from_sentence_transformer",
     "load_colbert",
     "load_sentence_transformer",

