@@ -19,7 +19,15 @@ def main() -> None:
     args = parser.parse_args()
     index, build_seconds = scifact_index(args.rebuild)
     data = load_beir(SCIFACT, "test")
-    report = evaluate_index(index, data, (10, 30, 100, 300))
+    search = index.config.search
+    report = evaluate_index(
+        index,
+        data,
+        (10, 30, 100, 300),
+        first_stages=("dense", "bm25", "hybrid"),
+        weights=(search.colbert_weight,),
+        with_rrf=True,
+    )
     for run, metrics in report.items():
         print(f"{run:<12}" + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     write_result(
@@ -31,6 +39,7 @@ def main() -> None:
                 "colbert": index.config.models.colbert_model,
             },
             "documents": len(index),
+            "default_run": f"{search.first_stage}>interp({search.colbert_weight:g})@100",
             "build_seconds": build_seconds,
             "report": report,
         },

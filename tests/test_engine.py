@@ -46,7 +46,7 @@ def test_search_scores_are_maxsim_of_stored_tokens(tiny_index: ColrankIndex) -> 
     # the stored-token score must equal re-encoding the same documents at query time
     hits = tiny_index.search("energy in cells", k=4, candidates=12)
     fresh = tiny_index.rerank("energy in cells", [Document(h.text, h.id) for h in hits])
-    stored = {h.id: h.score for h in hits}
+    stored = {h.id: h.colbert_score for h in hits}
     for h in fresh:
         assert h.score == pytest.approx(stored[h.id], abs=2e-2)  # fp16 storage
 

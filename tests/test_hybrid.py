@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from colrank import ColrankIndex, InvalidInputError
+from colrank.fusion import interpolate
 
 from .conftest import CORPUS
 
@@ -18,12 +19,14 @@ def test_bm25_recall_finds_exact_terms(tiny_index: ColrankIndex) -> None:
 
 def test_every_first_stage_reranks_with_colbert(tiny_index: ColrankIndex) -> None:
     for stage in ("dense", "bm25", "hybrid"):
-        hits = tiny_index.search("capital city of germany", k=3, candidates=6, first_stage=stage)
+        hits = tiny_index.search(
+            "capital city of germany", k=3, candidates=6, first_stage=stage, rerank_fusion="none"
+        )
         assert 0 < len(hits) <= 3
         assert all(h.colbert_score is not None for h in hits)
-        assert [h.score for h in hits] == [
-            h.colbert_score for h in hits
-        ]  # no fusion: ColBERT order
+        # no fusion: ordered by ColBERT
+        assert [h.score for h in hits] == [h.colbert_score for h in hits]
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     hybrid = tiny_index.search("capital city of germany", k=6, candidates=12, first_stage="hybrid")
     assert all(h.dense_score is not None and h.bm25_score is not None for h in hybrid)
 
@@ -42,7 +45,11 @@ def test_interpolation_weight_zero_is_first_stage_order(tiny_config) -> None:
     cfg = tiny_config.model_copy(
         update={
             "search": tiny_config.search.model_copy(
-                update={"colbert_weight": 0.0, "rerank_fusion": "interpolate"}
+                update={
+                    "colbert_weight": 0.0,
+                    "rerank_fusion": "interpolate",
+                    "first_stage": "dense",
+                }
             )
         }
     )
@@ -125,7 +132,8 @@ def test_cross_encoder_third_stage(tiny_config, tiny_cross_encoder) -> None:
     np.testing.assert_allclose(
         [h.score for h in hits], np.asarray(direct).ravel(), rtol=1e-4, atol=1e-5
     )
-    # the cross-encoder only reorders ColBERT's best 6 of the 10 candidates
+    # the cross-encoder only reorders the fused (ColBERT + hybrid recall) best 6 of 10
     cand = index.candidate_scores(["capital of germany"], candidates=10)[0]
-    colbert_top6 = {cand.ids[i] for i in np.argsort(-cand.colbert_scores, kind="stable")[:6]}
-    assert {h.id for h in hits} <= colbert_top6
+    fused = interpolate(cand.colbert_scores, cand.first_stage_scores, cfg.search.colbert_weight)
+    top6 = {cand.ids[i] for i in np.argsort(-fused, kind="stable")[:6]}
+    assert {h.id for h in hits} <= top6
