@@ -273,3 +273,18 @@ def test_offline_config_from_env() -> None:
     assert default.models.colbert_model == "answerdotai/answerai-colbert-small-v1"
     with pytest.raises(ValueError, match="device"):
         ColrankConfig.from_env({"COLRANK_DEVICE": "tpu"})
+
+
+def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    plain = ColrankIndex(tiny_config)
+    plain.add(texts, metas, ids)
+    store = tiny_config.token_store.model_copy(update={"codec": "int8", "pool_factor": 2})
+    small = ColrankIndex(tiny_config.model_copy(update={"token_store": store}))
+    small.add(texts, metas, ids)
+    assert small._stores()[1].n_tokens < 0.75 * plain._stores()[1].n_tokens
+    assert small._stores()[1].nbytes < 0.4 * plain._stores()[1].nbytes
+    for q in QUERIES:
+        a = plain.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
+        b = small.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
+        assert len(a) == len(b) == 3 and a[0].colbert_score > 0 and b[0].colbert_score > 0

@@ -22,13 +22,14 @@ def test_roundtrip_fp16_and_order() -> None:
     store.add(list(range(5)), embs)
     got = store.get([3, 0, 4])
     for g, e in zip(got, [embs[3], embs[0], embs[4]], strict=True):
-        assert g.dtype == np.float16
+        assert g.dtype == np.float32  # decoded from float16 storage
         np.testing.assert_allclose(g, e, atol=2e-3)
+    assert store.nbytes == store.n_tokens * 4 * 2
     assert len(store) == 5 and store.n_tokens == sum(len(e) for e in embs)
 
 
 def test_delete_then_get_fails_and_compaction_frees_tokens() -> None:
-    store = TokenStore(dim=4, dtype="float32")
+    store = TokenStore(dim=4, codec="float32")
     embs = make(6)
     store.add(list(range(6)), embs)
     store.delete([1, 4])
@@ -50,7 +51,7 @@ def test_ids_must_grow_and_dims_must_match() -> None:
 
 
 def test_many_adds_merge_segments_and_stay_correct() -> None:
-    store = TokenStore(dim=4, dtype="float32")
+    store = TokenStore(dim=4, codec="float32")
     all_embs = []
     for i in range(50):
         embs = make(2, seed=i)
@@ -61,7 +62,7 @@ def test_many_adds_merge_segments_and_stay_correct() -> None:
 
 
 def test_save_load_memory_mapped_then_append(tmp_path) -> None:
-    store = TokenStore(dim=4, dtype="float32")
+    store = TokenStore(dim=4, codec="float32")
     embs = make(7)
     store.add(list(range(7)), embs)
     store.delete([2])
@@ -75,3 +76,37 @@ def test_save_load_memory_mapped_then_append(tmp_path) -> None:
     assert lengths.tolist() == [len(extra[1]), len(embs[6]), len(embs[0])]
     np.testing.assert_array_equal(padded[1, : len(embs[6])], embs[6])
     assert not padded[0, len(extra[1]) :].any()  # padding is zero
+
+
+@pytest.mark.parametrize(
+    ("codec", "width", "tol"), [("float32", 64, 1e-7), ("float16", 32, 2e-3), ("int8", 20, 2e-2)]
+)
+def test_codecs_round_trip_within_their_precision(tmp_path, codec, width, tol) -> None:
+    embs = make(40, dim=16, seed=3)
+    store = TokenStore(dim=16, codec=codec)
+    store.add(list(range(40)), embs)
+    assert store.codec.width == width
+    store.save(tmp_path)
+    loaded = TokenStore.load(tmp_path)
+    for i in (0, 17, 39):
+        np.testing.assert_allclose(loaded.get([i])[0], embs[i], atol=tol * np.abs(embs[i]).max())
+
+
+def test_product_quantizer_trains_saves_and_loads(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    embs = [rng.standard_normal((50, 16)).astype(np.float32) for _ in range(300)]  # 15k tokens
+    store = TokenStore(dim=16, codec="pq8")
+    store.add(list(range(300)), embs)
+    assert store.codec.width == 8 and store.nbytes == 8 * 15000
+    before = store.get([5])[0]
+    rel_err = np.linalg.norm(before - embs[5]) / np.linalg.norm(embs[5])
+    assert rel_err < 0.8  # lossy, but far better than chance (1.41 for random vectors)
+    store.save(tmp_path)
+    np.testing.assert_array_equal(TokenStore.load(tmp_path).get([5])[0], before)
+
+
+def test_product_quantizer_needs_enough_tokens_to_train() -> None:
+    from colrank import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="at least 256 tokens"):
+        TokenStore(dim=16, codec="pq8").add([0], make(1, dim=16))

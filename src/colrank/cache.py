@@ -31,7 +31,7 @@ class TokenCache:
 
     def __init__(self, capacity: int, dtype: str = "float16") -> None:
         self.capacity = int(capacity)
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype)  # cached arrays are kept in this precision
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0

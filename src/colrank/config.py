@@ -101,10 +101,15 @@ class DenseIndexConfig(_Section):
 
 
 class TokenStoreConfig(_Section):
-    """How precomputed document token embeddings are stored."""
+    """How precomputed document token embeddings are stored (see docs/benchmarks.md)."""
 
-    dtype: Literal["float16", "float32"] = Field(
-        "float16", description="Storage precision of token embeddings."
+    codec: str = Field(
+        "float16",
+        pattern=r"^(float32|float16|int8|pq\d+)$",
+        description="float32, float16, int8 (dim+4 bytes/token) or pq<M> (M bytes/token).",
+    )
+    pool_factor: int = Field(
+        1, ge=1, description="PyLate token pooling at indexing (2 or 3 keeps 1/2 or 1/3)."
     )
 
 

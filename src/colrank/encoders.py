@@ -198,18 +198,22 @@ class ColbertEncoder(_BatchedEncoder):
         return [np.asarray(e, dtype=np.float32) for e in out]
 
     def encode_documents(
-        self, texts: Sequence[str], *, progress: bool | None = None
+        self, texts: Sequence[str], *, progress: bool | None = None, pool_factor: int = 1
     ) -> list[np.ndarray]:
         """One ``(n_tokens, dim)`` float32 array per document, in input order.
 
         Documents longer than :attr:`document_length` are truncated, with a warning.
+        ``pool_factor`` > 1 clusters similar tokens and keeps their means (PyLate's
+        hierarchical token pooling), storing about 1/pool_factor of the tokens.
         """
         if not texts:
             return []
         with model_lock(self.model):
-            return self._encode_documents(texts, progress)
+            return self._encode_documents(texts, progress, pool_factor)
 
-    def _encode_documents(self, texts: Sequence[str], progress: bool | None) -> list[np.ndarray]:
+    def _encode_documents(
+        self, texts: Sequence[str], progress: bool | None, pool_factor: int
+    ) -> list[np.ndarray]:
         raw = _token_lengths(self.model.tokenizer, texts)
         limit = self.document_length
         too_long = [n for n in raw if n + 1 > limit]
@@ -226,7 +230,11 @@ class ColbertEncoder(_BatchedEncoder):
 
         def encode_batch(batch: list[str]) -> list[np.ndarray]:
             out = self.model.encode(
-                batch, is_query=False, batch_size=len(batch), show_progress_bar=False
+                batch,
+                is_query=False,
+                batch_size=len(batch),
+                show_progress_bar=False,
+                pool_factor=pool_factor,
             )
             return [np.asarray(e, dtype=np.float32) for e in out]
 

@@ -123,9 +123,7 @@ class ColrankIndex:
         self._lock = threading.RLock()
         self.last_timings: dict[str, float] = {}
         """Seconds per stage of the most recent search (for profiling; not thread-safe)."""
-        self._rerank_cache = TokenCache(
-            self.config.rerank_cache_size, self.config.token_store.dtype
-        )
+        self._rerank_cache = TokenCache(self.config.rerank_cache_size)
 
     # ---------------------------------------------------------------- models
     @property
@@ -211,7 +209,9 @@ class ColrankIndex:
                     f"ids already in the index: {sorted(clash)[:5]}; delete them first to replace"
                 )
             vectors = self.dense_encoder.encode(to_encode, progress=progress)
-            token_sets = self.colbert_encoder.encode_documents(to_encode, progress=progress)
+            token_sets = self.colbert_encoder.encode_documents(
+                to_encode, progress=progress, pool_factor=self.config.token_store.pool_factor
+            )
             self._ensure_stores(vectors.shape[1], token_sets[0].shape[1])
             iids = np.arange(self._next_iid, self._next_iid + len(texts), dtype=np.int64)
             self._next_iid += len(texts)  # ids are never reused, even after a failed add
@@ -259,7 +259,7 @@ class ColrankIndex:
         if self._dense_index is None:
             self._dense_index = DenseIndex(dense_dim, self.config.dense_index)
         if self._tokens is None:
-            self._tokens = TokenStore(colbert_dim, self.config.token_store.dtype)
+            self._tokens = TokenStore(colbert_dim, self.config.token_store.codec)
         self._expected_dims = {"dense": self._dense_index.dim, "colbert": self._tokens.dim}
 
     def _stores(self) -> tuple[DenseIndex, TokenStore]:

@@ -1,8 +1,9 @@
 """Precomputed document token embeddings, stored contiguously with offsets.
 
 Rows are addressed by the engine's internal integer ids (increasing as documents are
-added). The embeddings of all documents sit in one ``(total_tokens, dim)`` array
-(float16 by default); a document is a ``(start, length)`` slice of it. On disk that
+added). The embeddings of all documents sit in one ``(total_tokens, width)`` byte
+array written by a codec (:mod:`colrank.codecs`: float16 by default, float32, int8 or
+product quantization); a document is a ``(start, length)`` slice of it. On disk that
 array is a ``.npy`` file, opened memory-mapped, so a loaded index does not read its
 token embeddings into RAM. Deletion marks rows dead; :meth:`TokenStore.compact`
 (and every save) drops their tokens.
@@ -22,25 +23,34 @@ Example:
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from colrank.errors import CorruptIndexError, DimensionMismatchError, UnknownIdError
+from colrank.codecs import Codec, make_codec
+from colrank.errors import (
+    CorruptIndexError,
+    DimensionMismatchError,
+    InvalidInputError,
+    UnknownIdError,
+)
 
 TOKENS_FILE = "tokens.npy"
 IIDS_FILE = "token_doc_ids.npy"
 LENGTHS_FILE = "token_lengths.npy"
+CODEC_FILE = "token_codec.json"
+_PQ_MIN_TRAIN = 256 * 39  # FAISS wants ~39 points per centroid
 _MAX_LOOSE_SEGMENTS = 32
 
 
 class TokenStore:
     """Append-only token embedding storage with tombstone deletes."""
 
-    def __init__(self, dim: int, dtype: str = "float16") -> None:
+    def __init__(self, dim: int, codec: str | Codec = "float16") -> None:
         self.dim = int(dim)
-        self.dtype = np.dtype(dtype)
+        self.codec = make_codec(codec, self.dim) if isinstance(codec, str) else codec
         self._segments: list[np.ndarray] = []
         self._segment_starts: list[int] = []
         self._n_tokens = 0
@@ -72,7 +82,7 @@ class TokenStore:
     @property
     def nbytes(self) -> int:
         """Bytes of token embeddings held by live documents."""
-        return self.n_tokens * self.dim * self.dtype.itemsize
+        return self.n_tokens * self.codec.width
 
     def lengths(self, iids: Sequence[int]) -> np.ndarray:
         """Token counts of the given documents."""
@@ -97,7 +107,17 @@ class TokenStore:
                     f"(dimension {self.dim}); was it built with another ColBERT model?"
                 )
         lengths = np.array([e.shape[0] for e in embeddings], dtype=np.int32)
-        block = np.concatenate([np.asarray(e) for e in embeddings]).astype(self.dtype, copy=False)
+        vectors = np.concatenate([np.asarray(e, dtype=np.float32) for e in embeddings])
+        if not self.codec.trained:
+            if len(vectors) < 256:
+                raise InvalidInputError(
+                    f"the {self.codec.name} codec is trained on the first documents added and "
+                    f"needs at least 256 tokens (got {len(vectors)}); add more documents at once"
+                )
+            rng = np.random.default_rng(0)
+            take = rng.choice(len(vectors), min(len(vectors), 50 * _PQ_MIN_TRAIN), replace=False)
+            self.codec.train(vectors[np.sort(take)])
+        block = self.codec.encode(vectors)
         starts = self._n_tokens + np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)])
         self._segment_starts.append(self._n_tokens)
         self._segments.append(block)
@@ -116,7 +136,7 @@ class TokenStore:
     def compact(self) -> None:
         """Rewrite the store in memory without dead documents' tokens."""
         live = np.flatnonzero(self._alive)
-        tokens = np.empty((int(self._lengths[live].sum()), self.dim), dtype=self.dtype)
+        tokens = np.empty((int(self._lengths[live].sum()), self.codec.width), dtype=np.uint8)
         cursor = 0
         for pos in live:
             n = int(self._lengths[pos])
@@ -127,35 +147,33 @@ class TokenStore:
 
     # ----------------------------------------------------------------- reads
     def get(self, iids: Sequence[int]) -> list[np.ndarray]:
-        """Token embeddings of the given documents, in the given order (views when possible)."""
-        return [
-            self._slice(int(self._starts[p]), int(self._lengths[p])) for p in self._positions(iids)
-        ]
+        """Decoded ``(n_tokens, dim)`` float32 embeddings of the given documents, in order."""
+        flat, lengths = self.gather_flat(iids)
+        return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
     def gather_padded(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, L_max, dim)`` float32 embeddings and ``(N,)`` lengths, for MaxSim."""
-        positions = self._positions(iids)
-        lengths = self._lengths[positions]
-        out = np.zeros((len(positions), int(lengths.max(initial=1)), self.dim), dtype=np.float32)
-        for row, pos in enumerate(positions):
-            n = int(self._lengths[pos])
-            out[row, :n] = self._slice(int(self._starts[pos]), n)
-        return out, lengths.astype(np.int64)
+        """``(N, L_max, dim)`` float32 embeddings (zero padding) and ``(N,)`` lengths."""
+        docs = self.get(iids)
+        lengths = np.array([len(d) for d in docs], dtype=np.int64)
+        out = np.zeros((len(docs), int(lengths.max(initial=1)), self.dim), dtype=np.float32)
+        for row, doc in enumerate(docs):
+            out[row, : len(doc)] = doc
+        return out, lengths
 
     def gather_flat(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """``(T, dim)`` embeddings of the documents back to back (storage dtype), and lengths.
+        """``(T, dim)`` float32 embeddings of the documents back to back, and their lengths.
 
-        Rows are copied in the storage dtype (plain memory copies); callers cast once
-        afterwards, which is much faster than numpy's per-slice float16 cast.
+        Code rows are gathered with plain memory copies, then decoded in one call
+        (for float16, torch's cast is much faster than numpy's per-slice cast).
         """
         positions = self._positions(iids)
         lengths = self._lengths[positions].astype(np.int64)
-        out = np.empty((int(lengths.sum()), self.dim), dtype=self.dtype)
+        rows = np.empty((int(lengths.sum()), self.codec.width), dtype=np.uint8)
         cursor = 0
         for pos, n in zip(positions, lengths, strict=True):
-            out[cursor : cursor + n] = self._slice(int(self._starts[pos]), int(n))
+            rows[cursor : cursor + n] = self._slice(int(self._starts[pos]), int(n))
             cursor += int(n)
-        return out, lengths
+        return self.codec.decode(rows).numpy(), lengths
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> list[str]:
@@ -164,7 +182,7 @@ class TokenStore:
         lengths = self._lengths[live]
         total = int(lengths.sum())
         tokens = np.lib.format.open_memmap(
-            directory / TOKENS_FILE, mode="w+", dtype=self.dtype, shape=(total, self.dim)
+            directory / TOKENS_FILE, mode="w+", dtype=np.uint8, shape=(total, self.codec.width)
         )
         cursor = 0
         for pos in live:
@@ -175,7 +193,8 @@ class TokenStore:
         del tokens
         np.save(directory / IIDS_FILE, self._iids[live], allow_pickle=False)
         np.save(directory / LENGTHS_FILE, lengths, allow_pickle=False)
-        return [TOKENS_FILE, IIDS_FILE, LENGTHS_FILE]
+        (directory / CODEC_FILE).write_text(json.dumps({"codec": self.codec.name, "dim": self.dim}))
+        return [TOKENS_FILE, IIDS_FILE, LENGTHS_FILE, CODEC_FILE, *self.codec.save(directory)]
 
     @classmethod
     def load(cls, directory: Path, *, mmap: bool = True) -> TokenStore:
@@ -184,14 +203,22 @@ class TokenStore:
             tokens = np.load(directory / TOKENS_FILE, mmap_mode="r" if mmap else None)
             iids = np.load(directory / IIDS_FILE, allow_pickle=False)
             lengths = np.load(directory / LENGTHS_FILE, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            meta = json.loads((directory / CODEC_FILE).read_text())
+            codec = make_codec(meta["codec"], int(meta["dim"]))
+            codec.load_params(directory)
+        except (OSError, ValueError, KeyError) as exc:
             raise CorruptIndexError(f"token store in {directory} is unreadable: {exc}") from exc
-        if tokens.ndim != 2 or len(iids) != len(lengths) or int(lengths.sum()) != tokens.shape[0]:
+        if (
+            tokens.ndim != 2
+            or tokens.shape[1] != codec.width
+            or len(iids) != len(lengths)
+            or int(lengths.sum()) != tokens.shape[0]
+        ):
             raise CorruptIndexError(
                 f"token store in {directory} is inconsistent "
                 f"({tokens.shape[0]} tokens, {int(lengths.sum())} expected)"
             )
-        store = cls(dim=tokens.shape[1], dtype=str(tokens.dtype))
+        store = cls(dim=codec.dim, codec=codec)
         store._reset(tokens, iids.astype(np.int64), lengths.astype(np.int32))
         return store
 
