@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
 from colrank import (
@@ -288,3 +289,21 @@ def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
         a = plain.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
         b = small.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
         assert len(a) == len(b) == 3 and a[0].colbert_score > 0 and b[0].colbert_score > 0
+
+
+def test_recode_tokens_shrinks_storage_and_survives_save_load(tiny_index: ColrankIndex, tmp_path) -> None:
+    before = tiny_index._stores()[1]
+    n_tokens, n_bytes = before.n_tokens, before.nbytes
+    ref = tiny_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    tiny_index.recode_tokens("int8")
+    after = tiny_index._stores()[1]
+    assert after.n_tokens == n_tokens and after.nbytes < 0.65 * n_bytes
+    got = tiny_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    assert got.ids == ref.ids
+    np.testing.assert_allclose(got.colbert_scores, ref.colbert_scores, rtol=5e-3)  # int8 precision
+    tiny_index.recode_tokens(pool_factor=2)
+    assert tiny_index._stores()[1].n_tokens < 0.75 * n_tokens
+    assert tiny_index.config.token_store.codec == "int8" and tiny_index.config.token_store.pool_factor == 2
+    tiny_index.save(tmp_path / "idx")
+    loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
+    assert loaded._stores()[1].codec.name == "int8" and len(loaded) == len(tiny_index)

@@ -197,6 +197,17 @@ class ColbertEncoder(_BatchedEncoder):
             )
         return [np.asarray(e, dtype=np.float32) for e in out]
 
+    def pool(self, token_sets: Sequence[np.ndarray], pool_factor: int) -> list[np.ndarray]:
+        """Pool already computed document tokens (PyLate's hierarchical pooling)."""
+        import torch
+
+        pooled = self.model.pool_embeddings_hierarchical(
+            [torch.from_numpy(np.asarray(t, dtype=np.float32)) for t in token_sets],
+            pool_factor=pool_factor,
+            protected_tokens=1,
+        )
+        return [p.numpy() for p in pooled]
+
     def encode_documents(
         self, texts: Sequence[str], *, progress: bool | None = None, pool_factor: int = 1
     ) -> list[np.ndarray]:

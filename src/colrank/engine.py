@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from colrank import __version__
 from colrank.cache import TokenCache, content_key
@@ -247,6 +248,42 @@ class ColrankIndex:
             self._docs.delete(iids)
             if self._bm25 is not None and not self._bm25.stale:
                 self._bm25.delete(iids)
+
+    def recode_tokens(
+        self, codec: str | None = None, pool_factor: int = 1, *, progress: bool | None = None
+    ) -> None:
+        """Rewrite the stored token embeddings with another codec and/or token pooling.
+
+        No document is re-encoded: the stored vectors are decoded, optionally pooled
+        (PyLate's hierarchical pooling, as at indexing), and encoded with the new codec.
+        Lossy steps compound: start from float16/float32 storage for the best result.
+
+        Example:
+            >>> index.recode_tokens("int8", pool_factor=2)  # doctest: +SKIP
+        """
+        check_k(pool_factor, "pool_factor")
+        with self._lock:
+            _, old = self._stores()
+            new = TokenStore(old.dim, codec or old.codec.name)
+            ids = old.ids
+            show = self.config.runtime.show_progress if progress is None else progress
+            step = 2048
+            with tqdm(total=len(ids), desc="Recoding tokens", disable=not show) as bar:
+                for start in range(0, len(ids), step):
+                    part = ids[start : start + step].tolist()
+                    docs = old.get(part)
+                    if pool_factor > 1:
+                        docs = self.colbert_encoder.pool(docs, pool_factor)
+                    new.add(part, docs)
+                    bar.update(len(part))
+            self._tokens = new
+            store_cfg = self.config.token_store.model_copy(
+                update={
+                    "codec": new.codec.name,
+                    "pool_factor": self.config.token_store.pool_factor * pool_factor,
+                }
+            )
+            self.config = self.config.model_copy(update={"token_store": store_cfg})
 
     def _iids_of(self, ids: Sequence[str]) -> list[int]:
         found = self._docs.iids_for(list(ids))
