@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from colrank.bench import percentiles  # noqa: F401 - re-exported for the scripts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -49,17 +49,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-    }
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    """p50 / p95 / mean in milliseconds."""
-    arr = np.asarray(samples) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(arr, 50)),
-        "p95_ms": float(np.percentile(arr, 95)),
-        "mean_ms": float(arr.mean()),
-        "n": len(samples),
     }
 
 

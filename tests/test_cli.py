@@ -80,3 +80,51 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
 def test_errors_are_reported_not_raised(tmp_path, capsys) -> None:
     assert main(["search", str(tmp_path / "missing"), "q"]) == 2
     assert "no index at" in capsys.readouterr().err
+
+
+def test_bench_command_reports_every_section(tmp_path, tiny_index, capsys) -> None:
+    tiny_index.save(tmp_path / "idx")
+    queries = tmp_path / "q.txt"
+    queries.write_text("capital of germany\nbread\n\nenergy in cells\n")
+    code = main(
+        [
+            "bench",
+            str(tmp_path / "idx"),
+            "--queries",
+            str(queries),
+            "--reencode",
+            "1",
+            "--indexing",
+            "6",
+            "--candidates",
+            "8",
+            "--json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["default_search"]["total"]["n"] == 3
+    assert {"dense_encode", "bm25", "colbert_encode", "maxsim"} <= set(
+        report["default_search"]["stages"]
+    )
+    assert report["rerank"]["reencode"]["n"] == 1 and report["rerank"]["speedup_p50"] > 0
+    assert report["rerank"]["max_abs_score_diff"] < 0.05  # same model, fp16 storage
+    assert (
+        report["indexing"]["documents"] == 6 and report["indexing"]["max_abs_embedding_diff"] < 1e-4
+    )
+    assert (
+        main(
+            [
+                "bench",
+                str(tmp_path / "idx"),
+                "--queries",
+                str(queries),
+                "--reencode",
+                "1",
+                "--candidates",
+                "8",
+            ]
+        )
+        == 0
+    )
+    assert "rerank 8 candidates" in capsys.readouterr().out

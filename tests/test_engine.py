@@ -291,7 +291,9 @@ def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
         assert len(a) == len(b) == 3 and a[0].colbert_score > 0 and b[0].colbert_score > 0
 
 
-def test_recode_tokens_shrinks_storage_and_survives_save_load(tiny_index: ColrankIndex, tmp_path) -> None:
+def test_recode_tokens_shrinks_storage_and_survives_save_load(
+    tiny_index: ColrankIndex, tmp_path
+) -> None:
     before = tiny_index._stores()[1]
     n_tokens, n_bytes = before.n_tokens, before.nbytes
     ref = tiny_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
@@ -303,7 +305,10 @@ def test_recode_tokens_shrinks_storage_and_survives_save_load(tiny_index: Colran
     np.testing.assert_allclose(got.colbert_scores, ref.colbert_scores, rtol=5e-3)  # int8 precision
     tiny_index.recode_tokens(pool_factor=2)
     assert tiny_index._stores()[1].n_tokens < 0.75 * n_tokens
-    assert tiny_index.config.token_store.codec == "int8" and tiny_index.config.token_store.pool_factor == 2
+    assert (
+        tiny_index.config.token_store.codec == "int8"
+        and tiny_index.config.token_store.pool_factor == 2
+    )
     tiny_index.save(tmp_path / "idx")
     loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
     assert loaded._stores()[1].codec.name == "int8" and len(loaded) == len(tiny_index)

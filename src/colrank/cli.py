@@ -159,6 +159,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Latency, rerank speed-up and indexing throughput on an existing index."""
+    from colrank.bench import indexing_throughput, query_latency, rerank_vs_reencode
+    from colrank.engine import ColrankIndex
+
+    index = ColrankIndex.load(args.index)
+    if args.queries:
+        queries = [q.strip() for q in Path(args.queries).read_text().splitlines() if q.strip()]
+    else:
+        from colrank.corpus import iter_jsonl
+
+        queries = [str(r["text"]) for r in iter_jsonl(Path(args.data) / "queries.jsonl")]
+    queries = queries[: args.n]
+    report: dict[str, Any] = {
+        "default_search": query_latency(index, queries, args.candidates),
+        "core_search": query_latency(
+            index, queries, args.candidates, first_stage="dense", rerank_fusion="none"
+        ),
+        "rerank": rerank_vs_reencode(index, queries, args.reencode, args.candidates),
+    }
+    if args.indexing:
+        sample = index.get(index.ids()[: args.indexing])
+        report["indexing"] = indexing_throughput(index, [d.text for d in sample])
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name in ("default_search", "core_search"):
+        rows = [
+            [k, f"{v['p50_ms']:.2f}", f"{v['p95_ms']:.2f}"]
+            for k, v in report[name]["stages"].items()
+        ]
+        total = report[name]["total"]
+        rows.append(["total", f"{total['p50_ms']:.2f}", f"{total['p95_ms']:.2f}"])
+        print(f"\n{name} ({len(queries)} queries, {args.candidates} candidates)")
+        print(_format_table(rows, ["stage", "p50 ms", "p95 ms"]))
+    r = report["rerank"]
+    print(
+        f"\nrerank {r['candidates']} candidates: stored {r['stored']['p50_ms']:.1f} ms vs "
+        f"re-encoding {r['reencode']['p50_ms']:.1f} ms (p50) -> {r['speedup_p50']:.0f}x; "
+        f"max score diff {r['max_abs_score_diff']:.4f}"
+    )
+    if "indexing" in report:
+        i = report["indexing"]
+        print(
+            f"indexing: colrank {i['colrank_docs_per_s']:.1f} docs/s vs PyLate "
+            f"{i['pylate_docs_per_s']:.1f} docs/s ({i['speedup']:.2f}x)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``colrank`` command."""
     parser = argparse.ArgumentParser(
@@ -207,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("bench", help="latency, rerank speed-up and indexing throughput")
+    p.add_argument("index", help="index directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--queries", help="text file, one query per line")
+    src.add_argument("--data", help="BEIR directory (its queries.jsonl)")
+    p.add_argument("-n", type=int, default=50, help="queries to time (default 50)")
+    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--reencode", type=int, default=5, help="queries timed with re-encoding")
+    p.add_argument("--indexing", type=int, default=0, help="documents for the throughput test")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

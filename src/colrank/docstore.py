@@ -99,6 +99,11 @@ class DocStore:
                     by_iid[iid] = StoredDoc(iid, doc_id, text, json.loads(meta))
         return [by_iid[int(i)] for i in iids]
 
+    def ids(self) -> list[str]:
+        """Every user id, in insertion order."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM docs ORDER BY iid")]
+
     def all_iids(self) -> list[int]:
         """Every internal id, ascending."""
         with self._lock:

@@ -167,6 +167,10 @@ class ColrankIndex:
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and bool(self._docs.iids_for([doc_id]))
 
+    def ids(self) -> list[str]:
+        """Every document id, in insertion order."""
+        return self._docs.ids()
+
     def get(self, ids: Sequence[str]) -> list[Document]:
         """Stored documents by id, in the given order."""
         iids = self._iids_of(ids)
