@@ -92,10 +92,11 @@ def test_codecs_round_trip_within_their_precision(tmp_path, codec, width, tol) -
         np.testing.assert_allclose(loaded.get([i])[0], embs[i], atol=tol * np.abs(embs[i]).max())
 
 
-def test_product_quantizer_trains_saves_and_loads(tmp_path) -> None:
+@pytest.mark.parametrize("codec", ["pq8", "opq8"])
+def test_product_quantizer_trains_saves_and_loads(tmp_path, codec) -> None:
     rng = np.random.default_rng(0)
     embs = [rng.standard_normal((50, 16)).astype(np.float32) for _ in range(300)]  # 15k tokens
-    store = TokenStore(dim=16, codec="pq8")
+    store = TokenStore(dim=16, codec=codec)
     store.add(list(range(300)), embs)
     assert store.codec.width == 8 and store.nbytes == 8 * 15000
     before = store.get([5])[0]

@@ -105,8 +105,8 @@ class TokenStoreConfig(_Section):
 
     codec: str = Field(
         "float16",
-        pattern=r"^(float32|float16|int8|pq\d+)$",
-        description="float32, float16, int8 (dim+4 bytes/token) or pq<M> (M bytes/token).",
+        pattern=r"^(float32|float16|int8|o?pq\d+)$",
+        description="float32, float16, int8 (dim+4 bytes/token), pq<M> or opq<M> (M bytes).",
     )
     pool_factor: int = Field(
         1, ge=1, description="PyLate token pooling at indexing (2 or 3 keeps 1/2 or 1/3)."
