@@ -159,6 +159,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Train a ColBERT on a BEIR split's labelled queries (hard negatives from an index)."""
+    from colrank.corpus import load_beir
+    from colrank.engine import ColrankIndex
+    from colrank.finetune import FinetuneConfig, finetune
+
+    data = load_beir(args.data, args.split)
+    index = None
+    if args.index and (Path(args.index) / "CURRENT").is_file():
+        index = ColrankIndex.load(args.index)
+    settings = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "max_steps": args.max_steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "negatives_per_pair": args.negatives,
+            "document_length": args.train_document_length,
+        }.items()
+        if v is not None
+    }
+    cfg = _config(args)
+    result = finetune(
+        args.base,
+        data,
+        args.out,
+        index=index,
+        config=FinetuneConfig(**settings),
+        runtime=cfg.runtime,
+    )
+    print(json.dumps(result.__dict__, indent=2))
+    print(f"use it: colrank index CORPUS INDEX --colbert-model {result.model_dir}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, rerank speed-up and indexing throughput on an existing index."""
     from colrank.bench import indexing_throughput, query_latency, rerank_vs_reencode
@@ -256,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _model_args(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("finetune", help="train a ColBERT on a BEIR split (offline)")
+    p.add_argument("--base", default="offline:minilm", help="starting model (path, id or alias)")
+    p.add_argument("--data", required=True, help="BEIR dataset directory")
+    p.add_argument("--split", default="train", help="qrels split to train on (never test)")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--index", help="index over the corpus to mine negatives (built if absent)")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--negatives", type=int, help="hard negatives per positive")
+    p.add_argument("--train-document-length", type=int, help="document tokens while training")
+    _model_args(p)
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="latency, rerank speed-up and indexing throughput")
     p.add_argument("index", help="index directory")

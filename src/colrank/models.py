@@ -55,7 +55,7 @@ def resolve_model_path(spec: str) -> str:
     return spec
 
 
-def _is_plain_sentence_transformer(path: str) -> bool:
+def is_plain_sentence_transformer(path: str) -> bool:
     """A local sentence-transformers dir without a projection layer (not a ColBERT)."""
     modules = Path(path) / "modules.json"
     if not modules.is_file():
@@ -155,7 +155,7 @@ def load_colbert(
     def build() -> ColBERT:
         path = resolve_model_path(spec)
         try:
-            if spec == OFFLINE_MODEL or _is_plain_sentence_transformer(path):
+            if spec == OFFLINE_MODEL or is_plain_sentence_transformer(path):
                 model = colbert_from_sentence_transformer(
                     path,
                     device=device,
@@ -195,6 +195,7 @@ def _encoder_max_length(path: str) -> int | None:
 
 __all__ = [
     "cached_model",
+    "is_plain_sentence_transformer",
     "colbert_from_sentence_transformer",
     "load_colbert",
     "load_sentence_transformer",
