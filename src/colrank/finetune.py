@@ -85,7 +85,7 @@ def mine_triplets(
     seed: int = 0,
 ) -> list[dict[str, str]]:
     """``{"query", "positive", "negative"}`` rows; negatives come from the dense top ``depth``."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible sampling, not security
     rows = []
     for qid, query in queries.items():
         positives = [d for d, rel in qrels.get(qid, {}).items() if rel > 0 and d in index]
@@ -103,8 +103,8 @@ def mine_triplets(
 
 def _split(queries: dict[str, str], fraction: float, seed: int) -> tuple[dict, dict]:
     ids = sorted(queries)
-    random.Random(seed).shuffle(ids)
-    n_dev = max(1, int(round(len(ids) * fraction)))
+    random.Random(seed).shuffle(ids)  # noqa: S311 - reproducible split
+    n_dev = max(1, round(len(ids) * fraction))
     dev = set(ids[:n_dev])
     return (
         {q: t for q, t in queries.items() if q not in dev},
