@@ -79,3 +79,20 @@ def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
     trained.add(texts, metas, ids)
     hits = trained.search("german capital city", k=3, first_stage="dense", rerank_fusion="none")
     assert len(hits) == 3 and all(h.colbert_score is not None for h in hits)
+
+
+def test_reencode_tokens_switches_the_reranker(tiny_index, tiny_model_dir, tmp_path) -> None:
+    from colrank.models import colbert_from_sentence_transformer
+
+    other = colbert_from_sentence_transformer(tiny_model_dir, embedding_size=16)  # 16-dim ColBERT
+    other.save(str(tmp_path / "other"))
+    before = tiny_index.recall("bread", k=5, first_stage="dense")
+    tiny_index.reencode_tokens(str(tmp_path / "other"))
+    assert tiny_index._stores()[1].dim == 16 and len(tiny_index._stores()[1]) == len(CORPUS)
+    assert [h.id for h in tiny_index.recall("bread", k=5, first_stage="dense")] == [
+        h.id for h in before
+    ]
+    hits = tiny_index.search("bread", k=3, first_stage="dense", rerank_fusion="none")
+    assert len(hits) == 3 and tiny_index.config.models.colbert_model == str(tmp_path / "other")
+    tiny_index.save(tmp_path / "idx")
+    assert ColrankIndex.load(tmp_path / "idx").colbert_encoder.dim == 16

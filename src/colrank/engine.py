@@ -289,6 +289,35 @@ class ColrankIndex:
             )
             self.config = self.config.model_copy(update={"token_store": store_cfg})
 
+    def reencode_tokens(self, colbert_model: str, *, progress: bool | None = None) -> None:
+        """Switch the reranker: re-encode every stored document with another ColBERT.
+
+        The dense index, BM25 and the documents stay as they are (e.g. after
+        ``colrank finetune``). Documents are encoded from their stored text, with the
+        index's token codec and pooling.
+        """
+        models = self.config.models.model_copy(update={"colbert_model": colbert_model})
+        encoder = ColbertEncoder.load(
+            colbert_model,
+            self.config.runtime,
+            query_length=models.query_length,
+            document_length=models.document_length,
+        )
+        with self._lock:
+            _, old = self._stores()
+            iids = old.ids.tolist()
+            texts = [d.text for d in self._docs.get(iids)]
+            tokens = encoder.encode_documents(
+                texts, progress=progress, pool_factor=self.config.token_store.pool_factor
+            )
+            new = TokenStore(encoder.dim, self.config.token_store.codec)
+            new.add(iids, tokens)
+            self._tokens = new
+            self._colbert_encoder = encoder
+            self._expected_dims["colbert"] = encoder.dim
+            self._rerank_cache.clear()
+            self.config = self.config.model_copy(update={"models": models})
+
     def _iids_of(self, ids: Sequence[str]) -> list[int]:
         found = self._docs.iids_for(list(ids))
         missing = [i for i in ids if i not in found]
