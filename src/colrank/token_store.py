@@ -115,7 +115,7 @@ class TokenStore:
                     f"needs at least 256 tokens (got {len(vectors)}); add more documents at once"
                 )
             rng = np.random.default_rng(0)
-            take = rng.choice(len(vectors), min(len(vectors), 50 * _PQ_MIN_TRAIN), replace=False)
+            take = rng.choice(len(vectors), min(len(vectors), 10 * _PQ_MIN_TRAIN), replace=False)
             self.codec.train(vectors[np.sort(take)])
         block = self.codec.encode(vectors)
         starts = self._n_tokens + np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)])
