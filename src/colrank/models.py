@@ -15,9 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,24 @@ def is_plain_sentence_transformer(path: str) -> bool:
     return not any("Dense" in str(entry.get("type", "")) for entry in entries)
 
 
+@contextlib.contextmanager
+def _loading(kind: str, spec: str) -> Iterator[None]:
+    """Turn any loading failure (hub, IO, config) into a ModelLoadError that says what to do."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"could not load {kind} {spec!r}: {exc}. {_OFFLINE_HINT}") from exc
+
+
+def _ready(model: Any, dtype: torch.dtype) -> Any:
+    """Cast to the chosen dtype and switch to inference mode."""
+    model.to(dtype)
+    model.eval()
+    return model
+
+
 def cached_model(key: tuple[Any, ...], build: Any) -> Any:
     """Build a model once per process and key (models are large; indexes share them)."""
     with _cache_lock:
@@ -81,16 +101,9 @@ def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> Sen
     def build() -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
-        path = resolve_model_path(spec)
-        try:
-            model = SentenceTransformer(path, device=device)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"could not load dense model {spec!r}: {exc}. {_OFFLINE_HINT}"
-            ) from exc
-        model.to(dtype)
-        model.eval()
-        return model
+        with _loading("dense model", spec):
+            model = SentenceTransformer(resolve_model_path(spec), device=device)
+        return _ready(model, dtype)
 
     return cached_model(("dense", spec, device, dtype), build)
 
@@ -153,8 +166,8 @@ def load_colbert(
     """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection."""
 
     def build() -> ColBERT:
-        path = resolve_model_path(spec)
-        try:
+        with _loading("ColBERT model", spec):
+            path = resolve_model_path(spec)
             if spec == OFFLINE_MODEL or is_plain_sentence_transformer(path):
                 model = colbert_from_sentence_transformer(
                     path,
@@ -171,15 +184,7 @@ def load_colbert(
                     query_length=query_length,
                     document_length=document_length,
                 )
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(
-                f"could not load ColBERT model {spec!r}: {exc}. {_OFFLINE_HINT}"
-            ) from exc
-        model.to(dtype)
-        model.eval()
-        return model
+        return _ready(model, dtype)
 
     return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
 
