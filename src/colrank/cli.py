@@ -339,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _quiet_third_party() -> None:
     """Silence load reports and hub chatter from transformers (our own logs stay)."""
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
     try:
         from transformers.utils import logging as hf_logging
 
