@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import torch
+
 from colrank import ColrankConfig, ColrankIndex
 from colrank.corpus import BeirDataset
 from colrank.finetune import FinetuneConfig, finetune, mine_triplets
+from colrank.models import load_colbert
 
 from .conftest import CORPUS
 
@@ -69,6 +72,8 @@ def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
     assert result.dev_accuracy_after is not None
     assert (tmp_path / "ft" / "colrank_finetune.json").is_file()
     assert not (tmp_path / "ft" / "checkpoints").exists()
+    saved = load_colbert(str(tmp_path / "ft"), "cpu", torch.float32)
+    assert saved.document_length == 128  # the encoder's own length, not the training cut (32)
     trained = ColrankIndex(
         ColrankConfig(
             models={"dense_model": tiny_model_dir, "colbert_model": str(tmp_path / "ft")},

@@ -34,6 +34,7 @@ from colrank.engine import ColrankIndex
 from colrank.errors import InvalidInputError
 from colrank.models import (
     colbert_from_sentence_transformer,
+    encoder_max_length,
     is_plain_sentence_transformer,
     resolve_model_path,
 )
@@ -112,13 +113,14 @@ def _split(queries: dict[str, str], fraction: float, seed: int) -> tuple[dict, d
     )
 
 
-def _load_trainable(base: str, device: str, document_length: int) -> Any:
+def _load_trainable(base: str, device: str, document_length: int | None) -> Any:
+    """A fresh (uncached, trainable) ColBERT; ``document_length=None`` keeps the model's own."""
     from pylate.models import ColBERT
 
     path = resolve_model_path(base)
     if is_plain_sentence_transformer(path):
         return colbert_from_sentence_transformer(
-            path, device=device, document_length=document_length
+            path, device=device, document_length=document_length or encoder_max_length(path)
         )
     return ColBERT(path, device=device, document_length=document_length)
 
@@ -172,6 +174,7 @@ def finetune(
     logger.info("mined %d training and %d dev triplets", len(train_rows), len(dev_rows))
 
     device = resolve_device(runtime.device)
+    inference_length = _load_trainable(base, "cpu", None).document_length
     total_steps = (
         config.max_steps
         if config.max_steps > 0
@@ -228,6 +231,8 @@ def finetune(
     train_after = trainer.evaluate(eval_dataset=probe, metric_key_prefix="train")["train_loss"]
     logger.info("final evaluation: %s", after)
     seconds = time.perf_counter() - started
+    # Documents were truncated for speed while training; at inference use the full length.
+    model.document_length = inference_length
     model.save(str(out))
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     result = FinetuneResult(

@@ -173,7 +173,7 @@ def load_colbert(
                     path,
                     device=device,
                     query_length=query_length,
-                    document_length=document_length or _encoder_max_length(path),
+                    document_length=document_length or encoder_max_length(path),
                 )
             else:
                 from pylate.models import ColBERT
@@ -189,7 +189,7 @@ def load_colbert(
     return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
 
 
-def _encoder_max_length(path: str) -> int | None:
+def encoder_max_length(path: str) -> int | None:
     """The encoder's own max_seq_length (sentence_bert_config.json), if it states one."""
     config = Path(path) / "sentence_bert_config.json"
     try:
@@ -200,6 +200,7 @@ def _encoder_max_length(path: str) -> int | None:
 
 __all__ = [
     "cached_model",
+    "encoder_max_length",
     "is_plain_sentence_transformer",
     "colbert_from_sentence_transformer",
     "load_colbert",
