@@ -40,13 +40,12 @@ def main() -> None:
     original_tokens = None
     for codec, pool in VARIANTS:
         index = ColrankIndex.load(SCIFACT_INDEX)
-        tokens = index._stores()[1]
-        original_tokens = original_tokens or tokens.n_tokens
+        original_tokens = original_tokens or index.stats()["tokens"]
         start = time.perf_counter()
         if codec != "float16" or pool != 1:
             index.recode_tokens(codec, pool_factor=pool, progress=False)
         recode_s = time.perf_counter() - start
-        store = index._stores()[1]
+        stats = index.stats()
         report = evaluate_index(index, data, (100,), progress=False)
         lat = []
         for q in queries:
@@ -55,10 +54,10 @@ def main() -> None:
         row = {
             "codec": codec,
             "pool_factor": pool,
-            "stored_tokens": store.n_tokens,
-            "bytes_per_stored_token": store.codec.width,
-            "bytes_per_original_token": store.nbytes / original_tokens,
-            "store_mib": store.nbytes / 2**20,
+            "stored_tokens": stats["tokens"],
+            "bytes_per_stored_token": stats["bytes_per_token"],
+            "bytes_per_original_token": stats["token_bytes"] / original_tokens,
+            "store_mib": stats["token_bytes"] / 2**20,
             "ndcg@10": report["dense>colbert@100"]["ndcg@10"],
             "recall@10": report["dense>colbert@100"]["recall@10"],
             "fetch_maxsim": percentiles(lat),

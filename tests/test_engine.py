@@ -283,8 +283,9 @@ def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
     store = tiny_config.token_store.model_copy(update={"codec": "int8", "pool_factor": 2})
     small = ColrankIndex(tiny_config.model_copy(update={"token_store": store}))
     small.add(texts, metas, ids)
-    assert small._stores()[1].n_tokens < 0.75 * plain._stores()[1].n_tokens
-    assert small._stores()[1].nbytes < 0.4 * plain._stores()[1].nbytes
+    assert small.stats()["tokens"] < 0.75 * plain.stats()["tokens"]
+    assert small.stats()["token_bytes"] < 0.4 * plain.stats()["token_bytes"]
+    assert small.stats()["codec"] == "int8" and plain.stats()["bytes_per_token"] == 64
     for q in QUERIES:
         a = plain.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
         b = small.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")

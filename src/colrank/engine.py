@@ -167,6 +167,23 @@ class ColrankIndex:
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and bool(self._docs.iids_for([doc_id]))
 
+    def stats(self) -> dict[str, Any]:
+        """Sizes of the index: documents, stored tokens, bytes, codec, dimensions."""
+        if self._dense_index is None or self._tokens is None:
+            return {"documents": 0}
+        tokens = self._tokens
+        return {
+            "documents": len(self),
+            "tokens": tokens.n_tokens,
+            "token_bytes": tokens.nbytes,
+            "bytes_per_token": tokens.codec.width,
+            "codec": tokens.codec.name,
+            "pool_factor": self.config.token_store.pool_factor,
+            "colbert_dim": tokens.dim,
+            "dense_dim": self._dense_index.dim,
+            "dense_index": self._dense_index.kind,
+        }
+
     def ids(self) -> list[str]:
         """Every document id, in insertion order."""
         return self._docs.ids()
