@@ -41,11 +41,12 @@ def _hit_to_document(hit: Hit) -> Document:
 
 
 class ColrankRetriever(BaseRetriever):
-    """FAISS dense recall + ColBERT MaxSim rerank, as a LangChain retriever.
+    """colrank recall (hybrid by default) + ColBERT MaxSim rerank, as a LangChain retriever.
 
     Per-call overrides: ``retriever.invoke(query, k=3, candidates=50, filter={...})``.
-    Returned documents keep their id; metadata gains ``relevance_score`` (= the ColBERT
-    score), ``colbert_score``, ``dense_score`` and ``rank``.
+    Returned documents keep their id; metadata gains ``relevance_score`` (the score they
+    are ordered by), each stage's score (``colbert_score``, ``dense_score``,
+    ``bm25_score``) and ``rank``.
 
     Example:
         >>> retriever = ColrankRetriever(index=ColrankIndex.load("my-index"), k=4)  # doctest: +SKIP

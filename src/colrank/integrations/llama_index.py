@@ -89,8 +89,8 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
 class ColrankRetriever(BaseRetriever):
     """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
 
-    ``NodeWithScore.score`` is the ColBERT score; node metadata gains ``dense_score``
-    and ``rank``; node ids are the colrank document ids.
+    ``NodeWithScore.score`` is the final score (ColBERT fused with recall by default);
+    node metadata gains each stage's score and ``rank``; node ids are the colrank ids.
 
     Example:
         >>> retriever = ColrankRetriever.from_documents(docs, similarity_top_k=3)  # doctest: +SKIP
