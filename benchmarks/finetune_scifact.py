@@ -53,6 +53,7 @@ def main() -> None:
             "result": result.__dict__,
             "wall_minutes_including_mining": train_minutes,
             "reencode_corpus_minutes": reencode_minutes,
+            "inference_document_length": index.colbert_encoder.document_length,
             "test_before": before,
             "test_after": after,
         },
