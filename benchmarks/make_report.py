@@ -284,7 +284,10 @@ def scale_section(r: dict[str, Any]) -> list[str]:
         f"Random unit vectors ({r['dense_dim']}-dim dense in FAISS IVF, {r['token_dim']}-dim "
         "float16 token embeddings in a memory-mapped file, about 60-70 tokens per document). "
         f"Query = FAISS search for {r['candidates']} candidates + token fetch + MaxSim "
-        f"({r['query_tokens']} query tokens); query encoding excluded (independent of corpus size).",
+        f"({r['query_tokens']} query tokens); query encoding excluded (independent of corpus size). "
+        "RSS is the resident memory of the whole benchmark process after building that size "
+        "(the builds run one after another in one process, and memory the allocator has not "
+        "returned to the OS counts); the token file itself is memory-mapped.",
         "",
         "| documents | build (s) | tokens on disk (GiB) | RSS (GiB) | query p50 (ms) | p95 (ms) | FAISS p50 | fetch p50 | MaxSim p50 |",
         "|---|---|---|---|---|---|---|---|---|",
