@@ -325,18 +325,17 @@ def plots(speed: dict[str, Any] | None, storage: dict[str, Any] | None) -> None:
         return
     if speed:
         fig, ax = plt.subplots(figsize=(7, 3.2))
+        names = list(
+            dict.fromkeys([*speed["default_search"]["stages"], *speed["core_search"]["stages"]])
+        )
+        colors = dict(zip(names, plt.get_cmap("tab10").colors, strict=False))
         for row, name in enumerate(("core_search", "default_search")):
             left = 0.0
             for stage, v in speed[name]["stages"].items():
-                ax.barh(
-                    row,
-                    v["p50_ms"],
-                    left=left,
-                    label=stage
-                    if row == 1 or stage not in speed["default_search"]["stages"]
-                    else None,
-                )
+                ax.barh(row, v["p50_ms"], left=left, color=colors[stage])
                 left += v["p50_ms"]
+        for stage in names:
+            ax.barh(0, 0, color=colors[stage], label=stage)
         ax.set_yticks([0, 1], ["core (dense->ColBERT)", "default (hybrid+fusion)"])
         ax.set_xlabel("p50 latency per query (ms), by stage")
         ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.3))
