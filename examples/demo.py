@@ -65,7 +65,9 @@ def main() -> None:
 
     for question in QUESTIONS:
         dense = index.dense_search(question, k=args.k)
-        reranked = index.search(question, k=args.k, candidates=20)
+        reranked = index.search(
+            question, k=args.k, candidates=20, first_stage="dense", rerank_fusion="none"
+        )
         print(f"Q: {question}")
         print(f"   {'dense only (cosine)':<62}| {'dense top-20 -> ColBERT MaxSim':<62}")
         for d, r in zip(dense, reranked, strict=False):
