@@ -137,11 +137,7 @@ class TokenStore:
         """Rewrite the store in memory without dead documents' tokens."""
         live = np.flatnonzero(self._alive)
         tokens = np.empty((int(self._lengths[live].sum()), self.codec.width), dtype=np.uint8)
-        cursor = 0
-        for pos in live:
-            n = int(self._lengths[pos])
-            tokens[cursor : cursor + n] = self._slice(int(self._starts[pos]), n)
-            cursor += n
+        self._copy_rows(live, tokens)
         lengths = self._lengths[live]
         self._reset(tokens, self._iids[live], lengths)
 
@@ -169,10 +165,7 @@ class TokenStore:
         positions = self._positions(iids)
         lengths = self._lengths[positions].astype(np.int64)
         rows = np.empty((int(lengths.sum()), self.codec.width), dtype=np.uint8)
-        cursor = 0
-        for pos, n in zip(positions, lengths, strict=True):
-            rows[cursor : cursor + n] = self._slice(int(self._starts[pos]), int(n))
-            cursor += int(n)
+        self._copy_rows(positions, rows)
         return self.codec.decode(rows).numpy(), lengths
 
     # ------------------------------------------------------------ persistence
@@ -184,11 +177,7 @@ class TokenStore:
         tokens = np.lib.format.open_memmap(
             directory / TOKENS_FILE, mode="w+", dtype=np.uint8, shape=(total, self.codec.width)
         )
-        cursor = 0
-        for pos in live:
-            n = int(self._lengths[pos])
-            tokens[cursor : cursor + n] = self._slice(int(self._starts[pos]), n)
-            cursor += n
+        self._copy_rows(live, tokens)
         tokens.flush()
         del tokens
         np.save(directory / IIDS_FILE, self._iids[live], allow_pickle=False)
@@ -247,6 +236,14 @@ class TokenStore:
             missing = wanted[~np.asarray(ok, dtype=bool)][:5].tolist()
             raise UnknownIdError(f"no token embeddings for internal ids {missing}")
         return pos
+
+    def _copy_rows(self, positions: np.ndarray, out: np.ndarray) -> None:
+        """Copy the code rows of the documents at ``positions`` into ``out``, back to back."""
+        cursor = 0
+        for pos in positions:
+            n = int(self._lengths[pos])
+            out[cursor : cursor + n] = self._slice(int(self._starts[pos]), n)
+            cursor += n
 
     def _slice(self, start: int, length: int) -> np.ndarray:
         seg = bisect.bisect_right(self._segment_starts, start) - 1
