@@ -266,8 +266,9 @@ def finetune_section(r: dict[str, Any]) -> list[str]:
         f"(target <= 30 min: {verdict(minutes <= 30)}); re-encoding the corpus with the new "
         f"model: {r['reencode_corpus_minutes']:.1f} min.",
         f"- Dense -> fine-tuned ColBERT nDCG@10 {tuned:.4f} (target >= 0.70: {verdict(tuned >= 0.70)}).",
-        "- Inference document length of the evaluated model: "
-        f"{r.get('inference_document_length', 'the training cut (180 tokens); this run predates the fix that saves the encoder length (256)')}.",
+        "- Document length at inference: "
+        f"{r['inference_document_length']} tokens (the encoder's own); training cut documents "
+        f"to {r['config']['document_length']} for speed.",
         f"- Dev loss {res['dev_loss_before']:.3f} -> {res['dev_loss_after']:.3f}; "
         f"training loss {res['train_loss_before']:.3f} -> {res['train_loss_after']:.3f}.",
         "",
