@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from colrank import ColrankConfig, ColrankIndex
 from colrank.corpus import BeirDataset
-from colrank.finetune import FinetuneConfig, finetune, mine_triplets
+from colrank.finetune import (
+    FinetuneConfig,
+    corpus_triplets,
+    finetune,
+    mine_triplets,
+    split_title,
+)
 from colrank.models import load_colbert
 
 from .conftest import CORPUS
@@ -45,6 +52,66 @@ def test_mined_negatives_skip_positives(tiny_index) -> None:
         assert by_text[row["negative"]] != QUESTIONS[qid][1]
 
 
+TITLES = {"geo-paris": "Paris", "bio-dna": "DNA", "ir-faiss": "FAISS", "food-bread": "Bread"}
+
+
+@pytest.fixture
+def titled_index(tiny_config) -> ColrankIndex:
+    """The tiny corpus where four documents have a title line (as BEIR documents get)."""
+    index = ColrankIndex(tiny_config)
+    for doc_id, text, meta in CORPUS:
+        title = TITLES.get(doc_id)
+        if title:
+            index.add([f"{title}\n{text}"], [{**meta, "title": title}], [doc_id])
+        else:
+            index.add([text], [dict(meta)], [doc_id])
+    return index
+
+
+def test_split_title_only_splits_a_leading_title_line() -> None:
+    assert split_title("DNA\nDNA carries genes.", {"title": "DNA"}) == ("DNA", "DNA carries genes.")
+    assert split_title("DNA carries genes.", {"title": "DNA"}) == ("", "DNA carries genes.")
+    assert split_title("DNA\n", {"title": "DNA"}) == ("", "DNA\n")  # no body: not a pair
+    assert split_title("Plain text.", {}) == ("", "Plain text.")
+
+
+def test_corpus_triplets_pair_titles_with_their_own_body(titled_index) -> None:
+    bodies = {doc_id: text for doc_id, text, _ in CORPUS}
+    rows = corpus_triplets(titled_index, limit=10, negatives_per_pair=2, depth=6)
+    assert len(rows) == 2 * len(TITLES)  # every titled document, none of the others
+    assert {r["query"] for r in rows} == set(TITLES.values())
+    by_title = {title: doc_id for doc_id, title in TITLES.items()}
+    for row in rows:
+        own = by_title[row["query"]]
+        assert row["positive"] == bodies[own]  # the body, without its title line
+        assert row["negative"] in bodies.values() and row["negative"] != bodies[own]
+    assert len(corpus_triplets(titled_index, limit=3, negatives_per_pair=1, depth=6)) == 3
+
+
+def test_corpus_pairs_are_added_to_the_training_rows(
+    titled_index, tiny_model_dir, tiny_config, tmp_path
+) -> None:
+    cfg = FinetuneConfig(
+        max_steps=1,
+        batch_size=4,
+        eval_steps=1,
+        dev_fraction=0.25,
+        mining_depth=6,
+        document_length=32,
+        corpus_pairs=2,
+        negatives_per_pair=2,
+    )
+    result = finetune(
+        tiny_model_dir,
+        dataset(),
+        tmp_path / "ft",
+        index=titled_index,
+        config=cfg,
+        runtime=tiny_config.runtime,
+    )
+    assert result.corpus_triplets == 4 and result.train_triplets == 18 + 4
+
+
 def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
     tiny_index, tiny_model_dir, tiny_config, tmp_path
 ) -> None:
@@ -68,6 +135,7 @@ def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
         runtime=tiny_config.runtime,
     )
     assert result.steps == 12 and result.train_triplets == 18 and result.dev_triplets == 3
+    assert result.corpus_triplets == 0
     assert result.train_loss_after < result.train_loss_before
     assert result.dev_accuracy_after is not None
     assert (tmp_path / "ft" / "colrank_finetune.json").is_file()

@@ -1,4 +1,4 @@
-"""The ``colrank`` command: index, search, eval (bench and finetune have their own issues).
+"""The ``colrank`` command: index, search, eval, bench and finetune.
 
 Built on ``argparse`` (standard library) so the CLI adds no dependency.
 
@@ -178,6 +178,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             "learning_rate": args.learning_rate,
             "negatives_per_pair": args.negatives,
             "document_length": args.train_document_length,
+            "corpus_pairs": args.corpus_pairs,
         }.items()
         if v is not None
     }
@@ -305,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--negatives", type=int, help="hard negatives per positive")
     p.add_argument("--train-document-length", type=int, help="document tokens while training")
+    p.add_argument(
+        "--corpus-pairs",
+        type=int,
+        help="add up to N unsupervised (title -> body) pairs from the corpus (few labels)",
+    )
     _model_args(p)
     p.set_defaults(func=cmd_finetune)
 

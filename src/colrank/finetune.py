@@ -58,6 +58,12 @@ class FinetuneConfig(BaseModel):
     dev_fraction: float = Field(0.1, gt=0, lt=1, description="Queries held out for evaluation.")
     eval_steps: int = Field(25, gt=0)
     early_stopping_patience: int = Field(3, gt=0)
+    corpus_pairs: int = Field(
+        0,
+        ge=0,
+        description="Extra unsupervised (title -> body) pairs sampled from the corpus, for "
+        "when few labelled queries exist (0: none). Needs documents with a 'title' metadata.",
+    )
     seed: int = 0
 
 
@@ -68,6 +74,7 @@ class FinetuneResult:
     model_dir: str
     train_triplets: int
     dev_triplets: int
+    corpus_triplets: int
     steps: int
     seconds: float
     train_loss_before: float
@@ -75,6 +82,13 @@ class FinetuneResult:
     dev_loss_before: float
     dev_loss_after: float
     dev_accuracy_after: float | None
+
+
+def _hard_negatives(
+    index: ColrankIndex, query: str, exclude: set[str], depth: int
+) -> list[tuple[str, str]]:
+    """``(id, text)`` of the dense top ``depth`` for ``query``, without the ``exclude`` ids."""
+    return [(h.id, h.text) for h in index.dense_search(query, k=depth) if h.id not in exclude]
 
 
 def mine_triplets(
@@ -92,13 +106,60 @@ def mine_triplets(
         positives = [d for d, rel in qrels.get(qid, {}).items() if rel > 0 and d in index]
         if not positives:
             continue
-        hits = index.dense_search(query, k=depth)
-        pool = [h.text for h in hits if h.id not in set(positives) and h.id != qid]
+        pool = [text for _, text in _hard_negatives(index, query, {*positives, qid}, depth)]
         if not pool:
             continue
         for doc in index.get(positives):
             for negative in rng.sample(pool, min(negatives_per_pair, len(pool))):
                 rows.append({"query": query, "positive": doc.text, "negative": negative})
+    return rows
+
+
+def split_title(text: str, metadata: dict[str, Any]) -> tuple[str, str]:
+    r"""``(title, body)`` of an indexed text; ``("", text)`` when it has no separate title.
+
+    Example:
+        >>> split_title("Yeast\nDough rises.", {"title": "Yeast"})
+        ('Yeast', 'Dough rises.')
+    """
+    title = str(metadata.get("title") or "").strip()
+    if title and text.startswith(title + "\n"):
+        body = text[len(title) + 1 :].strip()
+        if body:
+            return title, body
+    return "", text
+
+
+def corpus_triplets(
+    index: ColrankIndex,
+    limit: int,
+    negatives_per_pair: int,
+    depth: int,
+    seed: int = 0,
+) -> list[dict[str, str]]:
+    """Unsupervised rows from the index's own documents: title as query, body as positive.
+
+    Up to ``limit`` titled documents are sampled; negatives are the bodies of the other
+    documents the dense index ranks highest for the title (titles stripped from both
+    sides, so the title words are never a give-away).
+    """
+    rng = random.Random(seed)  # noqa: S311 - reproducible sampling, not security
+    order = index.ids()
+    rng.shuffle(order)
+    picked: list[tuple[str, str, str]] = []
+    for start in range(0, len(order), 1024):  # read in chunks: corpora can be large
+        for doc in index.get(order[start : start + 1024]):
+            title, body = split_title(doc.text, doc.metadata)
+            if title and doc.id is not None:
+                picked.append((doc.id, title, body))
+        if len(picked) >= limit:
+            break
+    rows = []
+    for doc_id, title, body in picked[:limit]:
+        hits = _hard_negatives(index, title, {doc_id}, depth)
+        pool = [split_title(d.text, d.metadata)[1] for d in index.get([i for i, _ in hits])]
+        for negative in rng.sample(pool, min(negatives_per_pair, len(pool))):
+            rows.append({"query": title, "positive": body, "negative": negative})
     return rows
 
 
@@ -166,12 +227,27 @@ def finetune(
         index, train_q, data.qrels, config.negatives_per_pair, config.mining_depth, config.seed
     )
     dev_rows = mine_triplets(index, dev_q, data.qrels, 1, config.mining_depth, config.seed)
+    extra_rows = (
+        corpus_triplets(
+            index, config.corpus_pairs, config.negatives_per_pair, config.mining_depth, config.seed
+        )
+        if config.corpus_pairs
+        else []
+    )
+    if config.corpus_pairs and not extra_rows:
+        logger.warning("corpus_pairs=%d but no document has a title", config.corpus_pairs)
+    train_rows += extra_rows
     if len(train_rows) < config.batch_size or not dev_rows:
         raise InvalidInputError(
             f"too few training triplets ({len(train_rows)} train, {len(dev_rows)} dev); "
             "add labelled queries or lower batch_size / dev_fraction"
         )
-    logger.info("mined %d training and %d dev triplets", len(train_rows), len(dev_rows))
+    logger.info(
+        "mined %d training (%d from corpus titles) and %d dev triplets",
+        len(train_rows),
+        len(extra_rows),
+        len(dev_rows),
+    )
 
     device = resolve_device(runtime.device)
     inference_length = _load_trainable(base, "cpu", None).document_length
@@ -239,6 +315,7 @@ def finetune(
         model_dir=str(out),
         train_triplets=len(train_rows),
         dev_triplets=len(dev_rows),
+        corpus_triplets=len(extra_rows),
         steps=int(trainer.state.global_step),
         seconds=seconds,
         train_loss_before=float(train_before),
@@ -254,4 +331,11 @@ def finetune(
     return result
 
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "mine_triplets"]
+__all__ = [
+    "FinetuneConfig",
+    "FinetuneResult",
+    "corpus_triplets",
+    "finetune",
+    "mine_triplets",
+    "split_title",
+]
