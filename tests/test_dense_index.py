@@ -68,3 +68,21 @@ def test_save_load_gives_identical_results(kind: str, tmp_path) -> None:
     after = loaded.search(vectors[10:20], k=5)
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_allclose(before[0], after[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vectors_returns_the_stored_vectors_by_id(kind: str) -> None:
+    index, ids, vectors = build(kind)
+    picked = np.array([ids[7], ids[3], ids[399]])
+    np.testing.assert_allclose(index.vectors(picked), vectors[[7, 3, 399]], atol=1e-6)
+    assert index.vectors(np.array([], dtype=np.int64)).shape == (0, 16)
+
+
+def test_hnsw_rebuilds_without_tombstones_after_many_deletes() -> None:
+    index, ids, vectors = build("hnsw")
+    index.remove(ids[:100])  # 25% > the 20% threshold: rebuilt from the live vectors
+    assert index._tombstones == set() and index._index.ntotal == 300
+    assert sorted(index.ids().tolist()) == ids[100:].tolist()
+    np.testing.assert_allclose(index.vectors(ids[100:]), vectors[100:], atol=1e-6)
+    _, found = index.search(vectors[100:110], k=1)
+    assert found[:, 0].tolist() == ids[100:110].tolist()

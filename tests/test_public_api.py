@@ -32,6 +32,7 @@ EXPECTED = {
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",
+    "maxsim_flat",
     "maxsim_ragged",
     "maxsim_scores",
 }

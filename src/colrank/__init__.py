@@ -40,7 +40,7 @@ from colrank.errors import (
     OutOfMemoryError,
     UnknownIdError,
 )
-from colrank.maxsim import maxsim_ragged, maxsim_scores
+from colrank.maxsim import maxsim_flat, maxsim_ragged, maxsim_scores
 from colrank.results import Document, Hit
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",
+    "maxsim_flat",
     "maxsim_ragged",
     "maxsim_scores",
 ]

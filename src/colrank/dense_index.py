@@ -86,7 +86,7 @@ class DenseIndex:
     def rebuild(self) -> None:
         """Rebuild the index from its live vectors (drops HNSW tombstones)."""
         live = self.ids()
-        vectors = self.vectors(live) if len(live) else np.zeros((0, self.dim), np.float32)
+        vectors = self.vectors(live)
         self._index = self._new_index()
         self._tombstones = set()
         self.add(live, vectors)
@@ -111,8 +111,11 @@ class DenseIndex:
 
     def vectors(self, iids: np.ndarray) -> np.ndarray:
         """Stored vectors of the given ids (``(n, dim)`` float32)."""
-        ids = np.asarray(iids, dtype=np.int64)
-        return np.vstack([self._index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        ids = np.ascontiguousarray(iids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        # One C++ loop over the id map (IDMap2 / IVF hashtable), not a Python call per id.
+        return np.asarray(self._index.reconstruct_batch(ids), dtype=np.float32)
 
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None

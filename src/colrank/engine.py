@@ -49,7 +49,7 @@ from colrank.filters import Filter
 from colrank.first_stage import Recall, from_bm25, from_dense, fuse_hybrid
 from colrank.fusion import interpolate, rrf
 from colrank.lexical_index import BM25Index
-from colrank.maxsim import maxsim_flat, maxsim_ragged
+from colrank.maxsim import maxsim_flat
 from colrank.persistence import (
     commit_manifest,
     current_snapshot,
@@ -652,7 +652,8 @@ class ColrankIndex:
             return []
         token_sets = self._cached_document_tokens([d.text for d in docs])
         q_tokens = self.colbert_encoder.encode_queries([query])[0]
-        scores = maxsim_ragged(torch.from_numpy(q_tokens), token_sets).numpy()
+        lengths = np.fromiter((len(t) for t in token_sets), dtype=np.int64, count=len(token_sets))
+        scores = maxsim_flat(torch.from_numpy(q_tokens), np.concatenate(token_sets), lengths)
         order = np.argsort(-scores, kind="stable")[: k or len(docs)]
         return [
             Hit(
