@@ -19,7 +19,11 @@ documents added. Example:
     >>> import numpy as np
     >>> codec = make_codec("int8", dim=4)
     >>> x = np.array([[0.5, -1.0, 0.25, 0.0]], dtype=np.float32)
-    >>> np.abs(codec.decode(codec.encode(x)) - x).max() < 0.01
+    >>> codes = codec.encode(x)  # uint8 rows: one byte per value + a float32 scale
+    >>> codes.shape, codes.dtype
+    ((1, 8), dtype('uint8'))
+    >>> back = codec.decode(codes)  # a float32 torch tensor, ready for MaxSim
+    >>> bool(np.abs(back.numpy() - x).max() < 0.01)
     True
 """
 

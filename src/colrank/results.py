@@ -31,9 +31,11 @@ class Hit:
         id: the document's id (None for id-less texts given to ``rerank``).
         text: the document text.
         metadata: the document metadata (a fresh dict; safe to change).
-        score: the score this list is ordered by: ColBERT MaxSim by default; the
-            fused score with ``rerank_fusion``; the cross-encoder score with a third
-            stage; the first-stage score for ``recall`` / ``dense_search``.
+        score: the score this list is ordered by: for ``search``, ColBERT fused with
+            the first-stage score (``rerank_fusion``, ``interpolate`` by default) or
+            ColBERT MaxSim alone with ``rerank_fusion="none"``; the cross-encoder score
+            with a third stage; MaxSim for ``rerank``; the first-stage score for
+            ``recall`` / ``dense_search``.
         dense_score: inner product of the dense vectors (None when the dense stage
             did not score the document, e.g. BM25-only recall or ``rerank``).
         rank: 1-based position in this result list.
