@@ -88,26 +88,30 @@ def test_corpus_triplets_pair_titles_with_their_own_body(titled_index) -> None:
     assert len(corpus_triplets(titled_index, limit=3, negatives_per_pair=1, depth=6)) == 3
 
 
+def tiny_finetune(index, model_dir, runtime, out, **settings):
+    """Fine-tune the tiny model on the tiny questions with small, fast settings."""
+    base = {
+        "batch_size": 4,
+        "dev_fraction": 0.25,
+        "negatives_per_pair": 2,
+        "mining_depth": 6,
+        "document_length": 32,
+    }
+    config = FinetuneConfig(**{**base, **settings})
+    return finetune(model_dir, dataset(), out, index=index, config=config, runtime=runtime)
+
+
 def test_corpus_pairs_are_added_to_the_training_rows(
     titled_index, tiny_model_dir, tiny_config, tmp_path
 ) -> None:
-    cfg = FinetuneConfig(
-        max_steps=1,
-        batch_size=4,
-        eval_steps=1,
-        dev_fraction=0.25,
-        mining_depth=6,
-        document_length=32,
-        corpus_pairs=2,
-        negatives_per_pair=2,
-    )
-    result = finetune(
+    result = tiny_finetune(
+        titled_index,
         tiny_model_dir,
-        dataset(),
+        tiny_config.runtime,
         tmp_path / "ft",
-        index=titled_index,
-        config=cfg,
-        runtime=tiny_config.runtime,
+        max_steps=1,
+        eval_steps=1,
+        corpus_pairs=2,
     )
     assert result.corpus_triplets == 4 and result.train_triplets == 18 + 4
 
@@ -115,24 +119,15 @@ def test_corpus_pairs_are_added_to_the_training_rows(
 def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
     tiny_index, tiny_model_dir, tiny_config, tmp_path
 ) -> None:
-    cfg = FinetuneConfig(
+    result = tiny_finetune(
+        tiny_index,
+        tiny_model_dir,
+        tiny_config.runtime,
+        tmp_path / "ft",
         max_steps=12,
-        batch_size=4,
         learning_rate=1e-3,
         warmup_ratio=0.0,
         eval_steps=6,
-        dev_fraction=0.25,
-        negatives_per_pair=2,
-        mining_depth=6,
-        document_length=32,
-    )
-    result = finetune(
-        tiny_model_dir,
-        dataset(),
-        tmp_path / "ft",
-        index=tiny_index,
-        config=cfg,
-        runtime=tiny_config.runtime,
     )
     assert result.steps == 12 and result.train_triplets == 18 and result.dev_triplets == 3
     assert result.corpus_triplets == 0
