@@ -101,10 +101,19 @@ def show(title: str, response: Any) -> None:
     print(f"\n== {title}\nA: {response}\nSource nodes:")
     for n in response.source_nodes:
         meta = n.node.metadata
-        dense = meta.get("dense_score")
-        extra = f" dense={dense:.3f}" if dense is not None else ""
-        extra += f" retrieval={meta['retrieval_score']:.3f}" if "retrieval_score" in meta else ""
-        print(f"  {n.node.node_id}  colbert={n.score:.2f}{extra}  {meta.get('title', '')}")
+        # n.score is what the nodes are ranked by: the fused score from the colrank
+        # retriever, the ColBERT score from ColrankRerank; the stages' own scores are in metadata.
+        scores = "".join(
+            f" {name}={meta[key]:.3f}"
+            for name, key in (
+                ("colbert", "colbert_score"),
+                ("dense", "dense_score"),
+                ("bm25", "bm25_score"),
+                ("retrieval", "retrieval_score"),
+            )
+            if meta.get(key) is not None
+        )
+        print(f"  {n.node.node_id}  score={n.score:.3f}{scores}  {meta.get('title', '')}")
 
 
 def main() -> None:
