@@ -91,9 +91,9 @@ def time_queries(
         t0 = time.perf_counter()
         _, iids = dense.search(q_dense, 100)
         t1 = time.perf_counter()
-        flat, lengths = store.gather_flat(iids[0][iids[0] >= 0].tolist())
+        codes, lengths = store.gather_codes(iids[0][iids[0] >= 0].tolist())
         t2 = time.perf_counter()
-        maxsim_flat(q_tokens, flat, lengths)
+        maxsim_flat(q_tokens, codes, lengths, decode=store.codec.decode)
         t3 = time.perf_counter()
         if i >= 5:  # warm-up
             total.append(t3 - t0)

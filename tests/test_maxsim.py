@@ -97,3 +97,23 @@ def test_flat_scoring_equals_naive_reference() -> None:
     np.testing.assert_allclose(scores, [naive_maxsim(query, d) for d in docs], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="lengths"):
         maxsim_flat(torch.from_numpy(query), np.concatenate(docs), lengths + 1)
+
+
+@pytest.mark.parametrize("codec_name", ["float16", "int8"])
+@pytest.mark.parametrize("block_rows", [1, 5, 2048])
+def test_flat_scoring_decodes_codes_block_by_block(codec_name: str, block_rows: int) -> None:
+    from colrank.codecs import make_codec
+    from colrank.maxsim import maxsim_flat
+
+    rng = np.random.default_rng(12)
+    docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (3, 1, 9, 4, 6)]
+    query = torch.from_numpy(rng.standard_normal((5, 8)).astype(np.float32))
+    lengths = np.array([len(d) for d in docs])
+    codec = make_codec(codec_name, dim=8)
+    codes = codec.encode(np.concatenate(docs))
+    decoded = codec.decode(codes).numpy()  # the reference: decode everything, then score
+    expected = [naive_maxsim(query.numpy(), d) for d in np.split(decoded, np.cumsum(lengths)[:-1])]
+    scores = maxsim_flat(query, codes, lengths, decode=codec.decode, block_rows=block_rows)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="dimension"):
+        maxsim_flat(query[:, :4], codes, lengths, decode=codec.decode)

@@ -484,9 +484,12 @@ class ColrankIndex:
                 out.append(_Candidates(r, np.zeros(0)))
                 continue
             with _timed(timings, "token_fetch"), self._lock:
-                flat, lengths = self._stores()[1].gather_flat(r.iids.tolist())
-            with _timed(timings, "maxsim"):
-                scores = maxsim_flat(torch.from_numpy(q_tokens), flat, lengths)
+                store = self._stores()[1]
+                codes, lengths = store.gather_codes(r.iids.tolist())
+            with _timed(timings, "maxsim"):  # decodes the rows block by block, then MaxSim
+                scores = maxsim_flat(
+                    torch.from_numpy(q_tokens), codes, lengths, decode=store.codec.decode
+                )
             out.append(_Candidates(r, scores.astype(np.float64)))
         return out
 

@@ -156,16 +156,25 @@ class TokenStore:
             out[row, : len(doc)] = doc
         return out, lengths
 
+    def gather_codes(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, width)`` encoded rows of the documents back to back, and their lengths.
+
+        Plain memory copies, no decoding: pass the rows to
+        ``maxsim_flat(..., decode=store.codec.decode)``, which decodes them block by block.
+        """
+        positions = self._positions(iids)
+        lengths = self._lengths[positions].astype(np.int64)
+        rows = np.empty((int(lengths.sum()), self.codec.width), dtype=np.uint8)
+        self._copy_rows(positions, rows)
+        return rows, lengths
+
     def gather_flat(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """``(T, dim)`` float32 embeddings of the documents back to back, and their lengths.
 
         Code rows are gathered with plain memory copies, then decoded in one call
         (for float16, torch's cast is much faster than numpy's per-slice cast).
         """
-        positions = self._positions(iids)
-        lengths = self._lengths[positions].astype(np.int64)
-        rows = np.empty((int(lengths.sum()), self.codec.width), dtype=np.uint8)
-        self._copy_rows(positions, rows)
+        rows, lengths = self.gather_codes(iids)
         return self.codec.decode(rows).numpy(), lengths
 
     # ------------------------------------------------------------ persistence
