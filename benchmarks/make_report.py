@@ -194,6 +194,36 @@ def speed_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def blocks_section(r: dict[str, Any]) -> list[str]:
+    v = r["variants"]
+    base = v["decode all"]["p50_ms"]
+    default = v[f"blocks of {r['default_block_rows']}"]["p50_ms"]
+    lines = [
+        "### Token fetch + MaxSim: decoding block by block",
+        "",
+        f"Fetching the stored tokens of the dense top-{r['candidates']} and scoring them "
+        f"({r['token_codec']}, {r['token_dim']}-dim, {r['mean_candidate_tokens']:.0f} tokens "
+        "per query on average). *Decode all* casts every fetched row to float32, then "
+        "multiplies; *blocks of N* decodes and multiplies N rows at a time, so each decoded "
+        "block is still in cache for its matrix product. Interleaved per query, same run.",
+        "",
+        "| variant | p50 (ms) | p95 (ms) | calls |",
+        "|---|---|---|---|",
+    ]
+    for name, p in v.items():
+        lines.append(f"| {name} | {p['p50_ms']:.2f} | {p['p95_ms']:.2f} | {p['n']} |")
+    lines += [
+        "",
+        f"- The default (blocks of {r['default_block_rows']}) takes {default:.2f} ms at p50 "
+        f"against {base:.2f} ms for decoding all rows first: {100 * (1 - default / base):.0f}% "
+        f"less. Scores agree to {r['max_abs_score_diff']:.1e}.",
+        "",
+        provenance(r),
+        "",
+    ]
+    return lines
+
+
 def storage_section(r: dict[str, Any]) -> list[str]:
     rows = r["variants"]
     base = next(v for v in rows if v["codec"] == "float16" and v["pool_factor"] == 1)
@@ -379,6 +409,9 @@ def main() -> None:
         lines += sweep_section(sweep)
     if speed:
         lines += speed_section(speed)
+    blocks = load("maxsim_blocks")
+    if blocks:
+        lines += blocks_section(blocks)
     if storage:
         lines += storage_section(storage)
     tuned = load("finetune_scifact")

@@ -22,8 +22,8 @@ import torch
 # Upper bound on elements of one (queries x docs x query tokens x doc tokens) block.
 _MAX_BLOCK_ELEMENTS = 1 << 25
 # Token rows decoded and multiplied together by maxsim_flat: a decoded block (1.5 MB of
-# float32 at 384 dims) stays in cache for its matmul. 1024 was the fastest of 512-8192
-# on SciFact candidates on the project's 2-core CPU.
+# float32 at 384 dims) stays in cache for its matmul. benchmarks/maxsim_blocks.py
+# compares 256-8192 and decoding everything first (docs/benchmarks.md).
 FLAT_BLOCK_ROWS = 1024
 
 
