@@ -53,8 +53,14 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
     assert len(hits) == 2 and {h["metadata"]["topic"] for h in hits} == {"food"}
 
     assert main(["search", str(index_dir), "capital", "-k", "2"]) == 0
-    table = capsys.readouterr().out
-    assert table.splitlines()[0].split() == ["rank", "colbert", "dense", "id", "text"]
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["rank", "score", "colbert", "dense", "bm25", "id", "text"]
+    assert len(table) == 4  # header, rule, two hits
+    assert (
+        main(["search", str(index_dir), "capital", "-k", "2", "--first-stage", "bm25", "--json"])
+        == 0
+    )
+    assert all(h["dense_score"] is None for h in json.loads(capsys.readouterr().out))
 
     assert (
         main(
@@ -109,3 +115,30 @@ def test_bench_command_reports_every_section(tmp_path, tiny_index, capsys) -> No
     )
     assert main(args) == 0
     assert "rerank 8 candidates" in capsys.readouterr().out
+
+
+def test_finetune_command_trains_and_saves_a_model(tmp_path, tiny_model_dir, capsys) -> None:
+    from .test_finetune import QUESTIONS
+
+    data = tmp_path / "beir"
+    write_beir(
+        data,
+        [{"_id": i, "title": i.split("-")[1], "text": t, **m} for i, t, m in CORPUS],
+        [{"_id": q, "text": text} for q, (text, _) in QUESTIONS.items()],
+        [(q, doc, 1) for q, (_, doc) in QUESTIONS.items()],
+        split="train",
+    )
+    out = tmp_path / "model"
+    mining = tmp_path / "mining-index"  # built with the given models, saved for reuse
+    args = ["finetune", "--base", tiny_model_dir, "--data", str(data), "--out", str(out)]
+    settings = ["--max-steps", "2", "--batch-size", "4", "--corpus-pairs", "3"]
+    assert main([*args, "--index", str(mining), *settings, *model_args(tiny_model_dir)]) == 0
+    printed = capsys.readouterr().out
+    start = printed.index('{\n  "model_dir"')  # the trainer also prints its own logs
+    result = json.loads(printed[start : printed.index("\n}", start) + 2])
+    assert result["steps"] == 2 and result["corpus_triplets"] == 3 * 2
+    assert (out / "colrank_finetune.json").is_file() and (mining / "CURRENT").is_file()
+    trained = ["--dense-model", tiny_model_dir, "--colbert-model", str(out), "--quiet"]
+    assert main(["index", str(data), str(tmp_path / "idx"), *trained]) == 0
+    assert main(["search", str(tmp_path / "idx"), "yeast", "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["colbert_score"] is not None

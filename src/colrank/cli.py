@@ -73,6 +73,19 @@ def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
     return index
 
 
+def _load_or_build(args: argparse.Namespace) -> Any:
+    """The index at ``--index`` when saved there; else built over ``--data`` (and saved)."""
+    from colrank.engine import ColrankIndex
+
+    index_dir = Path(args.index) if args.index else None
+    if index_dir is not None and (index_dir / "CURRENT").is_file():
+        return ColrankIndex.load(index_dir)
+    index = _build_index(Path(args.data), _config(args), getattr(args, "chunk", 2048))
+    if index_dir is not None:
+        index.save(index_dir)
+    return index
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     """Build an index from a corpus and save it."""
     started = time.perf_counter()
@@ -110,34 +123,34 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([h.__dict__ for h in hits], ensure_ascii=False, indent=2))
         return 0
+
+    def cell(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "-"
+
+    # score: what the list is ordered by (fused by default); then each stage's own score.
     rows = [
         [
             str(h.rank),
-            f"{h.score:.3f}",
-            f"{h.dense_score:.3f}" if h.dense_score is not None else "-",
+            cell(h.score),
+            cell(h.colbert_score),
+            cell(h.dense_score),
+            cell(h.bm25_score),
             str(h.id),
             h.text.replace("\n", " ")[: args.width],
         ]
         for h in hits
     ]
-    print(_format_table(rows, ["rank", "colbert", "dense", "id", "text"]))
+    print(_format_table(rows, ["rank", "score", "colbert", "dense", "bm25", "id", "text"]))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate dense-only and reranked retrieval on a BEIR split."""
     from colrank.corpus import load_beir
-    from colrank.engine import ColrankIndex
     from colrank.evaluation import evaluate_index
 
     data = load_beir(args.data, args.split)
-    index_dir = Path(args.index) if args.index else None
-    if index_dir is not None and (index_dir / "CURRENT").is_file():
-        index = ColrankIndex.load(index_dir)
-    else:
-        index = _build_index(Path(args.data), _config(args), args.chunk)
-        if index_dir is not None:
-            index.save(index_dir)
+    index = _load_or_build(args)
     depths = [int(x) for x in args.candidates.split(",")]
     weights = [float(x) for x in args.weights.split(",")] if args.weights else []
     report = evaluate_index(
@@ -162,13 +175,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Train a ColBERT on a BEIR split's labelled queries (hard negatives from an index)."""
     from colrank.corpus import load_beir
-    from colrank.engine import ColrankIndex
     from colrank.finetune import FinetuneConfig, finetune
 
     data = load_beir(args.data, args.split)
-    index = None
-    if args.index and (Path(args.index) / "CURRENT").is_file():
-        index = ColrankIndex.load(args.index)
+    index = _load_or_build(args)  # for mining hard negatives
     settings = {
         k: v
         for k, v in {
@@ -299,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="BEIR dataset directory")
     p.add_argument("--split", default="train", help="qrels split to train on (never test)")
     p.add_argument("--out", required=True, help="output model directory")
-    p.add_argument("--index", help="index over the corpus to mine negatives (built if absent)")
+    p.add_argument(
+        "--index", help="index over the corpus to mine negatives (built and saved there if missing)"
+    )
     p.add_argument("--epochs", type=float)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--batch-size", type=int)
