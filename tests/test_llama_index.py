@@ -171,3 +171,22 @@ def test_same_saved_index_serves_both_frameworks(tiny_index: ColrankIndex, tmp_p
         ours = [(r.node.node_id, round(r.score, 5)) for r in llama.retrieve(query)]
         theirs = [(d.id, round(d.metadata["relevance_score"], 5)) for d in chain.invoke(query)]
         assert ours == theirs
+
+
+def test_chunks_keep_their_source_and_scores_stay_out_of_the_prompt(tiny_config) -> None:
+    from llama_index.core.node_parser import SentenceSplitter
+
+    docs = [
+        LIDocument(text=t, id_=f"doc-{i}", metadata={"topic": m["topic"]}) for i, t, m in CORPUS
+    ]
+    chunks = SentenceSplitter(chunk_size=16, chunk_overlap=0).get_nodes_from_documents(docs)
+    assert len(chunks) > len(docs)  # documents were really split
+    retriever = ColrankRetriever.from_nodes(chunks, tiny_config, similarity_top_k=4)
+    source_of = {c.node_id: c.ref_doc_id for c in chunks}
+    for result in retriever.retrieve("bread and yeast"):
+        node = result.node
+        assert node.ref_doc_id == source_of[node.node_id] and node.ref_doc_id.startswith("doc-")
+        prompt = node.get_content(metadata_mode=MetadataMode.LLM)
+        assert "topic" in prompt  # the user's metadata still reaches the LLM
+        for key in ("colbert_score", "dense_score", "rank", "ref_doc_id"):
+            assert key in node.metadata and f"{key}:" not in prompt

@@ -23,7 +23,15 @@ from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayloa
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
 from llama_index.core.vector_stores.types import (
     FilterCondition,
     FilterOperator,
@@ -80,17 +88,42 @@ def to_colrank_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
     return {"$or" if condition == FilterCondition.OR else "$and": clauses}
 
 
+# Metadata key holding a node's source document id (LlamaIndex's ``ref_doc_id``).
+SOURCE_KEY = "ref_doc_id"
+# Bookkeeping keys added to returned nodes; kept out of the LLM prompt and embedding text.
+_BOOKKEEPING = ("dense_score", "colbert_score", "bm25_score", "cross_encoder_score", "rank")
+
+
 def _hit_to_node(hit: Hit) -> NodeWithScore:
     metadata = {**hit.metadata, **stage_scores(hit), "rank": hit.rank}
-    node = TextNode(id_=hit.id or "", text=hit.text, metadata=metadata)
+    hidden = [k for k in (*_BOOKKEEPING, SOURCE_KEY) if k in metadata]
+    node = TextNode(
+        id_=hit.id or "",
+        text=hit.text,
+        metadata=metadata,
+        excluded_llm_metadata_keys=hidden,
+        excluded_embed_metadata_keys=hidden,
+    )
+    source = hit.metadata.get(SOURCE_KEY)
+    if isinstance(source, str) and source:
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=source)
     return NodeWithScore(node=node, score=hit.score)
+
+
+def _node_metadata(node: BaseNode) -> dict[str, Any]:
+    """A node's metadata, plus its source document id when it has one."""
+    metadata = dict(node.metadata)
+    if node.ref_doc_id and node.ref_doc_id != node.node_id:
+        metadata[SOURCE_KEY] = node.ref_doc_id
+    return metadata
 
 
 class ColrankRetriever(BaseRetriever):
     """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
 
     ``NodeWithScore.score`` is the final score (ColBERT fused with recall by default);
-    node metadata gains each stage's score and ``rank``; node ids are the colrank ids.
+    node metadata gains each stage's score and ``rank`` (excluded from the LLM and
+    embedding text of the node); node ids are the colrank ids.
 
     Example:
         >>> retriever = ColrankRetriever.from_documents(docs, similarity_top_k=3)  # doctest: +SKIP
@@ -125,12 +158,13 @@ class ColrankRetriever(BaseRetriever):
 
         The encoded text is ``node.get_content(metadata_mode)``, as LlamaIndex embeds
         nodes; the node's own text is what retrieval returns. Chunk long documents
-        with a node parser first.
+        with a node parser first: each chunk's source document id is kept (metadata
+        ``ref_doc_id``), so retrieved nodes have ``node.ref_doc_id`` again.
         """
         index = ColrankIndex(config)
         index.add(
             [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
-            [dict(n.metadata) for n in nodes],
+            [_node_metadata(n) for n in nodes],
             [n.node_id for n in nodes],
             encode_texts=[n.get_content(metadata_mode=metadata_mode) for n in nodes],
         )
