@@ -115,3 +115,19 @@ def test_cross_encoder_third_stage(tiny_config, tiny_cross_encoder) -> None:
     fused = interpolate(cand.colbert_scores, cand.first_stage_scores, cfg.search.colbert_weight)
     top6 = {cand.ids[i] for i in np.argsort(-fused, kind="stable")[:6]}
     assert {h.id for h in hits} <= top6
+
+
+def test_bm25_is_updated_in_place_on_add(tiny_config) -> None:
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    grown = ColrankIndex(tiny_config)
+    grown.add(texts[:6], metas[:6], ids[:6])
+    grown.recall("capital", k=3, first_stage="bm25")  # builds BM25 from the stored texts
+    built = grown._bm25
+    grown.add(texts[6:], metas[6:], ids[6:])
+    assert grown._bm25 is built and not built.stale and len(built) == len(CORPUS)
+    fresh = ColrankIndex(tiny_config)
+    fresh.add(texts, metas, ids)
+    for query in ("capital city", "dense vectors", "yeast"):
+        got = grown.recall(query, k=5, first_stage="bm25")
+        want = fresh.recall(query, k=5, first_stage="bm25")
+        assert [(h.id, round(h.score, 5)) for h in got] == [(h.id, round(h.score, 5)) for h in want]

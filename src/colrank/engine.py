@@ -251,8 +251,12 @@ class ColrankIndex:
                 if "tokens" in done:
                     tokens.delete(iids.tolist())
                 raise
-            if self._bm25 is not None:
-                self._bm25.stale = True
+            if self._bm25 is not None and not self._bm25.stale:
+                try:  # incremental: only the new documents are tokenized
+                    self._bm25.add(iids, texts)
+                except Exception:
+                    logger.exception("BM25 update failed; it will be rebuilt on next use")
+                    self._bm25.stale = True
         return doc_ids
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -564,12 +568,11 @@ class ColrankIndex:
         )
 
     def _lexical(self) -> BM25Index:
-        """The BM25 index, built (or rebuilt after additions) from the document store."""
+        """The BM25 index; built from the document store on first use (then kept up to date)."""
         with self._lock:
-            if self._bm25 is None:
-                self._bm25 = BM25Index()
-            if self._bm25.stale:
+            if self._bm25 is None or self._bm25.stale:
                 iids, texts = self._docs.all_texts()
+                self._bm25 = self._bm25 or BM25Index()
                 self._bm25.build(iids, texts)
             return self._bm25
 

@@ -1,14 +1,21 @@
-"""BM25 lexical recall with ``bm25s``, keyed by the engine's internal ids.
+"""BM25 lexical recall keyed by the engine's internal ids, updated in place.
 
-BM25 statistics (IDF, average length) depend on the whole corpus, so additions mark
-the index stale and it is rebuilt from the document store on its next use (a lazy
-rebuild, linear in corpus size). Deletions only mask documents out (``weight_mask``),
-which keeps the statistics of the last build until then. Saved with ``bm25s``'s own
-format (numpy arrays and JSON, no pickle).
+Documents are tokenized once, when added (``bm25s``'s tokenizer: stopwords and a
+Snowball stemmer), and kept as sparse term-frequency rows. BM25 weights are computed at
+query time from those counts and the *current* corpus statistics (document count,
+document frequencies, average length), which adds and deletes keep exact. So adding
+documents costs time in proportion to the new documents only, never a rebuild of the
+whole corpus, and scores always equal a fresh BM25 over the live documents.
+
+Scoring is BM25 with Lucene's IDF, ``log(1 + (N - df + 0.5) / (df + 0.5))``, and
+``tf / (tf + k1 * (1 - b + b * len / avg_len))``, k1 = 1.5 and b = 0.75: the ``bm25s``
+defaults (the tests check the scores against ``bm25s``). Written here rather than with
+``bm25s.BM25`` because that index is static: it must be rebuilt from every text after
+each addition. Saved as numpy arrays plus a JSON vocabulary (no pickle).
 
 Example:
     >>> bm25 = BM25Index()
-    >>> bm25.build([10, 11], ["the cat sat", "dogs bark loudly"])
+    >>> bm25.add([10, 11], ["the cat sat", "dogs bark loudly"])
     >>> bm25.search("barking dog", k=1)[1].tolist()
     [11]
 """
@@ -16,18 +23,22 @@ Example:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 
 from colrank.errors import CorruptIndexError
 
 BM25_DIR = "bm25"
-_IIDS_FILE = "bm25_doc_ids.npy"
-_ALIVE_FILE = "bm25_alive.npy"
+FORMAT = 2  # 1: a bm25s.BM25 directory (rebuilt from the document store when loaded)
+_ARRAYS = ("iids", "alive", "lengths", "indptr", "terms", "counts")
+_VOCAB_FILE = "vocab.json"
 _META_FILE = "bm25_colrank.json"
+K1, B = 1.5, 0.75
 
 
 def _stemmer(language: str):
@@ -39,63 +50,130 @@ def _stemmer(language: str):
 
 
 class BM25Index:
-    """BM25 over internal ids, with masking deletes and lazy rebuilds."""
+    """BM25 over internal ids: incremental adds, exact deletes, query-time weights."""
 
     def __init__(self, language: str = "english") -> None:
         self.language = language
         self._stem = _stemmer(language)
-        self._bm25: bm25s.BM25 | None = None
+        self._vocab: dict[str, int] = {}
         self._iids = np.zeros(0, dtype=np.int64)
         self._alive = np.zeros(0, dtype=bool)
-        self.stale = True
+        self._lengths = np.zeros(0, dtype=np.int64)
+        # Rows in CSR layout: row i holds terms[indptr[i]:indptr[i+1]] with their counts.
+        self._indptr = np.zeros(1, dtype=np.int64)
+        self._terms = np.zeros(0, dtype=np.int64)
+        self._counts = np.zeros(0, dtype=np.float32)
+        self._df = np.zeros(0, dtype=np.int64)  # live documents containing each term
+        self._columns: sp.csc_matrix | None = None  # term -> postings, rebuilt lazily
+        self.stale = False  # set by the engine when the index must be rebuilt from texts
 
     def __len__(self) -> int:
         return int(self._alive.sum())
 
-    def _tokenize(self, texts: Sequence[str]) -> bm25s.tokenization.Tokenized:
+    @property
+    def ids(self) -> np.ndarray:
+        """Internal ids in insertion order (aligned with :meth:`scores`)."""
+        return self._iids
+
+    # ---------------------------------------------------------------- writes
+    def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
         return bm25s.tokenize(
-            list(texts), stopwords=self.language[:2], stemmer=self._stem, show_progress=False
-        )
-
-    def build(self, iids: Sequence[int], texts: Sequence[str]) -> None:
-        """(Re)build from the whole live corpus."""
-        self._bm25 = bm25s.BM25()
-        if len(texts):
-            self._bm25.index(self._tokenize(texts), show_progress=False)
-        self._iids = np.asarray(iids, dtype=np.int64)
-        self._alive = np.ones(len(self._iids), dtype=bool)
-        self.stale = False
-
-    def delete(self, iids: Sequence[int]) -> None:
-        """Mask documents out until the next rebuild."""
-        self._alive[np.isin(self._iids, np.asarray(iids, dtype=np.int64))] = False
-
-    def scores(self, query: str, allowed: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every indexed document (masked ones get -inf), in build order."""
-        if self._bm25 is None or len(self._iids) == 0:
-            return np.zeros(0, dtype=np.float32)
-        tokens = bm25s.tokenize(
-            [query],
+            list(texts),
             stopwords=self.language[:2],
             stemmer=self._stem,
             return_ids=False,
             show_progress=False,
-        )[0]
-        vocab = self._bm25.vocab_dict
-        known = [t for t in tokens if t in vocab]
-        out = (
-            self._bm25.get_scores(known).astype(np.float32)
-            if known
-            else np.zeros(len(self._iids), dtype=np.float32)
         )
+
+    def add(self, iids: Sequence[int], texts: Sequence[str]) -> None:
+        """Index new documents; ids must be larger than every id already indexed."""
+        iids = np.asarray(iids, dtype=np.int64)
+        if len(iids) != len(texts):
+            raise ValueError("one text per id")
+        if not len(iids):
+            return
+        if np.any(np.diff(iids) <= 0) or (len(self._iids) and iids[0] <= self._iids[-1]):
+            raise ValueError("BM25 ids must be added in increasing order")
+        terms, counts, sizes, lengths = [], [], [], []
+        for tokens in self._tokenize(texts):
+            bag = Counter(self._vocab.setdefault(t, len(self._vocab)) for t in tokens)
+            terms.extend(bag.keys())
+            counts.extend(bag.values())
+            sizes.append(len(bag))
+            lengths.append(len(tokens))
+        new_terms = np.asarray(terms, dtype=np.int64)
+        if len(self._vocab) > len(self._df):
+            self._df = np.concatenate(
+                [self._df, np.zeros(len(self._vocab) - len(self._df), np.int64)]
+            )
+        np.add.at(self._df, new_terms, 1)
+        self._indptr = np.concatenate([self._indptr, self._indptr[-1] + np.cumsum(sizes)])
+        self._terms = np.concatenate([self._terms, new_terms])
+        self._counts = np.concatenate([self._counts, np.asarray(counts, dtype=np.float32)])
+        self._iids = np.concatenate([self._iids, iids])
+        self._alive = np.concatenate([self._alive, np.ones(len(iids), dtype=bool)])
+        self._lengths = np.concatenate([self._lengths, np.asarray(lengths, dtype=np.int64)])
+        self._columns = None
+
+    def build(self, iids: Sequence[int], texts: Sequence[str]) -> None:
+        """Index exactly these documents (everything indexed before is dropped)."""
+        fresh = BM25Index(self.language)
+        fresh.add(iids, texts)
+        self.__dict__.update(fresh.__dict__)
+
+    def delete(self, iids: Sequence[int]) -> None:
+        """Remove documents from the results and from the corpus statistics."""
+        rows = np.flatnonzero(np.isin(self._iids, np.asarray(iids, dtype=np.int64)) & self._alive)
+        if not len(rows):
+            return
+        self._alive[rows] = False
+        for row in rows:
+            np.subtract.at(self._df, self._terms[self._indptr[row] : self._indptr[row + 1]], 1)
+        if (~self._alive).sum() > len(self._alive) // 2:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop deleted rows from memory (statistics already exclude them)."""
+        keep = np.flatnonzero(self._alive)
+        starts, ends = self._indptr[keep], self._indptr[keep + 1]
+        picks = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)] or [[]])
+        picks = picks.astype(np.int64)
+        self._terms, self._counts = self._terms[picks], self._counts[picks]
+        self._indptr = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        self._iids, self._lengths = self._iids[keep], self._lengths[keep]
+        self._alive = np.ones(len(keep), dtype=bool)
+        self._columns = None
+
+    # ----------------------------------------------------------------- reads
+    def _postings(self) -> sp.csc_matrix:
+        if self._columns is None:
+            rows = sp.csr_matrix(
+                (self._counts, self._terms, self._indptr),
+                shape=(len(self._iids), max(len(self._vocab), 1)),
+            )
+            self._columns = rows.tocsc()
+        return self._columns
+
+    def scores(self, query: str, allowed: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every indexed document (masked ones get -inf), in :attr:`ids` order."""
+        out = np.zeros(len(self._iids), dtype=np.float32)
+        n_live = len(self)
+        if n_live:
+            avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
+            columns = self._postings()
+            norm = K1 * (1 - B + B * self._lengths / avg_len)
+            for token in self._tokenize([query])[0]:  # repeated query terms count again
+                term = self._vocab.get(token)
+                if term is None or self._df[term] == 0:
+                    continue
+                start, end = columns.indptr[term], columns.indptr[term + 1]
+                rows, tf = columns.indices[start:end], columns.data[start:end]
+                df = self._df[term]
+                idf = np.log1p((n_live - df + 0.5) / (df + 0.5))
+                out[rows] += (idf * tf / (tf + norm[rows])).astype(np.float32)
         mask = self._alive if allowed is None else self._alive & np.isin(self._iids, allowed)
         out[~mask] = -np.inf
         return out
-
-    @property
-    def ids(self) -> np.ndarray:
-        """Internal ids in build order (aligned with :meth:`scores`)."""
-        return self._iids
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ``(scores, iids)`` of a :meth:`scores` array; zero-score documents are left out."""
@@ -111,7 +189,7 @@ class BM25Index:
         iids = np.asarray(iids, dtype=np.int64)
         if len(self._iids) == 0:
             return np.full(len(iids), np.nan)
-        pos = np.searchsorted(self._iids, iids)
+        pos = np.searchsorted(self._iids, iids)  # ids are kept in increasing order
         pos_c = np.minimum(pos, len(self._iids) - 1)
         found = (pos < len(self._iids)) & (self._iids[pos_c] == iids)
         return np.where(found, scores[pos_c].astype(np.float64), np.nan)
@@ -122,33 +200,40 @@ class BM25Index:
         """Top-k ``(scores, iids)``; documents with no query term are not returned."""
         return self.top(self.scores(query, allowed), k)
 
+    # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> list[str]:
         """Write under ``directory/bm25``; returns paths relative to ``directory``."""
+        if (~self._alive).any():
+            self._compact()
         target = directory / BM25_DIR
         target.mkdir(exist_ok=True)
-        if self._bm25 is None:
-            raise ValueError("BM25 index was never built")
-        self._bm25.save(str(target), show_progress=False)
-        np.save(target / _IIDS_FILE, self._iids, allow_pickle=False)
-        np.save(target / _ALIVE_FILE, self._alive, allow_pickle=False)
-        (target / _META_FILE).write_text(json.dumps({"language": self.language}))
-        return sorted(str(p.relative_to(directory)) for p in target.rglob("*") if p.is_file())
+        names = []
+        for name in _ARRAYS:
+            np.save(target / f"{name}.npy", getattr(self, f"_{name}"), allow_pickle=False)
+            names.append(f"{name}.npy")
+        (target / _VOCAB_FILE).write_text(json.dumps(self._vocab, ensure_ascii=False))
+        (target / _META_FILE).write_text(json.dumps({"language": self.language, "format": FORMAT}))
+        return [f"{BM25_DIR}/{n}" for n in (*names, _VOCAB_FILE, _META_FILE)]
 
     @classmethod
     def load(cls, directory: Path) -> BM25Index | None:
-        """Read a saved BM25 index, or None when the snapshot has none."""
+        """Read a saved BM25 index; None when the snapshot has none (or an older format)."""
         target = directory / BM25_DIR
         if not target.is_dir():
             return None
         try:
             meta = json.loads((target / _META_FILE).read_text())
+            if meta.get("format") != FORMAT:
+                return None  # the engine rebuilds it from the document store when needed
             index = cls(meta["language"])
-            index._bm25 = bm25s.BM25.load(str(target), mmap=False)
-            index._iids = np.load(target / _IIDS_FILE, allow_pickle=False)
-            index._alive = np.load(target / _ALIVE_FILE, allow_pickle=False)
+            for name in _ARRAYS:
+                setattr(index, f"_{name}", np.load(target / f"{name}.npy", allow_pickle=False))
+            index._vocab = json.loads((target / _VOCAB_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise CorruptIndexError(f"BM25 index in {target} is unreadable: {exc}") from exc
-        index.stale = False
+        index._df = np.zeros(len(index._vocab), dtype=np.int64)
+        live_rows = np.repeat(index._alive, np.diff(index._indptr))
+        np.add.at(index._df, index._terms[live_rows], 1)
         return index
 
 

@@ -1,0 +1,86 @@
+"""BM25: same scores as bm25s, incremental adds and exact deletes, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import bm25s
+import numpy as np
+import pytest
+import Stemmer
+
+from colrank.lexical_index import BM25_DIR, BM25Index
+
+from .conftest import CORPUS
+
+TEXTS = [text for _, text, _ in CORPUS]
+QUERIES = ["capital city", "cells energy chemical", "dense vectors search", "al dente pasta"]
+
+
+def reference_scores(texts: list[str], query: str) -> np.ndarray:
+    """A fresh bm25s index over ``texts`` (its defaults: Lucene BM25, k1=1.5, b=0.75)."""
+    stemmer = Stemmer.Stemmer("english")
+    model = bm25s.BM25()
+    tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    model.index(tokens, show_progress=False)
+    tokens = bm25s.tokenize(
+        [query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+    )[0]
+    known = [t for t in tokens if t in model.vocab_dict]
+    return model.get_scores(known) if known else np.zeros(len(texts))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_scores_equal_bm25s(query: str) -> None:
+    index = BM25Index()
+    index.add(list(range(len(TEXTS))), TEXTS)
+    np.testing.assert_allclose(index.scores(query), reference_scores(TEXTS, query), rtol=1e-5)
+
+
+def test_adding_in_steps_scores_like_one_fresh_index() -> None:
+    index = BM25Index()
+    index.add([0, 1, 2], TEXTS[:3])
+    index.scores("capital")  # a query in between must not freeze the statistics
+    index.add(list(range(3, len(TEXTS))), TEXTS[3:])
+    for query in QUERIES:
+        np.testing.assert_allclose(index.scores(query), reference_scores(TEXTS, query), rtol=1e-5)
+    with pytest.raises(ValueError, match="increasing"):
+        index.add([2], ["an id that is not new"])
+
+
+def test_deletes_update_the_statistics_exactly() -> None:
+    index = BM25Index()
+    index.add(list(range(len(TEXTS))), TEXTS)
+    gone = [0, 4, 7]
+    index.delete(gone)
+    kept = [i for i in range(len(TEXTS)) if i not in gone]
+    for query in QUERIES:
+        scores = index.scores(query)
+        assert np.all(np.isneginf(scores[gone]))
+        expected = reference_scores([TEXTS[i] for i in kept], query)
+        np.testing.assert_allclose(scores[kept], expected, rtol=1e-5)
+    index.delete(list(range(8, len(TEXTS))))  # past half deleted: rows are compacted
+    assert index.ids.tolist() == [1, 2, 3, 5, 6] and len(index) == 5
+    np.testing.assert_allclose(
+        index.scores("capital"), reference_scores([TEXTS[i] for i in (1, 2, 3, 5, 6)], "capital")
+    )
+
+
+def test_save_load_round_trip_and_old_format(tmp_path) -> None:
+    index = BM25Index()
+    index.add(list(range(len(TEXTS))), TEXTS)
+    index.delete([3])
+    index.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert loaded is not None and loaded.ids.tolist() == index.ids.tolist()
+    for query in QUERIES:
+        np.testing.assert_allclose(loaded.scores(query), index.scores(query))
+    loaded.add([100], ["Capital gains are taxed."])  # statistics were restored on load
+    fresh = BM25Index()
+    fresh.add(
+        [*index.ids.tolist(), 100], [*[TEXTS[i] for i in index.ids], "Capital gains are taxed."]
+    )
+    np.testing.assert_allclose(loaded.scores("capital"), fresh.scores("capital"), rtol=1e-6)
+    meta = tmp_path / BM25_DIR / "bm25_colrank.json"
+    meta.write_text(json.dumps({"language": "english"}))  # a bm25s directory (format 1)
+    assert BM25Index.load(tmp_path) is None  # the engine rebuilds it from its texts
