@@ -525,23 +525,15 @@ class ColrankIndex:
         bm25 = self._lexical()
         out = []
         for qi, query in enumerate(queries):
-            with _timed(timings, "bm25"):
+            with _timed(timings, "bm25"), self._lock:  # BM25 changes in place on add/delete
                 full = bm25.scores(query, allowed)
                 lexical = from_bm25(*bm25.top(full, n))
-            if mode == "bm25":
+                bm25_of_dense = bm25.pick(full, dense[qi].iids) if mode == "hybrid" else None
+            if bm25_of_dense is None:
                 out.append(lexical)
                 continue
             with _timed(timings, "hybrid_fusion"):
-                out.append(
-                    self._fuse(
-                        dense[qi],
-                        lexical,
-                        vectors[qi],
-                        bm25.pick(full, dense[qi].iids),
-                        n,
-                        strategy,
-                    )
-                )
+                out.append(self._fuse(dense[qi], lexical, vectors[qi], bm25_of_dense, n, strategy))
         return out
 
     def _fuse(

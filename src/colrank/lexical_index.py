@@ -65,6 +65,7 @@ class BM25Index:
         self._counts = np.zeros(0, dtype=np.float32)
         self._df = np.zeros(0, dtype=np.int64)  # live documents containing each term
         self._columns: sp.csc_matrix | None = None  # term -> postings, rebuilt lazily
+        self._norms: np.ndarray | None = None  # per-row length normalisation, lazily
         self.stale = False  # set by the engine when the index must be rebuilt from texts
 
     def __len__(self) -> int:
@@ -113,7 +114,7 @@ class BM25Index:
         self._iids = np.concatenate([self._iids, iids])
         self._alive = np.concatenate([self._alive, np.ones(len(iids), dtype=bool)])
         self._lengths = np.concatenate([self._lengths, np.asarray(lengths, dtype=np.int64)])
-        self._columns = None
+        self._columns = self._norms = None
 
     def build(self, iids: Sequence[int], texts: Sequence[str]) -> None:
         """Index exactly these documents (everything indexed before is dropped)."""
@@ -127,6 +128,7 @@ class BM25Index:
         if not len(rows):
             return
         self._alive[rows] = False
+        self._norms = None  # the average length changed
         for row in rows:
             np.subtract.at(self._df, self._terms[self._indptr[row] : self._indptr[row + 1]], 1)
         if (~self._alive).sum() > len(self._alive) // 2:
@@ -142,7 +144,7 @@ class BM25Index:
         self._indptr = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
         self._iids, self._lengths = self._iids[keep], self._lengths[keep]
         self._alive = np.ones(len(keep), dtype=bool)
-        self._columns = None
+        self._columns = self._norms = None
 
     # ----------------------------------------------------------------- reads
     def _postings(self) -> sp.csc_matrix:
@@ -159,9 +161,11 @@ class BM25Index:
         out = np.zeros(len(self._iids), dtype=np.float32)
         n_live = len(self)
         if n_live:
-            avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
             columns = self._postings()
-            norm = K1 * (1 - B + B * self._lengths / avg_len)
+            if self._norms is None:
+                avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
+                self._norms = K1 * (1 - B + B * self._lengths / avg_len)
+            norm = self._norms
             for token in self._tokenize([query])[0]:  # repeated query terms count again
                 term = self._vocab.get(token)
                 if term is None or self._df[term] == 0:
