@@ -131,3 +131,19 @@ def test_bm25_is_updated_in_place_on_add(tiny_config) -> None:
         got = grown.recall(query, k=5, first_stage="bm25")
         want = fresh.recall(query, k=5, first_stage="bm25")
         assert [(h.id, round(h.score, 5)) for h in got] == [(h.id, round(h.score, 5)) for h in want]
+
+
+def test_a_failed_bm25_update_falls_back_to_a_rebuild(tiny_config, monkeypatch) -> None:
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    index = ColrankIndex(tiny_config)
+    index.add(texts[:6], metas[:6], ids[:6])
+    index.recall("capital", k=3, first_stage="bm25")
+
+    def broken(*args, **kwargs):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(index._bm25, "add", broken)
+    index.add(texts[6:], metas[6:], ids[6:])  # the documents are still added
+    assert index._bm25.stale and len(index) == len(CORPUS)
+    assert index.recall("yeast dough", k=1, first_stage="bm25")[0].id == "food-bread"
+    assert not index._bm25.stale and len(index._bm25) == len(CORPUS)

@@ -564,8 +564,9 @@ class ColrankIndex:
         with self._lock:
             if self._bm25 is None or self._bm25.stale:
                 iids, texts = self._docs.all_texts()
-                self._bm25 = self._bm25 or BM25Index()
-                self._bm25.build(iids, texts)
+                bm25 = BM25Index()
+                bm25.add(iids, texts)
+                self._bm25 = bm25
             return self._bm25
 
     def _final_hits(self, query: str, c: _Candidates, k: int, strategy: SearchConfig) -> list[Hit]:

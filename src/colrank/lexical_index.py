@@ -116,12 +116,6 @@ class BM25Index:
         self._lengths = np.concatenate([self._lengths, np.asarray(lengths, dtype=np.int64)])
         self._columns = self._norms = None
 
-    def build(self, iids: Sequence[int], texts: Sequence[str]) -> None:
-        """Index exactly these documents (everything indexed before is dropped)."""
-        fresh = BM25Index(self.language)
-        fresh.add(iids, texts)
-        self.__dict__.update(fresh.__dict__)
-
     def delete(self, iids: Sequence[int]) -> None:
         """Remove documents from the results and from the corpus statistics."""
         rows = np.flatnonzero(np.isin(self._iids, np.asarray(iids, dtype=np.int64)) & self._alive)
