@@ -131,11 +131,10 @@ class BM25Index:
     def _compact(self) -> None:
         """Drop deleted rows from memory (statistics already exclude them)."""
         keep = np.flatnonzero(self._alive)
-        starts, ends = self._indptr[keep], self._indptr[keep + 1]
-        picks = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)] or [[]])
-        picks = picks.astype(np.int64)
-        self._terms, self._counts = self._terms[picks], self._counts[picks]
-        self._indptr = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        sizes = np.diff(self._indptr)
+        entries = np.repeat(self._alive, sizes)  # which (row, term) entries belong to live rows
+        self._terms, self._counts = self._terms[entries], self._counts[entries]
+        self._indptr = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
         self._iids, self._lengths = self._iids[keep], self._lengths[keep]
         self._alive = np.ones(len(keep), dtype=bool)
         self._columns = self._norms = None
@@ -230,8 +229,8 @@ class BM25Index:
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise CorruptIndexError(f"BM25 index in {target} is unreadable: {exc}") from exc
         index._df = np.zeros(len(index._vocab), dtype=np.int64)
-        live_rows = np.repeat(index._alive, np.diff(index._indptr))
-        np.add.at(index._df, index._terms[live_rows], 1)
+        live_entries = np.repeat(index._alive, np.diff(index._indptr))
+        np.add.at(index._df, index._terms[live_entries], 1)
         return index
 
 
