@@ -174,16 +174,16 @@ def _split(queries: dict[str, str], fraction: float, seed: int) -> tuple[dict, d
     )
 
 
-def _load_trainable(base: str, device: str, document_length: int | None) -> Any:
-    """A fresh (uncached, trainable) ColBERT; ``document_length=None`` keeps the model's own."""
+def _load_trainable(base: str, device: str) -> Any:
+    """A fresh (uncached, trainable) ColBERT with the model's own document length."""
     from pylate.models import ColBERT
 
     path = resolve_model_path(base)
     if is_plain_sentence_transformer(path):
         return colbert_from_sentence_transformer(
-            path, device=device, document_length=document_length or encoder_max_length(path)
+            path, device=device, document_length=encoder_max_length(path)
         )
-    return ColBERT(path, device=device, document_length=document_length)
+    return ColBERT(path, device=device)
 
 
 def finetune(
@@ -250,13 +250,16 @@ def finetune(
     )
 
     device = resolve_device(runtime.device)
-    inference_length = _load_trainable(base, "cpu", None).document_length
     total_steps = (
         config.max_steps
         if config.max_steps > 0
         else math.ceil(len(train_rows) / config.batch_size * config.epochs)
     )
-    model = _load_trainable(base, device, config.document_length)
+    model = _load_trainable(base, device)
+    # PyLate reads document_length at each tokenization: train on shorter documents for
+    # speed, and restore the model's own length before saving.
+    inference_length = model.document_length
+    model.document_length = config.document_length
     train_ds, dev_ds = Dataset.from_list(train_rows), Dataset.from_list(dev_rows)
     loss = losses.Contrastive(model=model)
     evaluator = evaluation.ColBERTTripletEvaluator(
