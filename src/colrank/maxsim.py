@@ -148,8 +148,6 @@ def maxsim_flat(
     if lengths.min() < 1 or int(lengths.sum()) != tokens.shape[0]:
         raise ValueError("lengths must be >= 1 and sum to the number of token rows")
     q = query.to(device="cpu", dtype=torch.float32)
-    if decode is None and q.shape[-1] != tokens.shape[-1]:
-        raise ValueError(f"query dimension {q.shape[-1]} != document dimension {tokens.shape[-1]}")
     total = tokens.shape[0]
     sim = torch.empty((total, q.shape[0]), dtype=torch.float32)
     with torch.no_grad():
