@@ -84,3 +84,25 @@ def test_save_load_round_trip_and_old_format(tmp_path) -> None:
     meta = tmp_path / BM25_DIR / "bm25_colrank.json"
     meta.write_text(json.dumps({"language": "english"}))  # a bm25s directory (format 1)
     assert BM25Index.load(tmp_path) is None  # the engine rebuilds it from its texts
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_outside_texts_score_like_indexed_ones_and_below_the_query_maximum(query: str) -> None:
+    index = BM25Index()
+    index.add(list(range(len(TEXTS))), TEXTS)
+    indexed = index.scores(query)
+    # the same texts scored as if they came from elsewhere, under the index's statistics
+    np.testing.assert_allclose(index.score_texts(query, TEXTS), indexed, rtol=1e-6)
+    top = index.query_max(query)
+    assert top > 0 and indexed.max() < top  # so score / query_max lies in [0, 1)
+    # a text with every query term many times approaches the maximum
+    stuffed = " ".join([query] * 200)
+    assert index.score_texts(query, [stuffed])[0] > 0.6 * top
+
+
+def test_query_max_is_zero_without_known_terms() -> None:
+    index = BM25Index()
+    index.add([0, 1], ["cats sleep", "dogs bark"])
+    assert index.query_max("quantum chromodynamics") == 0.0
+    assert index.score_texts("quantum", ["quantum physics"]).tolist() == [0.0]
+    assert BM25Index().score_texts("cats", ["cats"]).tolist() == [0.0]  # empty index

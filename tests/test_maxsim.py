@@ -117,3 +117,18 @@ def test_flat_scoring_decodes_codes_block_by_block(codec_name: str, block_rows: 
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="dimension"):
         maxsim_flat(query[:, :4], codes, lengths, decode=codec.decode)
+
+
+def test_per_token_maxima_are_each_query_tokens_best_match() -> None:
+    from colrank.maxsim import maxsim_flat
+
+    rng = np.random.default_rng(13)
+    docs = [rng.standard_normal((n, 6)).astype(np.float32) for n in (2, 7, 1)]
+    query = rng.standard_normal((4, 6)).astype(np.float32)
+    lengths = np.array([len(d) for d in docs])
+    best = maxsim_flat(torch.from_numpy(query), np.concatenate(docs), lengths, per_token=True)
+    assert best.shape == (3, 4)
+    expected = np.stack([(query @ d.T).max(axis=1) for d in docs])  # (docs, query tokens)
+    np.testing.assert_allclose(best, expected, rtol=1e-5, atol=1e-6)
+    empty = maxsim_flat(torch.from_numpy(query), np.zeros((0, 6)), np.zeros(0), per_token=True)
+    assert empty.shape == (0, 4)

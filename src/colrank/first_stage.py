@@ -18,23 +18,46 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from colrank.fusion import interpolate, rrf
+from colrank.fusion import calibrated, interpolate, rrf
 
 
 @dataclass(frozen=True)
 class Recall:
-    """One query's candidates in first-stage order."""
+    """One query's candidates in first-stage order.
+
+    ``bm25_max`` is the largest BM25 score any document could get for the query
+    (:meth:`colrank.lexical_index.BM25Index.query_max`; NaN when BM25 took no part).
+    """
 
     iids: np.ndarray
     first: np.ndarray
     dense: np.ndarray
     bm25: np.ndarray
+    bm25_max: float = float("nan")
+
+    @property
+    def bm25_share(self) -> np.ndarray:
+        """BM25 as a share of the query's largest possible score (see :func:`bm25_share`)."""
+        return bm25_share(self.bm25, self.bm25_max)
 
     @classmethod
     def empty(cls) -> Recall:
         """No candidates."""
         nothing = np.zeros(0, dtype=np.float64)
         return cls(np.zeros(0, dtype=np.int64), nothing, nothing, nothing)
+
+
+def bm25_share(bm25: np.ndarray, bm25_max: float) -> np.ndarray:
+    """BM25 / the query's largest possible BM25, in [0, 1]; NaN where unscored.
+
+    A query none of whose terms is in the corpus has no lexical evidence: 0 for all.
+    """
+    bm25 = np.asarray(bm25, dtype=np.float64)
+    if not np.isfinite(bm25_max):
+        return np.full(len(bm25), np.nan)
+    if bm25_max <= 0:
+        return np.where(np.isfinite(bm25), 0.0, np.nan)
+    return bm25 / bm25_max
 
 
 def from_dense(scores: np.ndarray, iids: np.ndarray) -> Recall:
@@ -44,10 +67,10 @@ def from_dense(scores: np.ndarray, iids: np.ndarray) -> Recall:
     return Recall(iids[keep].astype(np.int64), dense, dense, np.full(len(dense), np.nan))
 
 
-def from_bm25(scores: np.ndarray, iids: np.ndarray) -> Recall:
+def from_bm25(scores: np.ndarray, iids: np.ndarray, bm25_max: float = np.nan) -> Recall:
     """Wrap one query's BM25 output."""
     bm25 = scores.astype(np.float64)
-    return Recall(iids.astype(np.int64), bm25, np.full(len(bm25), np.nan), bm25)
+    return Recall(iids.astype(np.int64), bm25, np.full(len(bm25), np.nan), bm25, bm25_max)
 
 
 def fuse_hybrid(
@@ -59,13 +82,17 @@ def fuse_hybrid(
     rrf_k: int = 60,
     dense_of: dict[int, float] | None = None,
     bm25_of: dict[int, float] | None = None,
+    bm25_weight: float = 0.2,
 ) -> Recall:
     """Merge dense and BM25 candidates and keep the best ``n`` by the fused score.
 
     ``rrf`` uses each list's ranks (a document absent from a list gets nothing from
-    it). ``weighted`` interpolates min-max normalised scores over the union; pass
-    ``dense_of`` / ``bm25_of`` with the exact scores of documents the other list found,
-    otherwise a missing score counts as the minimum.
+    it). ``weighted`` interpolates min-max normalised scores over the union.
+    ``calibrated`` is ``(1 - bm25_weight) * cosine + bm25_weight * BM25 / bm25_max``
+    (``lexical.bm25_max``), on fixed scales. For ``weighted`` and ``calibrated`` pass
+    ``dense_of`` / ``bm25_of`` with the exact scores of documents the other list
+    found, otherwise a missing score is left out (``calibrated``) or counts as the
+    minimum (``weighted``).
     """
     union = list(dict.fromkeys([*dense.iids.tolist(), *lexical.iids.tolist()]))
     in_dense = dict(zip(dense.iids.tolist(), dense.dense.tolist(), strict=True))
@@ -78,12 +105,19 @@ def fuse_hybrid(
         fused = rrf([listed_dense, listed_bm25], k=rrf_k)
     elif method == "weighted":
         fused = interpolate(full_dense, full_bm25, dense_weight)
+    elif method == "calibrated":
+        share = bm25_share(full_bm25, lexical.bm25_max)
+        fused = calibrated([full_dense, share], [1.0 - bm25_weight, bm25_weight])
     else:
         raise ValueError(f"unknown hybrid fusion {method!r}")
-    order = np.argsort(-fused, kind="stable")[:n]
+    order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")[:n]
     return Recall(
-        np.asarray(union, dtype=np.int64)[order], fused[order], full_dense[order], full_bm25[order]
+        np.asarray(union, dtype=np.int64)[order],
+        fused[order],
+        full_dense[order],
+        full_bm25[order],
+        lexical.bm25_max,
     )
 
 
-__all__ = ["Recall", "from_bm25", "from_dense", "fuse_hybrid"]
+__all__ = ["Recall", "bm25_share", "from_bm25", "from_dense", "fuse_hybrid"]

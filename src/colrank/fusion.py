@@ -4,6 +4,10 @@
 - :func:`interpolate` mixes two score arrays after min-max normalisation.
 - :func:`rrf` is reciprocal rank fusion, ``sum_i w_i / (k + rank_i)`` (ranks from 1);
   a candidate missing from a ranking gets nothing from it.
+- :func:`calibrated` is the default: a weighted mean of stage scores that each have a
+  fixed scale (dense cosine, BM25 as a share of the query's largest possible score,
+  ColBERT MaxSim per query token), so a score means the same for every query and
+  candidate depth and can be thresholded (docs/search.md).
 
 Example:
     >>> import numpy as np
@@ -11,6 +15,8 @@ Example:
     [0.5, 0.5]
     >>> rrf([np.array([2.0, 1.0]), np.array([1.0, 2.0])], k=60).round(4).tolist()
     [0.0325, 0.0325]
+    >>> calibrated([np.array([0.8, 0.4]), np.array([0.2, np.nan])], [0.75, 0.25]).round(4).tolist()
+    [0.65, 0.4]
 """
 
 from __future__ import annotations
@@ -64,4 +70,21 @@ def rrf(
     return total
 
 
-__all__ = ["interpolate", "minmax", "ranks", "rrf"]
+def calibrated(stage_scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Weighted mean of stage scores on fixed scales (no per-query rescaling).
+
+    A NaN score (that stage did not score the candidate) is left out and the other
+    weights renormalised, so the result stays on the same scale. All-NaN gives NaN.
+    """
+    scores = np.vstack([np.asarray(s, dtype=np.float64) for s in stage_scores])
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(scores),) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError(f"need one non-negative weight per stage, not all zero: {weights}")
+    present = np.isfinite(scores) * w[:, None]
+    total = present.sum(axis=0)
+    fused = (np.nan_to_num(scores, nan=0.0) * present).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, fused / total, np.nan)
+
+
+__all__ = ["calibrated", "interpolate", "minmax", "ranks", "rrf"]

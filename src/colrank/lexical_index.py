@@ -159,18 +159,54 @@ class BM25Index:
                 avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
                 self._norms = K1 * (1 - B + B * self._lengths / avg_len)
             norm = self._norms
-            for token in self._tokenize([query])[0]:  # repeated query terms count again
-                term = self._vocab.get(token)
-                if term is None or self._df[term] == 0:
-                    continue
+            for term, idf in self._query_terms(query):  # repeated query terms count again
                 start, end = columns.indptr[term], columns.indptr[term + 1]
                 rows, tf = columns.indices[start:end], columns.data[start:end]
-                df = self._df[term]
-                idf = np.log1p((n_live - df + 0.5) / (df + 0.5))
                 out[rows] += (idf * tf / (tf + norm[rows])).astype(np.float32)
         mask = self._alive if allowed is None else self._alive & np.isin(self._iids, allowed)
         out[~mask] = -np.inf
         return out
+
+    def _query_terms(self, query: str) -> list[tuple[int, float]]:
+        """``(term, idf)`` of each query token the corpus knows (repeats count again)."""
+        n_live = len(self)
+        out = []
+        for token in self._tokenize([query])[0]:
+            term = self._vocab.get(token)
+            if term is None or self._df[term] == 0:
+                continue
+            df = self._df[term]
+            out.append((term, float(np.log1p((n_live - df + 0.5) / (df + 0.5)))))
+        return out
+
+    def query_max(self, query: str) -> float:
+        """The largest score any document could get for ``query`` (the sum of its IDFs).
+
+        Each term contributes ``idf * tf / (tf + norm)`` < ``idf``, so ``score /
+        query_max`` lies in [0, 1] and means the same for every query and candidate depth.
+        """
+        return float(sum(idf for _, idf in self._query_terms(query)))
+
+    def score_texts(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """BM25 of texts that are not indexed, under this index's corpus statistics.
+
+        Equal to :meth:`scores` for a text that is indexed (same tokens, same length).
+        """
+        out = np.zeros(len(texts), dtype=np.float32)  # float32 sums, as in :meth:`scores`
+        if not len(self) or not texts:
+            return out
+        terms = self._query_terms(query)
+        if not terms:
+            return out
+        avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
+        for row, tokens in enumerate(self._tokenize(texts)):
+            bag = Counter(self._vocab[t] for t in tokens if t in self._vocab)
+            norm = K1 * (1 - B + B * len(tokens) / avg_len)
+            for term, idf in terms:
+                tf = bag.get(term, 0)
+                if tf:
+                    out[row] += np.float32(idf * tf / (tf + norm))
+        return out.astype(np.float64)
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ``(scores, iids)`` of a :meth:`scores` array; zero-score documents are left out."""

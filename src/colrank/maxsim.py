@@ -117,6 +117,7 @@ def maxsim_flat(
     *,
     decode: Callable[[np.ndarray], torch.Tensor] | None = None,
     block_rows: int = FLAT_BLOCK_ROWS,
+    per_token: bool = False,
 ) -> np.ndarray:
     """Score one ``(Lq, d)`` query against documents stored back to back, without padding.
 
@@ -129,12 +130,15 @@ def maxsim_flat(
         decode: turns a block of code rows into a ``(rows, d)`` float32 tensor (a token
             store codec's ``decode``); None when ``tokens`` are already floats.
         block_rows: rows decoded and multiplied at a time.
+        per_token: return each query token's best similarity, ``(N, Lq)``, instead of
+            their sum (for weighting query tokens, e.g. leaving out ``[MASK]`` ones).
 
     Returns:
-        ``(N,)`` float32 scores. The rows are decoded and multiplied by the query one
-        block at a time, so each decoded block is still in cache for its matrix product
-        (faster than decoding all rows first, and no full float32 copy is made), then
-        one segmented max per document: no padding is materialised.
+        ``(N,)`` float32 scores (``(N, Lq)`` with ``per_token``). The rows are decoded
+        and multiplied by the query one block at a time, so each decoded block is still
+        in cache for its matrix product (faster than decoding all rows first, and no
+        full float32 copy is made), then one segmented max per document: no padding
+        is materialised.
 
     Example:
         >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -144,7 +148,7 @@ def maxsim_flat(
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     if len(lengths) == 0:
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros((0, query.shape[0]) if per_token else 0, dtype=np.float32)
     if lengths.min() < 1 or int(lengths.sum()) != tokens.shape[0]:
         raise ValueError("lengths must be >= 1 and sum to the number of token rows")
     q = query.to(device="cpu", dtype=torch.float32)
@@ -160,7 +164,8 @@ def maxsim_flat(
                 )
             torch.matmul(block, q.T, out=sim[start : start + block_rows])
     starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
-    return np.maximum.reduceat(sim.numpy(), starts, axis=0).sum(axis=1, dtype=np.float32)
+    best = np.maximum.reduceat(sim.numpy(), starts, axis=0)
+    return best if per_token else best.sum(axis=1, dtype=np.float32)
 
 
 __all__ = ["maxsim_flat", "maxsim_ragged", "maxsim_scores", "pad_token_sets"]
