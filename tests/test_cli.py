@@ -79,7 +79,8 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"dense", "dense>colbert@2", "dense>colbert@5"}
+    # "default" is the index's own search() (the default a user gets), by name
+    assert set(report) == {"default", "dense", "dense>colbert@2", "dense>colbert@5"}
     assert all(0.0 <= v <= 1.0 for run in report.values() for v in run.values())
 
 

@@ -46,10 +46,11 @@ def test_search_returns_k_ranked_hits_with_both_scores(tiny_index: ColrankIndex)
 def test_search_scores_are_maxsim_of_stored_tokens(tiny_index: ColrankIndex) -> None:
     # the stored-token score must equal re-encoding the same documents at query time
     hits = tiny_index.search("energy in cells", k=4, candidates=12)
-    fresh = tiny_index.rerank("energy in cells", [Document(h.text, h.id) for h in hits])
-    stored = {h.id: h.colbert_score for h in hits}
+    # id-less texts are encoded afresh (an indexed id would reuse the stored tokens)
+    fresh = tiny_index.rerank("energy in cells", [h.text for h in hits])
+    stored = [h.colbert_score for h in hits]
     for h in fresh:
-        assert h.score == pytest.approx(stored[h.id], abs=2e-2)  # fp16 storage
+        assert h.colbert_score == pytest.approx(stored[h.position], abs=2e-2)  # fp16 storage
 
 
 def test_save_load_gives_identical_results(tiny_index: ColrankIndex, tiny_config, tmp_path) -> None:
@@ -164,7 +165,13 @@ def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) 
     assert calls == [3, 1]  # second call encodes only the unseen document
     assert len(first) == 2 and {h.position for h in second} == {0, 1, 2, 3}
     top = next(h for h in second if h.position == 0)
-    assert top.id == "a" and top.metadata == {"s": 1} and top.dense_score is None
+    assert top.id == "a" and top.metadata == {"s": 1}
+    assert top.dense_score is not None and top.colbert_score is not None  # every stage
+    # a document scores the same on its first sight (encoded) and later ones (cached)
+    again = tiny_index.rerank("vector search", docs, k=2)
+    assert [(h.id, h.score, h.colbert_score) for h in again] == [
+        (h.id, h.score, h.colbert_score) for h in first
+    ]
     assert tiny_index.rerank("q", []) == []
 
 
@@ -313,3 +320,37 @@ def test_recode_tokens_shrinks_storage_and_survives_save_load(
     tiny_index.save(tmp_path / "idx")
     loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
     assert loaded._stores()[1].codec.name == "int8" and len(loaded) == len(tiny_index)
+
+
+def test_saved_search_settings_are_the_users_choices_not_old_defaults(
+    tiny_index: ColrankIndex, tiny_config, tmp_path
+) -> None:
+    import json
+
+    from colrank.config import SearchConfig
+
+    tiny_index.save(tmp_path / "plain")
+    snapshot = current_snapshot(tmp_path / "plain")
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    assert manifest["config"]["search"] == {}  # defaults are not frozen into the index
+    # an index saved by an earlier colrank stored that day's defaults in full: read as unset
+    manifest["config"]["search"] = {
+        "colbert_weight": 0.5,
+        "cross_encoder_model": None,
+        "cross_encoder_top": 20,
+        "first_stage": "hybrid",
+        "hybrid_dense_weight": 0.5,
+        "hybrid_fusion": "rrf",
+        "rerank_fusion": "interpolate",
+        "rrf_k": 60,
+    }
+    (snapshot / "manifest.json").write_text(json.dumps(manifest))
+    assert ColrankIndex.load(tmp_path / "plain").config.search == SearchConfig()
+    # a setting the user chose survives save and load
+    chosen = ColrankIndex.load(tmp_path / "plain")
+    chosen.config = chosen.config.model_copy(
+        update={"search": SearchConfig(first_stage="dense", colbert_weight=0.7)}
+    )
+    chosen.save(tmp_path / "chosen")
+    again = ColrankIndex.load(tmp_path / "chosen").config.search
+    assert (again.first_stage, again.colbert_weight) == ("dense", 0.7)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from colrank import ColrankIndex, InvalidInputError
-from colrank.fusion import interpolate
 
 from .conftest import CORPUS
 
@@ -32,7 +31,7 @@ def test_every_first_stage_reranks_with_colbert(tiny_index: ColrankIndex) -> Non
 
 
 def test_rerank_fusion_orders_by_fused_score(tiny_index: ColrankIndex) -> None:
-    for fusion in ("interpolate", "rrf"):
+    for fusion in ("calibrated", "interpolate", "rrf"):
         hits = tiny_index.search("capital of germany", k=5, candidates=8, rerank_fusion=fusion)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     only_first = tiny_index.search("capital of germany", k=5, candidates=8)
@@ -110,9 +109,9 @@ def test_cross_encoder_third_stage(tiny_config, tiny_cross_encoder) -> None:
     np.testing.assert_allclose(
         [h.score for h in hits], np.asarray(direct).ravel(), rtol=1e-4, atol=1e-5
     )
-    # the cross-encoder only reorders the fused (ColBERT + hybrid recall) best 6 of 10
+    # the cross-encoder only reorders the best 6 of 10 by the default (calibrated) score
     cand = index.candidate_scores(["capital of germany"], candidates=10)[0]
-    fused = interpolate(cand.colbert_scores, cand.first_stage_scores, cfg.search.colbert_weight)
+    fused = cand.final_scores
     top6 = {cand.ids[i] for i in np.argsort(-fused, kind="stable")[:6]}
     assert {h.id for h in hits} <= top6
 

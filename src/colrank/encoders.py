@@ -177,6 +177,11 @@ class ColbertEncoder(_BatchedEncoder):
         return int(self.model[-1].out_features)
 
     @property
+    def is_stand_in(self) -> bool:
+        """True for a plain encoder used as a ColBERT (identity projection, untrained)."""
+        return bool(getattr(self.model, "colrank_stand_in", False))
+
+    @property
     def document_length(self) -> int:
         """Tokens kept per document, markers included."""
         return int(self.model.document_length)

@@ -32,7 +32,12 @@ from tqdm.auto import tqdm
 
 from colrank import __version__
 from colrank.cache import TokenCache, content_key
-from colrank.config import ColrankConfig, SearchConfig
+from colrank.config import (
+    STAND_IN_COLBERT_WEIGHT,
+    TRAINED_COLBERT_WEIGHT,
+    ColrankConfig,
+    SearchConfig,
+)
 from colrank.cross_encoder import CrossEncoderScorer
 from colrank.dense_index import DenseIndex
 from colrank.docstore import DocStore, StoredDoc
@@ -46,8 +51,8 @@ from colrank.errors import (
     UnknownIdError,
 )
 from colrank.filters import Filter
-from colrank.first_stage import Recall, from_bm25, from_dense, fuse_hybrid
-from colrank.fusion import interpolate, rrf
+from colrank.first_stage import Recall, bm25_share, from_bm25, from_dense, fuse_hybrid
+from colrank.fusion import calibrated, interpolate, rrf
 from colrank.lexical_index import BM25Index
 from colrank.maxsim import maxsim_flat
 from colrank.persistence import (
@@ -85,10 +90,15 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _Candidates:
-    """One query's first-stage candidates and their ColBERT scores (same order)."""
+    """One query's first-stage candidates and their ColBERT scores (same order).
+
+    ``colbert`` is the MaxSim sum; ``colbert_mean`` the same per query token (the
+    calibrated fusion's fixed-scale ColBERT score).
+    """
 
     recall: Recall
     colbert: np.ndarray
+    colbert_mean: np.ndarray
 
 
 def _opt(value: float) -> float | None:
@@ -125,6 +135,7 @@ class ColrankIndex:
         self.last_timings: dict[str, float] = {}
         """Seconds per stage of the most recent search (for profiling; not thread-safe)."""
         self._rerank_cache = TokenCache(self.config.rerank_cache_size)
+        self._dense_cache = TokenCache(self.config.rerank_cache_size, dtype="float32")
 
     # ---------------------------------------------------------------- models
     @property
@@ -378,7 +389,8 @@ class ColrankIndex:
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.filters`); applied before the top-k cut.
             first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
-            rerank_fusion: ``none``, ``interpolate`` or ``rrf`` (default: ``config.search``).
+            rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
+                ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).
         """
         return self.search_many(
             [check_query(query)],
@@ -455,7 +467,8 @@ class ColrankIndex:
             with self._lock:
                 ids = [d.id for d in self._docs.get(c.recall.iids.tolist())]
             r = c.recall
-            out.append(CandidateScores(ids, r.dense, c.colbert, r.bm25, r.first))
+            final = self._final_scores(c, strategy)
+            out.append(CandidateScores(ids, r.dense, c.colbert, r.bm25, r.first, final))
         return out
 
     def _strategy(self, first_stage: str | None, rerank_fusion: str | None) -> SearchConfig:
@@ -477,7 +490,7 @@ class ColrankIndex:
         strategy: SearchConfig,
     ) -> list[_Candidates]:
         if not queries or len(self) == 0:
-            return [_Candidates(Recall.empty(), np.zeros(0)) for _ in queries]
+            return [_Candidates(Recall.empty(), np.zeros(0), np.zeros(0)) for _ in queries]
         self.last_timings = timings = {}
         recalls = self._recall(queries, candidates, filter, strategy)
         with _timed(timings, "colbert_encode"):
@@ -485,16 +498,20 @@ class ColrankIndex:
         out = []
         for r, q_tokens in zip(recalls, query_tokens, strict=True):
             if len(r.iids) == 0:
-                out.append(_Candidates(r, np.zeros(0)))
+                out.append(_Candidates(r, np.zeros(0), np.zeros(0)))
                 continue
             with _timed(timings, "token_fetch"), self._lock:
                 store = self._stores()[1]
                 codes, lengths = store.gather_codes(r.iids.tolist())
             with _timed(timings, "maxsim"):  # decodes the rows block by block, then MaxSim
-                scores = maxsim_flat(
-                    torch.from_numpy(q_tokens), codes, lengths, decode=store.codec.decode
+                best = maxsim_flat(
+                    torch.from_numpy(q_tokens),
+                    codes,
+                    lengths,
+                    decode=store.codec.decode,
+                    per_token=True,
                 )
-            out.append(_Candidates(r, scores.astype(np.float64)))
+            out.append(_Candidates(r, *_colbert_scores(best)))
         return out
 
     def _recall(
@@ -527,7 +544,7 @@ class ColrankIndex:
         for qi, query in enumerate(queries):
             with _timed(timings, "bm25"), self._lock:  # BM25 changes in place on add/delete
                 full = bm25.scores(query, allowed)
-                lexical = from_bm25(*bm25.top(full, n))
+                lexical = from_bm25(*bm25.top(full, n), bm25_max=bm25.query_max(query))
                 bm25_of_dense = bm25.pick(full, dense[qi].iids) if mode == "hybrid" else None
             if bm25_of_dense is None:
                 out.append(lexical)
@@ -554,6 +571,7 @@ class ColrankIndex:
             n,
             method=strategy.hybrid_fusion,
             dense_weight=strategy.hybrid_dense_weight,
+            bm25_weight=strategy.bm25_weight,
             rrf_k=strategy.rrf_k,
             dense_of=dict(zip(only_lexical.tolist(), np.asarray(exact).tolist(), strict=True)),
             bm25_of=dict(zip(dense.iids.tolist(), bm25_of_dense.tolist(), strict=True)),
@@ -569,14 +587,21 @@ class ColrankIndex:
                 self._bm25 = bm25
             return self._bm25
 
+    def _final_scores(self, c: _Candidates, strategy: SearchConfig) -> np.ndarray:
+        """The score the final order is made by (before an optional cross-encoder)."""
+        r = c.recall
+        if strategy.rerank_fusion == "calibrated":
+            return self._calibrated(r.dense, r.bm25_share, c.colbert_mean, strategy)
+        if strategy.rerank_fusion == "interpolate":
+            weight = 0.5 if strategy.colbert_weight is None else strategy.colbert_weight
+            return interpolate(c.colbert, r.first, weight)
+        if strategy.rerank_fusion == "rrf":
+            return rrf([c.colbert, r.first], k=strategy.rrf_k)
+        return c.colbert
+
     def _final_hits(self, query: str, c: _Candidates, k: int, strategy: SearchConfig) -> list[Hit]:
         r = c.recall
-        if strategy.rerank_fusion == "interpolate":
-            final = interpolate(c.colbert, r.first, strategy.colbert_weight)
-        elif strategy.rerank_fusion == "rrf":
-            final = rrf([c.colbert, r.first], k=strategy.rrf_k)
-        else:
-            final = c.colbert
+        final = self._final_scores(c, strategy)
         order = np.argsort(-final, kind="stable")
         if not strategy.cross_encoder_model or len(order) == 0:
             top = order[:k]
@@ -590,6 +615,32 @@ class ColrankIndex:
         return self._hits(
             r.iids[top[best]], ce[best], r, colbert=c.colbert, positions=top[best], cross=ce[best]
         )
+
+    def colbert_weight(self, strategy: SearchConfig | None = None) -> float:
+        """ColBERT's share of the calibrated score: the configured one, or by the model.
+
+        An untrained stand-in ColBERT (the offline MiniLM) gets
+        ``STAND_IN_COLBERT_WEIGHT``, a trained checkpoint ``TRAINED_COLBERT_WEIGHT``.
+        """
+        strategy = strategy or self.config.search
+        if strategy.colbert_weight is not None:
+            return strategy.colbert_weight
+        if self.colbert_encoder.is_stand_in:
+            return STAND_IN_COLBERT_WEIGHT
+        return TRAINED_COLBERT_WEIGHT
+
+    def _calibrated(
+        self,
+        dense: np.ndarray,
+        bm25_share: np.ndarray,
+        colbert_mean: np.ndarray,
+        strategy: SearchConfig,
+    ) -> np.ndarray:
+        """The default score (see :class:`~colrank.config.SearchConfig`); NaN stages left out."""
+        wc = self.colbert_weight(strategy)
+        wb = strategy.bm25_weight
+        first = calibrated([dense, bm25_share], [1.0 - wb, wb])
+        return calibrated([first, colbert_mean], [1.0 - wc, wc]) if wc < 1 else colbert_mean
 
     def _cross_encoder(self, spec: str) -> CrossEncoderScorer:
         return CrossEncoderScorer.load(spec, self.config.runtime)
@@ -632,9 +683,13 @@ class ColrankIndex:
     ) -> list[Hit]:
         """Rerank documents that come from elsewhere (another retriever, a database).
 
-        Their token embeddings are computed at query time and cached by content hash
-        (``config.rerank_cache_size`` documents), so a document seen before is not
-        encoded again. ``Hit.position`` is the document's index in ``documents``.
+        ``Hit.score`` is the same quantity as in :meth:`search` (by default the
+        calibrated score: dense cosine, BM25 under this index's corpus statistics when
+        it has documents, and ColBERT MaxSim per query token), so one threshold serves
+        both. A document whose id is in this index with the same text is scored from
+        its stored embeddings; others are encoded and cached by content hash
+        (``config.rerank_cache_size`` documents). ``Hit.position`` is the document's
+        index in ``documents``.
 
         Args:
             query: the question.
@@ -649,10 +704,26 @@ class ColrankIndex:
             k = check_k(k)
         if not docs:
             return []
-        token_sets = self._cached_document_tokens([d.text for d in docs])
+        strategy = self.config.search
+        with_fusion = strategy.rerank_fusion == "calibrated"
+        token_sets, vectors = self._document_embeddings(docs, dense=with_fusion)
         q_tokens = self.colbert_encoder.encode_queries([query])[0]
         lengths = np.fromiter((len(t) for t in token_sets), dtype=np.int64, count=len(token_sets))
-        scores = maxsim_flat(torch.from_numpy(q_tokens), np.concatenate(token_sets), lengths)
+        best = maxsim_flat(
+            torch.from_numpy(q_tokens), np.concatenate(token_sets), lengths, per_token=True
+        )
+        colbert, colbert_mean = _colbert_scores(best)
+        dense = bm25 = np.full(len(docs), np.nan)
+        scores = colbert
+        if with_fusion:
+            dense = vectors @ self.dense_encoder.encode([query], progress=False)[0]
+            share = np.full(len(docs), np.nan)
+            if len(self):
+                lexical = self._lexical()
+                with self._lock:
+                    bm25 = lexical.score_texts(query, [d.text for d in docs])
+                    share = bm25_share(bm25, lexical.query_max(query))
+            scores = self._calibrated(dense, share, colbert_mean, strategy)
         order = np.argsort(-scores, kind="stable")[: k or len(docs)]
         return [
             Hit(
@@ -660,31 +731,86 @@ class ColrankIndex:
                 text=docs[j].text,
                 metadata=dict(docs[j].metadata),
                 score=float(scores[j]),
-                dense_score=None,
+                dense_score=_opt(dense[j]),
                 rank=rank,
                 position=int(j),
-                colbert_score=float(scores[j]),
+                colbert_score=float(colbert[j]),
+                bm25_score=_opt(bm25[j]),
             )
             for rank, j in enumerate(order, start=1)
         ]
 
-    def _cached_document_tokens(self, texts: list[str]) -> list[np.ndarray]:
+    def _document_embeddings(
+        self, docs: list[Document], *, dense: bool
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token sets (and dense vectors when asked) of outside documents.
+
+        Stored embeddings for documents already indexed under their id with the same
+        text; the rest are encoded once and cached by content hash.
+        """
+        stored = self._stored_positions(docs)
+        token_sets: list[np.ndarray | None] = [None] * len(docs)
+        vectors = np.zeros((len(docs), 0), dtype=np.float32)
+        if stored:
+            with self._lock:
+                dense_index, tokens = self._stores()
+                iids = list(stored.values())
+                for j, t in zip(stored, tokens.get(iids), strict=True):
+                    token_sets[j] = t
+                if dense:
+                    vectors = np.zeros((len(docs), dense_index.dim), dtype=np.float32)
+                    vectors[list(stored)] = dense_index.vectors(np.asarray(iids, dtype=np.int64))
+        others = [j for j in range(len(docs)) if token_sets[j] is None]
+        if others:
+            texts = [docs[j].text for j in others]
+            for j, t in zip(others, self._cached(texts, "colbert"), strict=True):
+                token_sets[j] = t
+            if dense:
+                encoded = np.stack(self._cached(texts, "dense"))
+                if vectors.shape[1] == 0:
+                    vectors = np.zeros((len(docs), encoded.shape[1]), dtype=np.float32)
+                vectors[others] = encoded
+        return [t for t in token_sets if t is not None], vectors
+
+    def _stored_positions(self, docs: list[Document]) -> dict[int, int]:
+        """``{position: internal id}`` of documents indexed under their id with that text."""
+        ids = [d.id for d in docs if d.id is not None]
+        if not ids or len(self) == 0:
+            return {}
+        with self._lock:
+            found = self._docs.iids_for(ids)
+            texts = {d.iid: d.text for d in self._docs.get(list(found.values()))}
+        return {
+            j: found[d.id]
+            for j, d in enumerate(docs)
+            if d.id in found and texts[found[d.id]] == d.text
+        }
+
+    def _cached(self, texts: list[str], kind: str) -> list[np.ndarray]:
+        """Encode texts with the ColBERT or dense encoder, through the content-hash cache.
+
+        A text is returned in the cache's precision also on its first sight, so it
+        scores the same every time it is seen.
+        """
+        cache = self._rerank_cache if kind == "colbert" else self._dense_cache
         keys = [content_key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
         for key in keys:
-            value = self._rerank_cache.get(key)
+            value = cache.get(key)
             if value is not None:
                 found[key] = value
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             first_text = dict(zip(keys, texts, strict=True))
-            encoded = self.colbert_encoder.encode_documents(
-                [first_text[key] for key in missing], progress=False
-            )
-            for key, tokens in zip(missing, encoded, strict=True):
-                found[key] = tokens
-                self._rerank_cache.put(key, tokens)
-        return [found[key] for key in keys]
+            batch = [first_text[key] for key in missing]
+            if kind == "colbert":
+                encoded = self.colbert_encoder.encode_documents(batch, progress=False)
+            else:
+                encoded = list(self.dense_encoder.encode(batch, progress=False))
+            for key, value in zip(missing, encoded, strict=True):
+                found[key] = np.asarray(value, dtype=cache.dtype).astype(np.float32)
+                cache.put(key, found[key])
+        return [np.asarray(found[key], dtype=np.float32) for key in keys]
 
     # ----------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -700,7 +826,7 @@ class ColrankIndex:
                 "format_version": FORMAT_VERSION,
                 "colrank_version": __version__,
                 "saved_at": datetime.now(timezone.utc).isoformat(),
-                "config": self.config.model_dump(mode="json"),
+                "config": _saved_config(self.config),
                 "dense_model": self.dense_encoder.name,
                 "colbert_model": self.colbert_encoder.name,
                 "dense_dim": dense_index.dim,
@@ -712,8 +838,7 @@ class ColrankIndex:
                 files = dense_index.save(snapshot)
                 files += tokens.save(snapshot)
                 files += self._docs.save(snapshot)
-                if self._bm25 is not None:
-                    files += self._lexical().save(snapshot)
+                files += self._lexical().save(snapshot)  # always: the default search needs it
                 commit_manifest(snapshot, manifest, files)
         logger.info("saved %d documents to %s", len(self), root)
         return root
@@ -751,7 +876,7 @@ class ColrankIndex:
             )
         verify_files(snapshot, manifest, checksums=verify)
         if config is None:
-            saved = ColrankConfig.model_validate(manifest["config"])
+            saved = _config_from_manifest(manifest["config"])
             runtime = ColrankConfig.from_env().runtime
             config = saved.model_copy(update={"runtime": runtime})
         index = cls(config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder)
@@ -784,6 +909,47 @@ class ColrankIndex:
             manifest["colbert_dim"]
         ):
             raise CorruptIndexError("index parts disagree with the manifest on dimensions")
+
+
+# The full search section every index saved before the calibrated default held (it stored
+# the defaults of its day, not choices). Read back as "nothing set", so such indexes search
+# with today's defaults; any other saved value is a user's choice and is kept.
+_LEGACY_DEFAULT_SEARCH = {
+    "colbert_weight": 0.5,
+    "cross_encoder_model": None,
+    "cross_encoder_top": 20,
+    "first_stage": "hybrid",
+    "hybrid_dense_weight": 0.5,
+    "hybrid_fusion": "rrf",
+    "rerank_fusion": "interpolate",
+    "rrf_k": 60,
+}
+
+
+def _saved_config(config: ColrankConfig) -> dict[str, Any]:
+    """The config for the manifest: search settings only where set away from the defaults.
+
+    Search settings are query-time policy, not a property of the stored data, so an index
+    saved today searches with a later colrank's better defaults unless the user chose
+    otherwise.
+    """
+    body = config.model_dump(mode="json")
+    body["search"] = config.search.model_dump(mode="json", exclude_defaults=True)
+    return body
+
+
+def _config_from_manifest(body: dict[str, Any]) -> ColrankConfig:
+    search = body.get("search") or {}
+    if search == _LEGACY_DEFAULT_SEARCH:
+        logger.info("index saved with the earlier default search settings; using today's")
+        search = {}
+    return ColrankConfig.model_validate({**body, "search": search})
+
+
+def _colbert_scores(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MaxSim sum and per-query-token mean from ``(N, Lq)`` per-token maxima."""
+    best = best.astype(np.float64)
+    return best.sum(axis=1), best.mean(axis=1)
 
 
 def _as_document(item: str | Document | Mapping[str, Any], position: int) -> Document:

@@ -3,6 +3,8 @@
 Per first stage (``dense``, ``bm25``, ``hybrid``) the candidates are retrieved once at
 the largest depth and scored once by ColBERT; every run is then a reordering:
 
+- ``default``: what :meth:`ColrankIndex.search` returns with the index's own settings
+  and 100 candidates (the default search a user gets, measured by name);
 - ``<stage>``: the first-stage order;
 - ``<stage>>colbert@c``: the first ``c`` candidates reordered by ColBERT, the rest
   kept in first-stage order behind them (so Recall@100 of ``@10`` is the first stage's
@@ -31,6 +33,21 @@ from colrank.results import CandidateScores
 
 DEFAULT_DEPTHS = (10, 30, 100, 300)
 FUSION_DEPTH = 100
+
+
+def _without(cand: CandidateScores, qid: str) -> CandidateScores:
+    """Drop a document whose id equals the query id (BEIR's evaluation does)."""
+    if qid not in cand.ids:
+        return cand
+    keep = [i for i, d in enumerate(cand.ids) if d != qid]
+    return CandidateScores(
+        [cand.ids[i] for i in keep],
+        cand.dense_scores[keep],
+        cand.colbert_scores[keep],
+        cand.bm25_scores[keep],
+        cand.first_stage_scores[keep],
+        cand.final_scores[keep],
+    )
 
 
 def _reorder(ids: list[str], head_scores: np.ndarray) -> list[str]:
@@ -80,7 +97,16 @@ def rerank_runs(
     runs: dict[str, dict[str, list[str]]] = {}
     qids = list(queries)
     total = len(qids) * len(first_stages)
-    with tqdm(total=total, desc="Evaluating", disable=not progress, unit="query") as bar:
+    with tqdm(total=total + len(qids), desc="Evaluating", disable=not progress) as bar:
+        for start in range(0, len(qids), batch_size):
+            chunk = qids[start : start + batch_size]
+            hits = index.search_many([queries[q] for q in chunk], FUSION_DEPTH, FUSION_DEPTH)
+            for qid, found in zip(chunk, hits, strict=True):
+                ranking = [h.id for h in found]
+                runs.setdefault("default", {})[qid] = (
+                    [d for d in ranking if d != qid] if ignore_identical_ids else ranking
+                )
+            bar.update(len(chunk))
         for stage in first_stages:
             for start in range(0, len(qids), batch_size):
                 chunk = qids[start : start + batch_size]
@@ -88,15 +114,8 @@ def rerank_runs(
                     [queries[q] for q in chunk], candidates=deepest, first_stage=stage
                 )
                 for qid, cand in zip(chunk, scored, strict=True):
-                    if ignore_identical_ids and qid in cand.ids:
-                        keep = [i for i, d in enumerate(cand.ids) if d != qid]
-                        cand = CandidateScores(
-                            [cand.ids[i] for i in keep],
-                            cand.dense_scores[keep],
-                            cand.colbert_scores[keep],
-                            cand.bm25_scores[keep],
-                            cand.first_stage_scores[keep],
-                        )
+                    if ignore_identical_ids:
+                        cand = _without(cand, qid)
                     for name, ranking in _runs_for(cand, stage, depths, weights, with_rrf).items():
                         runs.setdefault(name, {})[qid] = ranking
                 bar.update(len(chunk))

@@ -152,6 +152,7 @@ def colbert_from_sentence_transformer(
     model[len(model) - 1] = Dense(
         in_features=hidden, out_features=out, bias=False, init_weight=weight
     ).to(model.device)
+    model.colrank_stand_in = True  # never trained as a ColBERT: weighs less in fusion
     return model
 
 

@@ -31,11 +31,14 @@ class Hit:
         id: the document's id (None for id-less texts given to ``rerank``).
         text: the document text.
         metadata: the document metadata (a fresh dict; safe to change).
-        score: the score this list is ordered by: for ``search``, ColBERT fused with
-            the first-stage score (``rerank_fusion``, ``interpolate`` by default) or
-            ColBERT MaxSim alone with ``rerank_fusion="none"``; the cross-encoder score
-            with a third stage; MaxSim for ``rerank``; the first-stage score for
-            ``recall`` / ``dense_search``.
+        score: the score this list is ordered by. By default (``rerank_fusion=
+            "calibrated"``) for ``search`` and ``rerank`` alike: a weighted mean of the
+            dense cosine, BM25 as a share of the query's largest possible BM25 and
+            ColBERT MaxSim per query token. Each has a fixed scale, so the score is
+            comparable across queries and can be thresholded (about 0.2-0.9 in
+            practice; see docs/search.md). Other fusions give other scales (ColBERT
+            MaxSim alone with ``"none"``); the cross-encoder score with a third stage;
+            the first-stage score for ``recall`` / ``dense_search``.
         dense_score: inner product of the dense vectors (None when the dense stage
             did not score the document, e.g. BM25-only recall or ``rerank``).
         rank: 1-based position in this result list.
@@ -59,13 +62,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class CandidateScores:
-    """One query's candidates in first-stage order, with each stage's scores (NaN: unscored)."""
+    """One query's candidates in first-stage order, with each stage's scores (NaN: unscored).
+
+    ``final_scores`` is what :meth:`ColrankIndex.search` orders them by with the
+    index's search settings (without a cross-encoder stage).
+    """
 
     ids: list[str]
     dense_scores: np.ndarray
     colbert_scores: np.ndarray
     bm25_scores: np.ndarray
     first_stage_scores: np.ndarray
+    final_scores: np.ndarray
 
 
 def stage_scores(hit: Hit) -> dict[str, float]:
