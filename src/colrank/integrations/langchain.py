@@ -45,8 +45,9 @@ class ColrankRetriever(BaseRetriever):
 
     Per-call overrides: ``retriever.invoke(query, k=3, candidates=50, filter={...})``.
     Returned documents keep their id; metadata gains ``relevance_score`` (the score they
-    are ordered by), each stage's score (``colbert_score``, ``dense_score``,
-    ``bm25_score``) and ``rank``.
+    are ordered by: by default the calibrated score, comparable across queries and
+    usable with a threshold; docs/search.md), each stage's score (``colbert_score``,
+    ``dense_score``, ``bm25_score``) and ``rank``.
 
     Example:
         >>> retriever = ColrankRetriever(index=ColrankIndex.load("my-index"), k=4)  # doctest: +SKIP
@@ -130,12 +131,15 @@ class ColrankRetriever(BaseRetriever):
 
 
 class ColrankReranker(BaseDocumentCompressor):
-    """Rerank the documents of any LangChain retriever with ColBERT MaxSim.
+    """Rerank the documents of any LangChain retriever with colrank's score.
 
-    Document token embeddings are cached by content hash, so documents seen in earlier
-    queries are not encoded again. Returns copies (ids kept) with ``relevance_score``,
-    ``colbert_score`` and ``rank`` in metadata; a ``relevance_score`` the documents
-    already carried moves to ``retrieval_score``.
+    ``relevance_score`` is the same quantity as :class:`ColrankRetriever`'s (by default
+    the calibrated score of dense, BM25 and ColBERT evidence, comparable across
+    queries; see docs/search.md), with each stage's own score beside it
+    (``colbert_score``, ``dense_score``, ``bm25_score``) and ``rank``. Documents already
+    in the index (same id and text) are scored from their stored embeddings; others are
+    encoded once and cached by content hash. Returns copies (ids kept); a
+    ``relevance_score`` the documents already carried moves to ``retrieval_score``.
 
     Example:
         >>> from langchain_classic.retrievers import ContextualCompressionRetriever
@@ -160,7 +164,8 @@ class ColrankReranker(BaseDocumentCompressor):
     def engine(self) -> ColrankIndex:
         """The engine doing the scoring (created on first use)."""
         if self._engine is None:
-            self._engine = self.index or ColrankIndex(self.config)
+            # `is None`, not `or`: an empty index is falsy but still the one to use
+            self._engine = self.index if self.index is not None else ColrankIndex(self.config)
         return self._engine
 
     def compress_documents(
@@ -180,7 +185,7 @@ class ColrankReranker(BaseDocumentCompressor):
             metadata = dict(original.metadata)
             if SCORE_KEY in metadata:
                 metadata["retrieval_score"] = metadata.pop(SCORE_KEY)
-            metadata.update({SCORE_KEY: hit.score, "colbert_score": hit.score, "rank": hit.rank})
+            metadata.update({SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank})
             out.append(
                 Document(page_content=original.page_content, metadata=metadata, id=original.id)
             )

@@ -121,7 +121,8 @@ def _node_metadata(node: BaseNode) -> dict[str, Any]:
 class ColrankRetriever(BaseRetriever):
     """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
 
-    ``NodeWithScore.score`` is the final score (ColBERT fused with recall by default);
+    ``NodeWithScore.score`` is the final score (by default the calibrated score of dense,
+    BM25 and ColBERT evidence, comparable across queries; docs/search.md);
     node metadata gains each stage's score and ``rank`` (excluded from the LLM and
     embedding text of the node); node ids are the colrank ids.
 
@@ -199,13 +200,16 @@ class ColrankRetriever(BaseRetriever):
 
 
 class ColrankRerank(BaseNodePostprocessor):
-    """Rerank the nodes of any retriever with ColBERT MaxSim (a drop-in for ``ColbertRerank``).
+    """Rerank the nodes of any retriever with colrank (a drop-in for ``ColbertRerank``).
 
     Takes ``ColbertRerank``'s ``top_n``, ``model``, ``device`` and
     ``keep_retrieval_score``; scores with a real PyLate ColBERT (projection, markers,
-    sum over query tokens), batches the nodes, and caches their token embeddings by
-    content hash across queries. Returns new ``NodeWithScore`` objects; with
-    ``keep_retrieval_score`` the previous score goes to a copy of the node's metadata.
+    MaxSim over query tokens), batches the nodes, and caches their embeddings by
+    content hash across queries. ``NodeWithScore.score`` is the same quantity as
+    :class:`ColrankRetriever`'s (by default the calibrated score, comparable across
+    queries; docs/search.md); nodes the index already holds use their stored
+    embeddings. Returns new ``NodeWithScore`` objects; with ``keep_retrieval_score``
+    the previous score goes to a copy of the node's metadata.
 
     Example:
         >>> query_engine = vector_index.as_query_engine(                # doctest: +SKIP
@@ -265,12 +269,7 @@ class ColrankRerank(BaseNodePostprocessor):
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            docs = [
-                ColrankDocument(
-                    n.node.get_content(metadata_mode=self.metadata_mode), n.node.node_id
-                )
-                for n in nodes
-            ]
+            docs = [ColrankDocument(self._scored_text(n.node), n.node.node_id) for n in nodes]
             hits = self._engine.rerank(query_bundle.query_str, docs, k=self.top_n)
             reranked = [
                 self._rescored(nodes[int(h.position)], h.score)  # type: ignore[arg-type]
@@ -279,6 +278,18 @@ class ColrankRerank(BaseNodePostprocessor):
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
+
+    def _scored_text(self, node: BaseNode) -> str:
+        """The text to score a node by.
+
+        The node's own text when the index holds it (so its stored embeddings are used
+        and it scores as the retriever scored it), else its ``metadata_mode`` content.
+        """
+        plain = node.get_content(metadata_mode=MetadataMode.NONE)
+        engine = self._engine
+        if node.node_id in engine and engine.get([node.node_id])[0].text == plain:
+            return plain
+        return node.get_content(metadata_mode=self.metadata_mode)
 
     def _rescored(self, original: NodeWithScore, score: float) -> NodeWithScore:
         node = original.node
