@@ -146,3 +146,20 @@ def test_a_failed_bm25_update_falls_back_to_a_rebuild(tiny_config, monkeypatch) 
     assert index._bm25.stale and len(index) == len(CORPUS)
     assert index.recall("yeast dough", k=1, first_stage="bm25")[0].id == "food-bread"
     assert not index._bm25.stale and len(index._bm25) == len(CORPUS)
+
+
+def test_bm25_is_saved_even_if_never_queried(tiny_config, tmp_path) -> None:
+    # an index built and saved without a lexical search (as `colrank index` does) must
+    # still carry BM25, or every search process re-tokenises the whole corpus
+    import json
+
+    from colrank.persistence import current_snapshot
+
+    index = ColrankIndex(tiny_config)
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    index.add(texts, metas, ids)
+    index.save(tmp_path / "idx")
+    manifest = json.loads((current_snapshot(tmp_path / "idx") / "manifest.json").read_text())
+    assert any(name.startswith("bm25/") for name in manifest["files"])
+    loaded = ColrankIndex.load(tmp_path / "idx", tiny_config)
+    assert loaded.recall("yeast dough", k=1, first_stage="bm25")[0].id == "food-bread"

@@ -178,3 +178,12 @@ def test_lcel_rag_chain_end_to_end(retriever: ColrankRetriever) -> None:
     assert chain.invoke("What is the capital of Germany?") == "Berlin."
     expected = retriever.invoke("What is the capital of Germany?")
     assert captured["context"] == "\n\n".join(d.page_content for d in expected)
+
+
+def test_reranker_uses_the_index_it_is_given_even_when_empty(tiny_config) -> None:
+    empty = ColrankIndex(tiny_config)  # len 0 -> falsy; must still be the engine used
+    reranker = ColrankReranker(index=empty, top_n=2)
+    assert reranker.engine is empty
+    docs = [Document(page_content="Berlin is in Germany."), Document(page_content="Bread.")]
+    out = reranker.compress_documents(docs, "capital of germany")
+    assert len(out) == 2 and all("relevance_score" in d.metadata for d in out)
