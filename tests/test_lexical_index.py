@@ -106,3 +106,14 @@ def test_query_max_is_zero_without_known_terms() -> None:
     assert index.query_max("quantum chromodynamics") == 0.0
     assert index.score_texts("quantum", ["quantum physics"]).tolist() == [0.0]
     assert BM25Index().score_texts("cats", ["cats"]).tolist() == [0.0]  # empty index
+
+
+def test_stopwords_follow_the_language_name() -> None:
+    german = BM25Index("german")
+    german.add([0, 1], ["der Hund und die Katze", "ein Haus am See"])
+    # "und", "die", "der" are German stopwords: they match nothing; "hund" does
+    assert german.query_max("und die der") == 0.0
+    assert german.search("Hund", k=1)[1].tolist() == [0]
+    finnish = BM25Index("finnish")  # no bm25s stopword list: every word counts
+    finnish.add([0], ["ja kissa"])
+    assert finnish.query_max("ja") > 0

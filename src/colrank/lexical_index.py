@@ -39,6 +39,11 @@ _ARRAYS = ("iids", "alive", "lengths", "indptr", "terms", "counts")
 _VOCAB_FILE = "vocab.json"
 _META_FILE = "bm25_colrank.json"
 K1, B = 1.5, 0.75
+# Languages bm25s has a stopword list for (others are tokenized without stopwords).
+STOPWORD_LANGUAGES = frozenset(
+    "english german dutch french spanish portuguese italian russian swedish norwegian "
+    "turkish danish".split()
+)
 
 
 def _stemmer(language: str):
@@ -80,7 +85,8 @@ class BM25Index:
     def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
         return bm25s.tokenize(
             list(texts),
-            stopwords=self.language[:2],
+            # bm25s takes the full name ("german"), not its first two letters ("ge")
+            stopwords=self.language if self.language in STOPWORD_LANGUAGES else None,
             stemmer=self._stem,
             return_ids=False,
             show_progress=False,
