@@ -187,3 +187,15 @@ def test_reranker_uses_the_index_it_is_given_even_when_empty(tiny_config) -> Non
     docs = [Document(page_content="Berlin is in Germany."), Document(page_content="Bread.")]
     out = reranker.compress_documents(docs, "capital of germany")
     assert len(out) == 2 and all("relevance_score" in d.metadata for d in out)
+
+
+def test_given_ids_are_kept_when_only_some_documents_have_one(tiny_config) -> None:
+    docs = [
+        Document(page_content="Berlin is the capital of Germany.", id="berlin"),
+        Document(page_content="Bread rises because yeast makes gas."),
+    ]
+    retriever = ColrankRetriever.from_documents(docs, config=tiny_config, k=2)
+    ids = retriever.index.ids()
+    assert ids[0] == "berlin" and ids[1] and ids[1] != "berlin"  # only the missing one is new
+    added = retriever.add_documents([Document(page_content="Rome.", id="rome"), Document("x")])
+    assert added[0] == "rome" and "rome" in retriever.index

@@ -41,8 +41,20 @@ _META_FILE = "bm25_colrank.json"
 K1, B = 1.5, 0.75
 # Languages bm25s has a stopword list for (others are tokenized without stopwords).
 STOPWORD_LANGUAGES = frozenset(
-    "english german dutch french spanish portuguese italian russian swedish norwegian "
-    "turkish danish".split()
+    [
+        "english",
+        "german",
+        "dutch",
+        "french",
+        "spanish",
+        "portuguese",
+        "italian",
+        "russian",
+        "swedish",
+        "norwegian",
+        "turkish",
+        "danish",
+    ]
 )
 
 

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ from colrank.engine import ColrankIndex
 from colrank.results import stage_scores
 
 SCORE_KEY = "relevance_score"
+
+
+def _ids_of(documents: Sequence[Document]) -> list[str]:
+    """Each document's own id; a new random id only for those that have none."""
+    return [d.id or uuid.uuid4().hex for d in documents]
 
 
 def _hit_to_document(hit: Hit) -> Document:
@@ -83,11 +89,10 @@ class ColrankRetriever(BaseRetriever):
         cls, documents: Sequence[Document], *, config: ColrankConfig | None = None, **kwargs: Any
     ) -> ColrankRetriever:
         """Build a new index from LangChain documents (their ids are kept when set)."""
-        ids = [d.id for d in documents]
         return cls.from_texts(
             [d.page_content for d in documents],
             [dict(d.metadata) for d in documents],
-            ids if all(ids) else None,
+            _ids_of(documents),
             config=config,
             **kwargs,
         )
@@ -101,11 +106,10 @@ class ColrankRetriever(BaseRetriever):
 
     def add_documents(self, documents: Sequence[Document]) -> list[str]:
         """Add LangChain documents to the index; returns their ids."""
-        ids = [d.id for d in documents]
         return self.index.add(
             [d.page_content for d in documents],
             [dict(d.metadata) for d in documents],
-            ids if all(ids) else None,
+            _ids_of(documents),
         )
 
     def _get_relevant_documents(
