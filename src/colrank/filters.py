@@ -25,11 +25,15 @@ _COMPARE = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte
 _SCALARS = (str, int, float, bool)
 
 
-def _field(name: str) -> str:
+def _path(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidFilterError(f"filter field names must be non-empty strings, not {name!r}")
     quoted = json.dumps(name).replace("'", "''")
-    return f"json_extract(metadata, '$.{quoted}')"
+    return f"'$.{quoted}'"
+
+
+def _field(name: str) -> str:
+    return f"json_extract(metadata, {_path(name)})"
 
 
 def _scalar(value: Any, op: str) -> Any:
@@ -37,7 +41,23 @@ def _scalar(value: Any, op: str) -> Any:
         raise InvalidFilterError(
             f"{op} takes a string, number or boolean, not {type(value).__name__}"
         )
-    return int(value) if isinstance(value, bool) else value
+    return value
+
+
+_KINDS = {bool: "('true', 'false')", int: "('integer', 'real')", str: "('text')"}
+
+
+def _kind(value: Any) -> type:
+    return bool if isinstance(value, bool) else int if isinstance(value, (int, float)) else str
+
+
+def _typed(field: str, value: Any) -> str:
+    """SQL: the field holds a JSON value of ``value``'s kind (boolean, number or text).
+
+    json_extract gives 1/0 for JSON booleans and SQLite orders text above every number,
+    so without this ``True`` would match ``1`` and ``"2000"`` would be above ``2021``.
+    """
+    return f"json_type(metadata, {_path(field)}) IN {_KINDS[_kind(value)]}"
 
 
 def _condition(field: str, spec: Any, params: list[Any]) -> str:
@@ -49,21 +69,23 @@ def _condition(field: str, spec: Any, params: list[Any]) -> str:
     parts = []
     for op, value in spec.items():
         if op in _COMPARE:
-            if op == "$ne":
-                params.append(_scalar(value, op))
-                parts.append(f"({column} IS NULL OR {column} != ?)")
-                continue
             params.append(_scalar(value, op))
-            parts.append(f"{column} {_COMPARE[op]} ?")
+            if op == "$ne":
+                parts.append(f"({column} IS NULL OR NOT ({_typed(field, value)}) OR {column} != ?)")
+                continue
+            parts.append(f"({_typed(field, value)} AND {column} {_COMPARE[op]} ?)")
         elif op in ("$in", "$nin"):
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
                 raise InvalidFilterError(f"{op} takes a non-empty list, not {value!r}")
-            params.extend(_scalar(v, op) for v in value)
-            marks = ", ".join("?" for _ in value)
-            if op == "$in":
-                parts.append(f"{column} IN ({marks})")
-            else:
-                parts.append(f"({column} IS NULL OR {column} NOT IN ({marks}))")
+            scalars = [_scalar(v, op) for v in value]
+            ors = []
+            for kind in dict.fromkeys(_kind(v) for v in scalars):  # each kind matches its own
+                group = [v for v in scalars if _kind(v) is kind]
+                params.extend(group)
+                marks = ", ".join("?" for _ in group)
+                ors.append(f"({_typed(field, group[0])} AND {column} IN ({marks}))")
+            match = " OR ".join(ors)
+            parts.append(f"({match})" if op == "$in" else f"({column} IS NULL OR NOT ({match}))")
         elif op == "$exists":
             parts.append(f"{column} IS {'NOT ' if value else ''}NULL")
         else:
@@ -94,7 +116,13 @@ def _compile(spec: Filter, params: list[Any]) -> str:
 
 
 def compile_filter(spec: Filter) -> tuple[str, list[Any]]:
-    """Compile a filter dict into an SQL ``WHERE`` expression and its parameters."""
+    """Compile a filter dict into an SQL ``WHERE`` expression and its parameters.
+
+    ``{}`` at the top level means no filter (as LangChain callers often pass it).
+    A boolean value only matches JSON booleans, and a number never matches one.
+    """
+    if isinstance(spec, Mapping) and not spec:
+        return "1", []
     params: list[Any] = []
     return _compile(spec, params), params
 
