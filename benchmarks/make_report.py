@@ -434,7 +434,11 @@ def main() -> None:
     designs = load("default_search_designs_offline")
     if designs:
         lines += designs_section(
-            designs, load("default_search_eval"), provenance, load("default_search_designs_tuned")
+            designs,
+            load("default_search_eval"),
+            provenance,
+            load("default_search_designs_tuned"),
+            load("default_search_speed"),
         )
     if speed:
         lines += speed_section(speed)

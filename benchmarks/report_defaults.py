@@ -23,6 +23,7 @@ def designs_section(
     evaluation: dict[str, Any] | None,
     provenance,
     tuned: dict[str, Any] | None = None,
+    speed: dict[str, Any] | None = None,
 ) -> list[str]:
     """Designs x corpora, the selection rule, the acceptance run and the threshold study."""
     table = designs["ndcg@10"]
@@ -75,7 +76,30 @@ def designs_section(
         lines += _tuned(tuned, provenance)
     if "threshold" in designs:
         lines += _threshold(designs["threshold"])
+    if speed:
+        lines += _speed(speed, provenance)
     return lines
+
+
+def _speed(r: dict[str, Any], provenance) -> list[str]:
+    """The earlier and the calibrated default, timed in alternating rounds."""
+    p50 = r["p50_ms"]
+    stages = sorted(set(p50["before"]["default_search"]) | set(p50["after"]["default_search"]))
+    lines = [
+        "### Speed: the earlier default and the calibrated one, side by side",
+        "",
+        f"`colrank bench` of both versions in {r['rounds']} alternating rounds on the same "
+        f"index and {r['queries']} SciFact queries; p50 ms per stage, median over rounds.",
+        "",
+        "| stage | earlier default | calibrated default |",
+        "|---|---|---|",
+    ]
+    for stage in ["total", *[s for s in stages if s != "total"]]:
+        cells = [p50[side]["default_search"].get(stage) for side in ("before", "after")]
+        lines.append(
+            f"| {stage} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |"
+        )
+    return [*lines, "", provenance(r), ""]
 
 
 def _evaluation(r: dict[str, Any], provenance) -> list[str]:

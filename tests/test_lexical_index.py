@@ -117,3 +117,12 @@ def test_stopwords_follow_the_language_name() -> None:
     finnish = BM25Index("finnish")  # no bm25s stopword list: every word counts
     finnish.add([0], ["ja kissa"])
     assert finnish.query_max("ja") > 0
+
+
+def test_scores_and_max_equal_the_two_separate_calls() -> None:
+    index = BM25Index()
+    index.add(list(range(len(TEXTS))), TEXTS)
+    for query in QUERIES:
+        scores, top = index.scores_and_max(query)
+        np.testing.assert_array_equal(scores, index.scores(query))
+        assert top == index.query_max(query)

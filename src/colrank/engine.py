@@ -543,8 +543,8 @@ class ColrankIndex:
         out = []
         for qi, query in enumerate(queries):
             with _timed(timings, "bm25"), self._lock:  # BM25 changes in place on add/delete
-                full = bm25.scores(query, allowed)
-                lexical = from_bm25(*bm25.top(full, n), bm25_max=bm25.query_max(query))
+                full, bm25_max = bm25.scores_and_max(query, allowed)
+                lexical = from_bm25(*bm25.top(full, n), bm25_max=bm25_max)
                 bm25_of_dense = bm25.pick(full, dense[qi].iids) if mode == "hybrid" else None
             if bm25_of_dense is None:
                 out.append(lexical)

@@ -169,6 +169,13 @@ class BM25Index:
 
     def scores(self, query: str, allowed: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every indexed document (masked ones get -inf), in :attr:`ids` order."""
+        return self.scores_and_max(query, allowed)[0]
+
+    def scores_and_max(
+        self, query: str, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """:meth:`scores` and :meth:`query_max` together (the query is tokenized once)."""
+        terms = self._query_terms(query)
         out = np.zeros(len(self._iids), dtype=np.float32)
         n_live = len(self)
         if n_live:
@@ -177,13 +184,13 @@ class BM25Index:
                 avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
                 self._norms = K1 * (1 - B + B * self._lengths / avg_len)
             norm = self._norms
-            for term, idf in self._query_terms(query):  # repeated query terms count again
+            for term, idf in terms:  # repeated query terms count again
                 start, end = columns.indptr[term], columns.indptr[term + 1]
                 rows, tf = columns.indices[start:end], columns.data[start:end]
                 out[rows] += (idf * tf / (tf + norm[rows])).astype(np.float32)
         mask = self._alive if allowed is None else self._alive & np.isin(self._iids, allowed)
         out[~mask] = -np.inf
-        return out
+        return out, float(sum(idf for _, idf in terms))
 
     def _query_terms(self, query: str) -> list[tuple[int, float]]:
         """``(term, idf)`` of each query token the corpus knows (repeats count again)."""
