@@ -126,3 +126,6 @@ def test_scores_and_max_equal_the_two_separate_calls() -> None:
         scores, top = index.scores_and_max(query)
         np.testing.assert_array_equal(scores, index.scores(query))
         assert top == index.query_max(query)
+        texts, text_top = index.score_texts_and_max(query, TEXTS)
+        np.testing.assert_array_equal(texts, index.score_texts(query, TEXTS))
+        assert text_top == top

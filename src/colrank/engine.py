@@ -721,8 +721,8 @@ class ColrankIndex:
             if len(self):
                 lexical = self._lexical()
                 with self._lock:
-                    bm25 = lexical.score_texts(query, [d.text for d in docs])
-                    share = bm25_share(bm25, lexical.query_max(query))
+                    bm25, bm25_max = lexical.score_texts_and_max(query, [d.text for d in docs])
+                share = bm25_share(bm25, bm25_max)
             scores = self._calibrated(dense, share, colbert_mean, strategy)
         order = np.argsort(-scores, kind="stable")[: k or len(docs)]
         return [

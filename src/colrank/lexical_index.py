@@ -217,12 +217,15 @@ class BM25Index:
 
         Equal to :meth:`scores` for a text that is indexed (same tokens, same length).
         """
+        return self.score_texts_and_max(query, texts)[0]
+
+    def score_texts_and_max(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
+        """:meth:`score_texts` and :meth:`query_max` together (the query is tokenized once)."""
         out = np.zeros(len(texts), dtype=np.float32)  # float32 sums, as in :meth:`scores`
-        if not len(self) or not texts:
-            return out
-        terms = self._query_terms(query)
-        if not terms:
-            return out
+        terms = self._query_terms(query) if len(self) else []
+        top = float(sum(idf for _, idf in terms))
+        if not texts or not terms:
+            return out.astype(np.float64), top
         avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
         for row, tokens in enumerate(self._tokenize(texts)):
             bag = Counter(self._vocab[t] for t in tokens if t in self._vocab)
@@ -231,7 +234,7 @@ class BM25Index:
                 tf = bag.get(term, 0)
                 if tf:
                     out[row] += np.float32(idf * tf / (tf + norm))
-        return out.astype(np.float64)
+        return out.astype(np.float64), top
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ``(scores, iids)`` of a :meth:`scores` array; zero-score documents are left out."""
