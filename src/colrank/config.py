@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Literal
@@ -34,6 +35,7 @@ DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
 OFFLINE_MODEL = "offline:minilm"
 
 _TRUE = {"1", "true", "yes", "on"}
+logger = logging.getLogger(__name__)
 
 
 class _Section(BaseModel):
@@ -188,6 +190,21 @@ class SearchConfig(_Section):
     )
 
 
+# The full search section every index saved before the calibrated default held (it stored
+# the defaults of its day, not choices). Read back as "nothing set", so such indexes search
+# with today's defaults; any other saved value is a user's choice and is kept.
+_LEGACY_DEFAULT_SEARCH = {
+    "colbert_weight": 0.5,
+    "cross_encoder_model": None,
+    "cross_encoder_top": 20,
+    "first_stage": "hybrid",
+    "hybrid_dense_weight": 0.5,
+    "hybrid_fusion": "rrf",
+    "rerank_fusion": "interpolate",
+    "rrf_k": 60,
+}
+
+
 class ColrankConfig(_Section):
     """Everything an index needs to know; saved with it.
 
@@ -206,6 +223,26 @@ class ColrankConfig(_Section):
         ge=0,
         description="Documents whose token embeddings `rerank` keeps (LRU, by content hash).",
     )
+
+    def to_manifest(self) -> dict[str, object]:
+        """The config as saved with an index (search settings only where not default).
+
+        Search settings are query-time policy, not a property of the stored data, so an
+        index saved today searches with a later colrank's better defaults unless the user
+        chose otherwise.
+        """
+        body = self.model_dump(mode="json")
+        body["search"] = self.search.model_dump(mode="json", exclude_defaults=True)
+        return body
+
+    @classmethod
+    def from_manifest(cls, body: Mapping[str, object]) -> ColrankConfig:
+        """Read :meth:`to_manifest` back (and the full dump of older indexes)."""
+        search = body.get("search") or {}
+        if search == _LEGACY_DEFAULT_SEARCH:
+            logger.info("index saved with the earlier default search settings; using today's")
+            search = {}
+        return cls.model_validate({**body, "search": search})
 
     @classmethod
     def offline(cls, **overrides: object) -> ColrankConfig:

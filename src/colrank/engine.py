@@ -826,7 +826,7 @@ class ColrankIndex:
                 "format_version": FORMAT_VERSION,
                 "colrank_version": __version__,
                 "saved_at": datetime.now(timezone.utc).isoformat(),
-                "config": _saved_config(self.config),
+                "config": self.config.to_manifest(),
                 "dense_model": self.dense_encoder.name,
                 "colbert_model": self.colbert_encoder.name,
                 "dense_dim": dense_index.dim,
@@ -876,7 +876,7 @@ class ColrankIndex:
             )
         verify_files(snapshot, manifest, checksums=verify)
         if config is None:
-            saved = _config_from_manifest(manifest["config"])
+            saved = ColrankConfig.from_manifest(manifest["config"])
             runtime = ColrankConfig.from_env().runtime
             config = saved.model_copy(update={"runtime": runtime})
         index = cls(config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder)
@@ -909,41 +909,6 @@ class ColrankIndex:
             manifest["colbert_dim"]
         ):
             raise CorruptIndexError("index parts disagree with the manifest on dimensions")
-
-
-# The full search section every index saved before the calibrated default held (it stored
-# the defaults of its day, not choices). Read back as "nothing set", so such indexes search
-# with today's defaults; any other saved value is a user's choice and is kept.
-_LEGACY_DEFAULT_SEARCH = {
-    "colbert_weight": 0.5,
-    "cross_encoder_model": None,
-    "cross_encoder_top": 20,
-    "first_stage": "hybrid",
-    "hybrid_dense_weight": 0.5,
-    "hybrid_fusion": "rrf",
-    "rerank_fusion": "interpolate",
-    "rrf_k": 60,
-}
-
-
-def _saved_config(config: ColrankConfig) -> dict[str, Any]:
-    """The config for the manifest: search settings only where set away from the defaults.
-
-    Search settings are query-time policy, not a property of the stored data, so an index
-    saved today searches with a later colrank's better defaults unless the user chose
-    otherwise.
-    """
-    body = config.model_dump(mode="json")
-    body["search"] = config.search.model_dump(mode="json", exclude_defaults=True)
-    return body
-
-
-def _config_from_manifest(body: dict[str, Any]) -> ColrankConfig:
-    search = body.get("search") or {}
-    if search == _LEGACY_DEFAULT_SEARCH:
-        logger.info("index saved with the earlier default search settings; using today's")
-        search = {}
-    return ColrankConfig.model_validate({**body, "search": search})
 
 
 def _colbert_scores(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
