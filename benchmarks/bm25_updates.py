@@ -20,8 +20,8 @@ import numpy as np
 import Stemmer
 from common import SCIFACT, percentiles, write_result
 
-from colrank.corpus import read_corpus
-from colrank.lexical_index import BM25Index
+from colrank.eval.corpus import read_corpus
+from colrank.store.local.lexical_index import BM25Index
 
 QUERY = "cancer cells respond to hypoxia"
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from colrank.bench import percentiles  # noqa: F401 - re-exported for the scripts
+from colrank.eval.bench import percentiles  # noqa: F401 - re-exported for the scripts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -72,7 +72,7 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
 def scifact_index(rebuild: bool = False):
     """The offline SciFact index (built and saved under indexes/ the first time)."""
     from colrank import ColrankConfig, ColrankIndex
-    from colrank.corpus import read_corpus
+    from colrank.eval.corpus import read_corpus
 
     if not (SCIFACT / "corpus.jsonl").is_file():
         sys.exit(f"SciFact not found at {SCIFACT}; these benchmarks need BEIR SciFact there.")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from common import ROOT, write_result
 
-from colrank.corpus import load_beir
-from colrank.fusion import interpolate, rrf
-from colrank.metrics import ndcg_at_k
+from colrank.eval.corpus import load_beir
+from colrank.eval.metrics import ndcg_at_k
+from colrank.rank.fusion import interpolate, rrf
 
 DATA = ROOT / ".." / "shared" / "data"
 FEATURES = ROOT / "indexes" / "features"
@@ -42,7 +42,7 @@ class Query:
 
 def load(name: str, split: str, tag: str) -> list[Query]:
     if split == "dev":  # the fine-tuning run's held-out train queries
-        from colrank.finetune import FinetuneConfig, _split
+        from colrank.training.finetune import FinetuneConfig, _split
 
         train = load(name, "train", tag)
         cfg = FinetuneConfig()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from common import ROOT, write_result
 
 from colrank import ColrankIndex
-from colrank.corpus import load_beir
+from colrank.eval.corpus import load_beir
 
 DATA = ROOT / ".." / "shared" / "data"
 CORPORA = ("scifact", "msmarco-dl19")
@@ -25,7 +25,7 @@ TUNED = ROOT / "models" / "scifact-colbert"
 
 
 def main() -> None:
-    from colrank.evaluation import evaluate_index
+    from colrank.eval.evaluation import evaluate_index
 
     runs: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     variants = {"offline": "offline"}

@@ -22,7 +22,7 @@ import torch
 from common import ROOT
 
 from colrank import ColrankConfig, ColrankIndex
-from colrank.corpus import load_beir
+from colrank.eval.corpus import load_beir
 
 DATA = ROOT / ".." / "shared" / "data"
 FEATURES = ROOT / "indexes" / "features"

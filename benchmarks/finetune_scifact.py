@@ -15,9 +15,9 @@ import time
 from common import ROOT, SCIFACT, SCIFACT_INDEX, write_result
 
 from colrank import ColrankIndex
-from colrank.corpus import load_beir
-from colrank.evaluation import evaluate_index
-from colrank.finetune import FinetuneConfig, finetune
+from colrank.eval.corpus import load_beir
+from colrank.eval.evaluation import evaluate_index
+from colrank.training.finetune import FinetuneConfig, finetune
 
 OUT = ROOT / "models" / "scifact-colbert"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from common import SCIFACT, scifact_index, write_result
 
-from colrank.corpus import load_beir
-from colrank.evaluation import evaluate_index
+from colrank.eval.corpus import load_beir
+from colrank.eval.evaluation import evaluate_index
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 

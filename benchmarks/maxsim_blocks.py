@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from common import SCIFACT, percentiles, scifact_index, write_result
 
-from colrank.corpus import load_beir
-from colrank.maxsim import FLAT_BLOCK_ROWS, maxsim_flat
+from colrank.eval.corpus import load_beir
+from colrank.rerank.maxsim import FLAT_BLOCK_ROWS, maxsim_flat
 
 BLOCKS = (256, 512, 1024, 2048, 4096, 8192)
 

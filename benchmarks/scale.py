@@ -24,11 +24,17 @@ import psutil
 import torch
 from common import ROOT, percentiles, write_result
 
-from colrank.codecs import make_codec
 from colrank.config import DenseIndexConfig
-from colrank.dense_index import DenseIndex
-from colrank.maxsim import maxsim_flat
-from colrank.token_store import CODEC_FILE, IIDS_FILE, LENGTHS_FILE, TOKENS_FILE, TokenStore
+from colrank.rerank.maxsim import maxsim_flat
+from colrank.store.codecs import make_codec
+from colrank.store.local.dense_index import DenseIndex
+from colrank.store.local.token_store import (
+    CODEC_FILE,
+    IIDS_FILE,
+    LENGTHS_FILE,
+    TOKENS_FILE,
+    TokenStore,
+)
 
 DENSE_DIM, TOKEN_DIM, QUERY_TOKENS, CHUNK = 384, 96, 32, 50_000
 

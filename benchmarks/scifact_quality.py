@@ -9,8 +9,8 @@ import argparse
 
 from common import SCIFACT, scifact_index, write_result
 
-from colrank.corpus import load_beir
-from colrank.evaluation import evaluate_index
+from colrank.eval.corpus import load_beir
+from colrank.eval.evaluation import evaluate_index
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Speed on SciFact, side by side in one run (the code lives in colrank.bench).
+"""Speed on SciFact, side by side in one run (the code lives in colrank.eval.bench).
 
 - rerank of the dense top-100: stored token embeddings vs re-encoding the candidates;
 - end-to-end search latency by stage, for the core path (dense -> ColBERT) and the default
@@ -14,8 +14,8 @@ import argparse
 
 from common import SCIFACT, scifact_index, write_result
 
-from colrank.bench import indexing_throughput, query_latency, rerank_vs_reencode
-from colrank.corpus import load_beir
+from colrank.eval.bench import indexing_throughput, query_latency, rerank_vs_reencode
+from colrank.eval.corpus import load_beir
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ import time
 from common import SCIFACT, SCIFACT_INDEX, percentiles, write_result
 
 from colrank import ColrankIndex
-from colrank.corpus import load_beir
-from colrank.evaluation import evaluate_index
+from colrank.eval.corpus import load_beir
+from colrank.eval.evaluation import evaluate_index
 
 VARIANTS = [
     ("float32", 1),

@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from colrank import ColrankConfig, ColrankIndex
 from colrank.cli import _quiet_third_party
-from colrank.corpus import read_corpus
+from colrank.eval.corpus import read_corpus
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = [

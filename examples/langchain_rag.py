@@ -29,7 +29,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from colrank import ColrankConfig
 from colrank.cli import _quiet_third_party
-from colrank.corpus import read_corpus
+from colrank.eval.corpus import read_corpus
 from colrank.integrations.langchain import ColrankRetriever
 
 HERE = Path(__file__).resolve().parent

@@ -36,7 +36,7 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 
 from colrank import ColrankConfig, DenseEncoder
 from colrank.cli import _quiet_third_party
-from colrank.corpus import read_corpus
+from colrank.eval.corpus import read_corpus
 from colrank.integrations.llama_index import ColrankRerank, ColrankRetriever
 
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from colrank import InvalidInputError
-from colrank.corpus import load_beir, read_corpus
+from colrank.eval.corpus import load_beir, read_corpus
 
 
 def write_beir(root, docs, queries, qrels, split="test"):

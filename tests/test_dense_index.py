@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from colrank.config import DenseIndexConfig
-from colrank.dense_index import DenseIndex
+from colrank.store.local.dense_index import DenseIndex
 
 KINDS = ["flat", "hnsw", "ivf"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colrank import DenseEncoder, InvalidInputError, OutOfMemoryError
-from colrank.device import (
+from colrank.models.device import (
     DeviceFacts,
     is_out_of_memory,
     resolve_device,

@@ -21,7 +21,7 @@ from colrank import (
     InvalidInputError,
     UnknownIdError,
 )
-from colrank.persistence import CURRENT_FILE, current_snapshot
+from colrank.store.local.snapshots import CURRENT_FILE, current_snapshot
 
 from .conftest import CORPUS
 
@@ -181,7 +181,7 @@ def test_long_documents_are_truncated_with_a_warning(tiny_config, caplog) -> Non
             update={"models": tiny_config.models.model_copy(update={"document_length": 16})}
         )
     )
-    with caplog.at_level(logging.WARNING, logger="colrank.encoders"):
+    with caplog.at_level(logging.WARNING, logger="colrank.models.encoders"):
         index.add(["word " * 100, "short text"], ids=["long", "short"])
     assert "truncated" in caplog.text and "1 of 2" in caplog.text
     assert "long" in index  # kept, not dropped

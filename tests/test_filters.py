@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from colrank import InvalidFilterError
-from colrank.docstore import DocStore
+from colrank.store.local.docstore import DocStore
 
 ROWS = [
     {"lang": "en", "year": 2019, "tags": "a", "draft": False},

@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from colrank import ColrankConfig, ColrankIndex
-from colrank.corpus import BeirDataset
-from colrank.finetune import (
+from colrank.eval.corpus import BeirDataset
+from colrank.models.loading import load_colbert
+from colrank.training.finetune import (
     FinetuneConfig,
     corpus_triplets,
     finetune,
     mine_triplets,
     split_title,
 )
-from colrank.models import load_colbert
 
 from .conftest import CORPUS
 
@@ -150,7 +150,7 @@ def test_finetune_lowers_dev_loss_and_saves_a_loadable_model(
 
 
 def test_reencode_tokens_switches_the_reranker(tiny_index, tiny_model_dir, tmp_path) -> None:
-    from colrank.models import colbert_from_sentence_transformer
+    from colrank.models.loading import colbert_from_sentence_transformer
 
     other = colbert_from_sentence_transformer(tiny_model_dir, embedding_size=16)  # 16-dim ColBERT
     other.save(str(tmp_path / "other"))

@@ -153,7 +153,7 @@ def test_bm25_is_saved_even_if_never_queried(tiny_config, tmp_path) -> None:
     # still carry BM25, or every search process re-tokenises the whole corpus
     import json
 
-    from colrank.persistence import current_snapshot
+    from colrank.store.local.snapshots import current_snapshot
 
     index = ColrankIndex(tiny_config)
     ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))

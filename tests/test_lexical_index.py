@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import Stemmer
 
-from colrank.lexical_index import BM25_DIR, BM25Index
+from colrank.store.local.lexical_index import BM25_DIR, BM25Index
 
 from .conftest import CORPUS
 

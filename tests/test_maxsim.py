@@ -7,9 +7,9 @@ import pytest
 import torch
 from pylate import rank
 
-import colrank.maxsim as maxsim_module
+import colrank.rerank.maxsim as maxsim_module
 from colrank import maxsim_ragged, maxsim_scores
-from colrank.maxsim import pad_token_sets
+from colrank.rerank.maxsim import pad_token_sets
 
 
 def naive_maxsim(query: np.ndarray, doc: np.ndarray) -> float:
@@ -87,7 +87,7 @@ def test_dimension_mismatch_is_an_error() -> None:
 
 
 def test_flat_scoring_equals_naive_reference() -> None:
-    from colrank.maxsim import maxsim_flat
+    from colrank.rerank.maxsim import maxsim_flat
 
     rng = np.random.default_rng(11)
     docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (1, 4, 2, 17, 3)]
@@ -102,8 +102,8 @@ def test_flat_scoring_equals_naive_reference() -> None:
 @pytest.mark.parametrize("codec_name", ["float16", "int8"])
 @pytest.mark.parametrize("block_rows", [1, 5, 2048])
 def test_flat_scoring_decodes_codes_block_by_block(codec_name: str, block_rows: int) -> None:
-    from colrank.codecs import make_codec
-    from colrank.maxsim import maxsim_flat
+    from colrank.rerank.maxsim import maxsim_flat
+    from colrank.store.codecs import make_codec
 
     rng = np.random.default_rng(12)
     docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (3, 1, 9, 4, 6)]
@@ -120,7 +120,7 @@ def test_flat_scoring_decodes_codes_block_by_block(codec_name: str, block_rows: 
 
 
 def test_per_token_maxima_are_each_query_tokens_best_match() -> None:
-    from colrank.maxsim import maxsim_flat
+    from colrank.rerank.maxsim import maxsim_flat
 
     rng = np.random.default_rng(13)
     docs = [rng.standard_normal((n, 6)).astype(np.float32) for n in (2, 7, 1)]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from colrank.metrics import evaluate, mrr_at_k, ndcg_at_k, recall_at_k
+from colrank.eval.metrics import evaluate, mrr_at_k, ndcg_at_k, recall_at_k
 
 
 def test_ndcg_hand_computed_graded() -> None:

@@ -15,7 +15,7 @@ from langchain_core.documents import Document as LCDocument
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from colrank import ColrankIndex
-from colrank.corpus import read_corpus
+from colrank.eval.corpus import read_corpus
 from colrank.integrations import langchain as lc
 from colrank.integrations import llama_index as li
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from colrank import DimensionMismatchError, UnknownIdError
-from colrank.token_store import TokenStore
+from colrank.store.local.token_store import TokenStore
 
 
 def make(n: int, dim: int = 4, seed: int = 0) -> list[np.ndarray]:

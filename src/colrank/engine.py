@@ -31,17 +31,12 @@ import torch
 from tqdm.auto import tqdm
 
 from colrank import __version__
-from colrank.cache import TokenCache, content_key
 from colrank.config import (
     STAND_IN_COLBERT_WEIGHT,
     TRAINED_COLBERT_WEIGHT,
     ColrankConfig,
     SearchConfig,
 )
-from colrank.cross_encoder import CrossEncoderScorer
-from colrank.dense_index import DenseIndex
-from colrank.docstore import DocStore, StoredDoc
-from colrank.encoders import ColbertEncoder, DenseEncoder
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
@@ -50,20 +45,25 @@ from colrank.errors import (
     InvalidInputError,
     UnknownIdError,
 )
-from colrank.filters import Filter
-from colrank.first_stage import Recall, bm25_share, from_bm25, from_dense, fuse_hybrid
-from colrank.fusion import calibrated, interpolate, rrf
-from colrank.lexical_index import BM25Index
-from colrank.maxsim import maxsim_flat
-from colrank.persistence import (
+from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.rank.cross_encoder import CrossEncoderScorer
+from colrank.rank.fusion import calibrated, interpolate, rrf
+from colrank.recall.candidates import Recall, bm25_share, from_bm25, from_dense, fuse_hybrid
+from colrank.rerank.cache import TokenCache, content_key
+from colrank.rerank.maxsim import maxsim_flat
+from colrank.results import CandidateScores, Document, Hit
+from colrank.store.filters import Filter
+from colrank.store.local.dense_index import DenseIndex
+from colrank.store.local.docstore import DocStore, StoredDoc
+from colrank.store.local.lexical_index import BM25Index
+from colrank.store.local.snapshots import (
     commit_manifest,
     current_snapshot,
     read_manifest,
     verify_files,
     write_snapshot,
 )
-from colrank.results import CandidateScores, Document, Hit
-from colrank.token_store import TokenStore
+from colrank.store.local.token_store import TokenStore
 from colrank.validation import (
     check_candidates,
     check_ids,
@@ -387,7 +387,7 @@ class ColrankIndex:
             k: results to return.
             candidates: documents the first stage recalls for reranking (>= k).
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
-                :mod:`colrank.filters`); applied before the top-k cut.
+                :mod:`colrank.store.filters`); applied before the top-k cut.
             first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
             rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
                 ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from colrank.config import RuntimeConfig
-from colrank.device import (
+from colrank.models.device import (
     empty_device_cache,
     resolve_device,
     resolve_dtype,
     run_batches,
     token_budget_batches,
 )
-from colrank.models import load_colbert, load_sentence_transformer
+from colrank.models.loading import load_colbert, load_sentence_transformer
 
 logger = logging.getLogger(__name__)
 

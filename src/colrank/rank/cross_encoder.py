@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from colrank.config import RuntimeConfig
-from colrank.device import resolve_device
-from colrank.encoders import model_lock
 from colrank.errors import ModelLoadError
-from colrank.models import cached_model, resolve_model_path
+from colrank.models.device import resolve_device
+from colrank.models.encoders import model_lock
+from colrank.models.loading import cached_model, resolve_model_path
 
 
 class CrossEncoderScorer:

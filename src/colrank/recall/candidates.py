@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from colrank.fusion import calibrated, interpolate, rrf
+from colrank.rank.fusion import calibrated, interpolate, rrf
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Rows are addressed by the engine's internal integer ids (increasing as documents are
 added). The embeddings of all documents sit in one ``(total_tokens, width)`` byte
-array written by a codec (:mod:`colrank.codecs`: float16 by default, float32, int8 or
+array written by a codec (:mod:`colrank.store.codecs`: float16 by default, float32, int8 or
 product quantization); a document is a ``(start, length)`` slice of it. On disk that
 array is a ``.npy`` file, opened memory-mapped, so a loaded index does not read its
 token embeddings into RAM. Deletion marks rows dead; :meth:`TokenStore.compact`
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from colrank.codecs import Codec, make_codec
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
     InvalidInputError,
     UnknownIdError,
 )
+from colrank.store.codecs import Codec, make_codec
 
 TOKENS_FILE = "tokens.npy"
 IIDS_FILE = "token_doc_ids.npy"

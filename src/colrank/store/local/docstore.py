@@ -2,7 +2,7 @@
 
 The store lives in memory while an index is in use and is copied to/from a file
 with SQLite's online backup API on save/load, so a loaded index returns full
-documents and metadata filters run as SQL (:mod:`colrank.filters`).
+documents and metadata filters run as SQL (:mod:`colrank.store.filters`).
 
 Example:
     >>> store = DocStore()
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from colrank.errors import CorruptIndexError
-from colrank.filters import Filter, compile_filter
+from colrank.store.filters import Filter, compile_filter
 
 DOCS_FILE = "docs.sqlite"
 

@@ -8,7 +8,7 @@ is built (PyLate's default would add a random projection and random new marker
 tokens, which would change between runs and break saved indexes).
 
 Example:
-    >>> from colrank.models import resolve_model_path
+    >>> from colrank.models.loading import resolve_model_path
     >>> resolve_model_path("/some/local/dir")
     '/some/local/dir'
 """

@@ -8,7 +8,7 @@ checkpoint by dev loss, stop early when it stops improving; save a model the eng
 loads by path (``ColrankConfig(models={"colbert_model": out_dir})``).
 
 Example:
-    >>> from colrank.corpus import load_beir                                   # doctest: +SKIP
+    >>> from colrank.eval.corpus import load_beir                                   # doctest: +SKIP
     >>> result = finetune("offline:minilm", load_beir("scifact", "train"), "my-colbert",
     ...                   index=ColrankIndex.load("scifact-index"))            # doctest: +SKIP
 """
@@ -28,11 +28,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from colrank.config import ColrankConfig, RuntimeConfig
-from colrank.corpus import BeirDataset
-from colrank.device import resolve_device
 from colrank.engine import ColrankIndex
 from colrank.errors import InvalidInputError
-from colrank.models import (
+from colrank.eval.corpus import BeirDataset
+from colrank.models.device import resolve_device
+from colrank.models.loading import (
     colbert_from_sentence_transformer,
     encoder_max_length,
     is_plain_sentence_transformer,

@@ -13,7 +13,7 @@ the largest depth and scored once by ColBERT; every run is then a reordering:
 - ``<stage>>rrf@c``: reciprocal rank fusion of the ColBERT and first-stage ranks.
 
 Example:
-    >>> from colrank.corpus import load_beir                      # doctest: +SKIP
+    >>> from colrank.eval.corpus import load_beir                      # doctest: +SKIP
     >>> report = evaluate_index(index, load_beir("scifact"))       # doctest: +SKIP
     >>> report["dense"]["ndcg@10"], report["dense>colbert@100"]["ndcg@10"]  # doctest: +SKIP
 """
@@ -25,10 +25,10 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from colrank.corpus import BeirDataset
 from colrank.engine import ColrankIndex
-from colrank.fusion import interpolate, rrf
-from colrank.metrics import evaluate
+from colrank.eval.corpus import BeirDataset
+from colrank.eval.metrics import evaluate
+from colrank.rank.fusion import interpolate, rrf
 from colrank.results import CandidateScores
 
 DEFAULT_DEPTHS = (10, 30, 100, 300)

@@ -1,0 +1,1 @@
+"""Storage: the backend protocol every store implements, token codecs, and the filter language."""

@@ -1,0 +1,1 @@
+"""The embedded local backend: FAISS, a memory-mapped token file, SQLite and BM25 in snapshots."""

@@ -1,0 +1,1 @@
+"""Fine-tuning a ColBERT on labelled queries (apart from the query path)."""
