@@ -48,8 +48,11 @@ def main() -> None:
         report = evaluate_index(index, data, (100,), progress=False)
         lat = []
         for q in queries:
-            index.search(q, k=10, candidates=100, first_stage="dense", rerank_fusion="none")
-            lat.append(index.last_timings["token_fetch"] + index.last_timings["maxsim"])
+            t: dict[str, float] = {}
+            index.search(
+                q, k=10, candidates=100, first_stage="dense", rerank_fusion="none", timings=t
+            )
+            lat.append(t["token_fetch"] + t["maxsim"])
         row = {
             "codec": codec,
             "pool_factor": pool,

@@ -161,3 +161,24 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("tiny-ce")
     tiny_bert(BertForSequenceClassification, path, seed=1, num_hidden_layers=1, num_labels=1)
     return str(path)
+
+
+def assert_stores_agree(index) -> None:
+    """Every part of the backend holds exactly the live documents (through the read view)."""
+    import numpy as np
+
+    ids = index.ids()
+    with index.backend.read() as view:
+        live = sorted(view.iids_for(ids).values())
+        assert view.count() == len(ids) == len(live) == index.stats().get("documents", 0)
+        if not live:
+            return
+        dim = view.dense_vectors(live[:1]).shape[1]
+        _, found = view.dense_search(np.ones((1, dim), np.float32), len(live) + 5, None)
+        assert sorted(i for i in found[0].tolist() if i >= 0) == live  # FAISS
+        _, lengths = view.token_codes(live)  # raises for an id without tokens
+        assert len(lengths) == len(live) and (lengths > 0).all()
+        assert [d.id for d in view.documents(live)] == ids  # ids() is in internal-id order
+        words = " ".join(d.text for d in view.documents(live))
+        lexical = view.lexical_search(words, len(live) + 5, None)
+        assert sorted(lexical.iids.tolist()) == live  # BM25 knows each live text, no other

@@ -11,6 +11,7 @@ from colrank import (
     ColrankConfig,
     ColrankIndex,
     CorruptIndexError,
+    DenseEncoder,
     DimensionMismatchError,
     Document,
     DuplicateIdError,
@@ -19,11 +20,13 @@ from colrank import (
     IndexNotFoundError,
     InvalidFilterError,
     InvalidInputError,
+    ModelMismatchError,
     UnknownIdError,
 )
+from colrank.store.local.docstore import DocStore
 from colrank.store.local.snapshots import CURRENT_FILE, current_snapshot
 
-from .conftest import CORPUS
+from .conftest import CORPUS, assert_stores_agree
 
 QUERIES = ["capital of germany", "energy in cells", "late interaction retrieval", "bread"]
 
@@ -71,9 +74,7 @@ def test_add_and_delete_keep_all_stores_in_agreement(tiny_index: ColrankIndex, t
         ids = {h.id for h in hits}
         assert not ids & {"geo-berlin", "ir-faiss"}
         assert len(hits) == len(CORPUS) - 1
-    dense, tokens = tiny_index._stores()
-    doc_iids = sorted(tiny_index._docs.all_iids())
-    assert sorted(dense.ids().tolist()) == doc_iids == tokens.ids.tolist()
+    assert_stores_agree(tiny_index)
     tiny_index.save(tmp_path / "idx")  # save compacts; reload agrees
     loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
     assert len(loaded) == len(tiny_index) and "geo-berlin" not in loaded
@@ -133,13 +134,24 @@ def test_failed_add_leaves_index_unchanged(tiny_index: ColrankIndex, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(tiny_index._docs, "add", broken)
+    # the document store fails after FAISS, the token store and BM25 took the batch
+    monkeypatch.setattr(DocStore, "add", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        tiny_index.add(["new doc"], ids=["new"])
+        tiny_index.upsert(["new doc", "Paris, again."], ids=["new", "geo-paris"])
     monkeypatch.undo()
-    dense, tokens = tiny_index._stores()
-    assert len(dense) == len(tokens) == len(tiny_index) == len(CORPUS)
+    assert len(tiny_index) == len(CORPUS) and "new" not in tiny_index
+    assert tiny_index.get(["geo-paris"])[0].text == CORPUS[0][1]  # not replaced
+    assert_stores_agree(tiny_index)
     assert tiny_index.add(["new doc"], ids=["new"]) == ["new"]
+    assert_stores_agree(tiny_index)
+
+
+def test_a_codec_that_cannot_train_refuses_the_first_batch_whole(tiny_config) -> None:
+    store = tiny_config.token_store.model_copy(update={"codec": "pq8"})
+    index = ColrankIndex(tiny_config.model_copy(update={"token_store": store}))
+    with pytest.raises(InvalidInputError, match="256 tokens"):
+        index.add(["too few tokens to train product quantization"], ids=["a"])
+    assert len(index) == 0 and index.search("tokens") == []
 
 
 def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) -> None:
@@ -185,7 +197,9 @@ def test_long_documents_are_truncated_with_a_warning(tiny_config, caplog) -> Non
         index.add(["word " * 100, "short text"], ids=["long", "short"])
     assert "truncated" in caplog.text and "1 of 2" in caplog.text
     assert "long" in index  # kept, not dropped
-    assert index._stores()[1].lengths([0])[0] <= 16
+    with index.backend.read() as view:
+        _, lengths = view.token_codes(list(view.iids_for(["long"]).values()))
+    assert lengths[0] <= 16
 
 
 def test_load_errors(tiny_index: ColrankIndex, tmp_path) -> None:
@@ -223,7 +237,7 @@ def test_crash_mid_save_keeps_previous_index(
         (directory / "docs.sqlite").write_bytes(b"partial")
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(tiny_index._docs, "save", crash)
+    monkeypatch.setattr(DocStore, "save", lambda self, directory: crash(directory))
     with pytest.raises(KeyboardInterrupt):
         tiny_index.save(root)
     assert (root / CURRENT_FILE).read_text() == before
@@ -232,21 +246,44 @@ def test_crash_mid_save_keeps_previous_index(
     assert len(loaded) == len(CORPUS) and "geo-lisbon" not in loaded
 
 
-def test_loading_with_a_model_of_another_dimension_fails(
-    tiny_index, tmp_path, minilm_config
-) -> None:
+def test_loading_with_other_models_fails_clearly(tiny_index, tmp_path, minilm_config) -> None:
     root = tiny_index.save(tmp_path / "idx")
-    loaded = ColrankIndex.load(root, minilm_config)  # 384-dim models, index is 32-dim
-    with pytest.raises(DimensionMismatchError, match="dimension"):
-        loaded.search("capital")
+    with pytest.raises(ModelMismatchError, match="built with the dense model"):
+        ColrankIndex.load(root, minilm_config)  # names other models than the saved ones
+    other = DenseEncoder.load(minilm_config.models.dense_model, minilm_config.runtime)
+    renamed = DenseEncoder(other.model, other.runtime, tiny_index.config.models.dense_model)
+    with pytest.raises(DimensionMismatchError, match="dimension 32"):
+        ColrankIndex.load(root, dense_encoder=renamed)  # same name, 384 dimensions
 
 
-def test_second_save_replaces_snapshot_atomically(tiny_index, tmp_path) -> None:
+def test_load_keeps_the_saved_index_type_and_codec(tiny_config, tmp_path) -> None:
+    store = tiny_config.token_store.model_copy(update={"codec": "int8"})
+    index = ColrankIndex(tiny_config.model_copy(update={"token_store": store}))
+    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
+    index.add(texts, metas, ids)
+    index.save(tmp_path / "idx")
+    hnsw = tiny_config.dense_index.model_copy(update={"kind": "hnsw"})
+    asked = tiny_config.model_copy(update={"dense_index": hnsw})  # and float16 tokens
+    loaded = ColrankIndex.load(tmp_path / "idx", asked)
+    assert loaded.stats()["codec"] == "int8" and loaded.stats()["dense_index"] == "flat"
+    assert loaded.config.token_store.codec == "int8" and loaded.config.dense_index.kind == "flat"
+
+
+def test_saves_keep_the_previous_snapshot_and_only_remove_their_own(tiny_index, tmp_path) -> None:
     root = tiny_index.save(tmp_path / "idx")
+    first = (root / CURRENT_FILE).read_text().strip()
+    (root / "snapshot-holiday-photos").mkdir()  # not colrank's: never removed
     tiny_index.delete(["food-pasta"])
     tiny_index.save(root)
-    assert len(list(root.glob("snapshot-*"))) == 1
-    assert "food-pasta" not in ColrankIndex.load(root, tiny_index.config)
+    second = (root / CURRENT_FILE).read_text().strip()
+    tiny_index.delete(["food-bread"])
+    tiny_index.save(root)
+    third = (root / CURRENT_FILE).read_text().strip()
+    left = sorted(p.name for p in root.glob("snapshot-*"))
+    # the live one and the one before it (a reader may still be opening it)
+    assert left == sorted([second, third, "snapshot-holiday-photos"]) and first not in left
+    loaded = ColrankIndex.load(root, tiny_index.config)
+    assert "food-pasta" not in loaded and "food-bread" not in loaded
 
 
 def test_hnsw_and_ivf_engines_agree_with_flat_on_small_data(tiny_config) -> None:
@@ -302,24 +339,24 @@ def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
 def test_recode_tokens_shrinks_storage_and_survives_save_load(
     tiny_index: ColrankIndex, tmp_path
 ) -> None:
-    before = tiny_index._stores()[1]
-    n_tokens, n_bytes = before.n_tokens, before.nbytes
+    before = tiny_index.stats()
+    n_tokens, n_bytes = before["tokens"], before["token_bytes"]
     ref = tiny_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
     tiny_index.recode_tokens("int8")
-    after = tiny_index._stores()[1]
-    assert after.n_tokens == n_tokens and after.nbytes < 0.65 * n_bytes
+    after = tiny_index.stats()
+    assert after["tokens"] == n_tokens and after["token_bytes"] < 0.65 * n_bytes
     got = tiny_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
     assert got.ids == ref.ids
     np.testing.assert_allclose(got.colbert_scores, ref.colbert_scores, rtol=5e-3)  # int8 precision
     tiny_index.recode_tokens(pool_factor=2)
-    assert tiny_index._stores()[1].n_tokens < 0.75 * n_tokens
+    assert tiny_index.stats()["tokens"] < 0.75 * n_tokens
     assert (
         tiny_index.config.token_store.codec == "int8"
         and tiny_index.config.token_store.pool_factor == 2
     )
     tiny_index.save(tmp_path / "idx")
     loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
-    assert loaded._stores()[1].codec.name == "int8" and len(loaded) == len(tiny_index)
+    assert loaded.stats()["codec"] == "int8" and len(loaded) == len(tiny_index)
 
 
 def test_saved_search_settings_are_the_users_choices_not_old_defaults(

@@ -156,7 +156,8 @@ def test_reencode_tokens_switches_the_reranker(tiny_index, tiny_model_dir, tmp_p
     other.save(str(tmp_path / "other"))
     before = tiny_index.recall("bread", k=5, first_stage="dense")
     tiny_index.reencode_tokens(str(tmp_path / "other"))
-    assert tiny_index._stores()[1].dim == 16 and len(tiny_index._stores()[1]) == len(CORPUS)
+    stats = tiny_index.stats()
+    assert stats["colbert_dim"] == 16 and stats["documents"] == len(CORPUS)
     assert [h.id for h in tiny_index.recall("bread", k=5, first_stage="dense")] == [
         h.id for h in before
     ]

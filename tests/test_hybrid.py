@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from colrank import ColrankIndex, InvalidInputError
+from colrank.store.local.lexical_index import BM25Index
 
-from .conftest import CORPUS
+from .conftest import CORPUS, assert_stores_agree
 
 
 def test_bm25_recall_finds_exact_terms(tiny_index: ColrankIndex) -> None:
@@ -60,13 +63,14 @@ def test_interpolation_weight_zero_is_first_stage_order(tiny_config) -> None:
     assert fused == dense
 
 
-def test_bm25_survives_save_load_add_and_delete(tiny_index: ColrankIndex, tmp_path) -> None:
+def test_bm25_survives_save_load_add_and_delete(tiny_index: ColrankIndex, tmp_path, caplog) -> None:
     query = "boiled salted water al dente"
     before = tiny_index.recall(query, k=3, first_stage="bm25")
     assert before[0].id == "food-pasta"
     tiny_index.save(tmp_path / "idx")
-    loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
-    assert loaded._bm25 is not None and not loaded._bm25.stale  # loaded, not rebuilt
+    with caplog.at_level(logging.INFO, logger="colrank.store.local.backend"):
+        loaded = ColrankIndex.load(tmp_path / "idx", tiny_index.config)
+    assert "rebuilding BM25" not in caplog.text  # loaded, not rebuilt
     after = loaded.recall(query, k=3, first_stage="bm25")
     assert [(h.id, round(h.score, 5)) for h in after] == [(h.id, round(h.score, 5)) for h in before]
     loaded.delete(["food-pasta"])
@@ -120,10 +124,8 @@ def test_bm25_is_updated_in_place_on_add(tiny_config) -> None:
     ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
     grown = ColrankIndex(tiny_config)
     grown.add(texts[:6], metas[:6], ids[:6])
-    grown.recall("capital", k=3, first_stage="bm25")  # builds BM25 from the stored texts
-    built = grown._bm25
+    grown.recall("capital", k=3, first_stage="bm25")
     grown.add(texts[6:], metas[6:], ids[6:])
-    assert grown._bm25 is built and not built.stale and len(built) == len(CORPUS)
     fresh = ColrankIndex(tiny_config)
     fresh.add(texts, metas, ids)
     for query in ("capital city", "dense vectors", "yeast"):
@@ -132,20 +134,23 @@ def test_bm25_is_updated_in_place_on_add(tiny_config) -> None:
         assert [(h.id, round(h.score, 5)) for h in got] == [(h.id, round(h.score, 5)) for h in want]
 
 
-def test_a_failed_bm25_update_falls_back_to_a_rebuild(tiny_config, monkeypatch) -> None:
+def test_a_failed_bm25_update_refuses_the_whole_batch(tiny_config, monkeypatch) -> None:
     ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
     index = ColrankIndex(tiny_config)
     index.add(texts[:6], metas[:6], ids[:6])
-    index.recall("capital", k=3, first_stage="bm25")
 
     def broken(*args, **kwargs):
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(index._bm25, "add", broken)
-    index.add(texts[6:], metas[6:], ids[6:])  # the documents are still added
-    assert index._bm25.stale and len(index) == len(CORPUS)
+    monkeypatch.setattr(BM25Index, "add_tokens", broken)
+    with pytest.raises(MemoryError):
+        index.add(texts[6:], metas[6:], ids[6:])
+    monkeypatch.undo()
+    assert len(index) == 6 and "food-bread" not in index  # nothing half-added
+    assert_stores_agree(index)
+    index.add(texts[6:], metas[6:], ids[6:])
     assert index.recall("yeast dough", k=1, first_stage="bm25")[0].id == "food-bread"
-    assert not index._bm25.stale and len(index._bm25) == len(CORPUS)
+    assert_stores_agree(index)
 
 
 def test_bm25_is_saved_even_if_never_queried(tiny_config, tmp_path) -> None:

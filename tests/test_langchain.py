@@ -183,10 +183,14 @@ def test_lcel_rag_chain_end_to_end(retriever: ColrankRetriever) -> None:
 def test_reranker_uses_the_index_it_is_given_even_when_empty(tiny_config) -> None:
     empty = ColrankIndex(tiny_config)  # len 0 -> falsy; must still be the engine used
     reranker = ColrankReranker(index=empty, top_n=2)
-    assert reranker.engine is empty
     docs = [Document(page_content="Berlin is in Germany."), Document(page_content="Bread.")]
     out = reranker.compress_documents(docs, "capital of germany")
     assert len(out) == 2 and all("relevance_score" in d.metadata for d in out)
+    # scored with the index's (tiny, 32-dim) models: the same scores its own rerank gives
+    direct = {
+        h.text: h.score for h in empty.rerank("capital of germany", [d.page_content for d in docs])
+    }
+    assert {d.page_content: d.metadata["relevance_score"] for d in out} == direct
 
 
 def test_given_ids_are_kept_when_only_some_documents_have_one(tiny_config) -> None:

@@ -26,6 +26,7 @@ EXPECTED = {
     "InvalidInputError",
     "ModelConfig",
     "ModelLoadError",
+    "ModelMismatchError",
     "OutOfMemoryError",
     "RuntimeConfig",
     "SearchConfig",

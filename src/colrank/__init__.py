@@ -24,7 +24,6 @@ from colrank.config import (
     SearchConfig,
     TokenStoreConfig,
 )
-from colrank.engine import ColrankIndex
 from colrank.errors import (
     ColrankError,
     CorruptIndexError,
@@ -36,9 +35,11 @@ from colrank.errors import (
     InvalidFilterError,
     InvalidInputError,
     ModelLoadError,
+    ModelMismatchError,
     OutOfMemoryError,
     UnknownIdError,
 )
+from colrank.index import ColrankIndex
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.rerank.maxsim import maxsim_flat, maxsim_ragged, maxsim_scores
 from colrank.results import Document, Hit
@@ -62,6 +63,7 @@ __all__ = [
     "InvalidInputError",
     "ModelConfig",
     "ModelLoadError",
+    "ModelMismatchError",
     "OutOfMemoryError",
     "RuntimeConfig",
     "SearchConfig",

@@ -61,8 +61,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
-    from colrank.engine import ColrankIndex
     from colrank.eval.corpus import read_corpus
+    from colrank.index import ColrankIndex
 
     ids, texts, metas = read_corpus(corpus)
     index = ColrankIndex(cfg)
@@ -75,7 +75,7 @@ def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
 
 def _load_or_build(args: argparse.Namespace) -> Any:
     """The index at ``--index`` when saved there; else built over ``--data`` (and saved)."""
-    from colrank.engine import ColrankIndex
+    from colrank.index import ColrankIndex
 
     index_dir = Path(args.index) if args.index else None
     if index_dir is not None and (index_dir / "CURRENT").is_file():
@@ -105,7 +105,7 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a saved index and print a ranked table (or JSON)."""
-    from colrank.engine import ColrankIndex
+    from colrank.index import ColrankIndex
 
     index = ColrankIndex.load(args.index, verify=not args.no_verify)
     flt = json.loads(args.filter) if args.filter else None
@@ -208,8 +208,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, rerank speed-up and indexing throughput on an existing index."""
-    from colrank.engine import ColrankIndex
     from colrank.eval.bench import indexing_throughput, query_latency, rerank_vs_reencode
+    from colrank.index import ColrankIndex
 
     index = ColrankIndex.load(args.index)
     if args.queries:

@@ -218,10 +218,10 @@ class ColrankConfig(_Section):
     dense_index: DenseIndexConfig = Field(default_factory=DenseIndexConfig)
     token_store: TokenStoreConfig = Field(default_factory=TokenStoreConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
-    rerank_cache_size: int = Field(
-        10_000,
+    rerank_cache_bytes: int = Field(
+        256 * 2**20,
         ge=0,
-        description="Documents whose token embeddings `rerank` keeps (LRU, by content hash).",
+        description="Bytes of outside documents' embeddings `rerank` keeps (LRU, by content hash).",
     )
 
     def to_manifest(self) -> dict[str, object]:
@@ -242,7 +242,9 @@ class ColrankConfig(_Section):
         if search == _LEGACY_DEFAULT_SEARCH:
             logger.info("index saved with the earlier default search settings; using today's")
             search = {}
-        return cls.model_validate({**body, "search": search})
+        # counted documents until 0.1 (now bytes): an old saved value is dropped
+        saved = {k: v for k, v in body.items() if k != "rerank_cache_size"}
+        return cls.model_validate({**saved, "search": search})
 
     @classmethod
     def offline(cls, **overrides: object) -> ColrankConfig:
@@ -271,6 +273,18 @@ class ColrankConfig(_Section):
         return cfg.model_copy(update={"models": models, "runtime": runtime})
 
 
+def with_model(
+    config: ColrankConfig, colbert_model: str | None, device: str | None
+) -> ColrankConfig:
+    """``config`` with another ColBERT model and/or device (None: keep the config's)."""
+    models, runtime = config.models, config.runtime
+    if colbert_model:
+        models = models.model_copy(update={"colbert_model": colbert_model})
+    if device:
+        runtime = RuntimeConfig.model_validate({**runtime.model_dump(), "device": device})
+    return config.model_copy(update={"models": models, "runtime": runtime})
+
+
 __all__ = [
     "DEFAULT_BM25_WEIGHT",
     "DEFAULT_COLBERT_MODEL",
@@ -284,4 +298,5 @@ __all__ = [
     "SearchConfig",
     "TRAINED_COLBERT_WEIGHT",
     "TokenStoreConfig",
+    "with_model",
 ]

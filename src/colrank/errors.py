@@ -52,6 +52,10 @@ class DimensionMismatchError(ColrankError, ValueError):
     """Embeddings of one dimension met an index built for another (a different model)."""
 
 
+class ModelMismatchError(ColrankError, ValueError):
+    """An index is opened with other models than the ones its embeddings were made with."""
+
+
 class IndexNotFoundError(ColrankError, FileNotFoundError):
     """No saved colrank index at the given path."""
 
@@ -75,6 +79,7 @@ __all__ = [
     "InvalidFilterError",
     "InvalidInputError",
     "ModelLoadError",
+    "ModelMismatchError",
     "OutOfMemoryError",
     "UnknownIdError",
 ]

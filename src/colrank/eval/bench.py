@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from colrank.engine import ColrankIndex
+from colrank.index import ColrankIndex
 
 
 def percentiles(seconds: Sequence[float]) -> dict[str, float]:
@@ -38,10 +38,11 @@ def query_latency(
     index.search(queries[0], k=k, candidates=candidates, **search)
     total, stages = [], {}
     for q in queries:
+        timings: dict[str, float] = {}
         start = time.perf_counter()
-        index.search(q, k=k, candidates=candidates, **search)
+        index.search(q, k=k, candidates=candidates, timings=timings, **search)
         total.append(time.perf_counter() - start)
-        for stage, seconds in index.last_timings.items():
+        for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
     return {"total": percentiles(total), "stages": {k: percentiles(v) for k, v in stages.items()}}
 
@@ -63,8 +64,8 @@ def rerank_vs_reencode(
     index.search(queries[0], k=k, candidates=candidates, **core)  # warm-up
     stored, cands = [], []
     for q in queries:
-        index.search(q, k=k, candidates=candidates, **core)
-        t = index.last_timings
+        t: dict[str, float] = {}
+        index.search(q, k=k, candidates=candidates, timings=t, **core)
         stored.append(t["colbert_encode"] + t["token_fetch"] + t["maxsim"])
         cands.append(index.candidate_scores([q], candidates=candidates, first_stage="dense")[0])
     reencode, max_diff, same_top10 = [], 0.0, 0

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from colrank.engine import ColrankIndex
 from colrank.eval.corpus import BeirDataset
 from colrank.eval.metrics import evaluate
+from colrank.index import ColrankIndex
 from colrank.rank.fusion import interpolate, rrf
 from colrank.results import CandidateScores
 

@@ -29,8 +29,9 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from colrank import Document as ColrankDocument
 from colrank import Hit
-from colrank.config import ColrankConfig
-from colrank.engine import ColrankIndex
+from colrank.config import ColrankConfig, with_model
+from colrank.index import ColrankIndex
+from colrank.rerank.ranker import Ranker, TextRanker
 from colrank.results import stage_scores
 
 SCORE_KEY = "relevance_score"
@@ -156,21 +157,32 @@ class ColrankReranker(BaseDocumentCompressor):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     top_n: int | None = Field(3, description="Documents to keep (None: all, reordered).")
+    model: str | None = Field(
+        None, description="ColBERT model (hub id, path or alias) when no index is given."
+    )
+    device: str | None = Field(None, description="auto, cpu, cuda[:N] or mps.")
     config: ColrankConfig | None = Field(
         None, description="Model settings when no index is given (default: from the environment)."
     )
     index: ColrankIndex | None = Field(
-        None, description="An index whose ColBERT model to use (e.g. the one a retriever wraps)."
+        None, description="An index whose models and stored embeddings to use."
     )
-    _engine: ColrankIndex | None = PrivateAttr(None)
+    _ranker: Ranker | None = PrivateAttr(None)
 
     @property
-    def engine(self) -> ColrankIndex:
-        """The engine doing the scoring (created on first use)."""
-        if self._engine is None:
+    def ranker(self) -> Ranker:
+        """What scores the documents: the index's ranker, or one built from the settings."""
+        if self._ranker is None:
             # `is None`, not `or`: an empty index is falsy but still the one to use
-            self._engine = self.index if self.index is not None else ColrankIndex(self.config)
-        return self._engine
+            if self.index is not None:
+                if self.model or self.device:
+                    raise ValueError("pass model/device or an index, not both")
+                self._ranker = self.index.ranker
+            else:
+                self._ranker = TextRanker.from_config(
+                    with_model(self.config or ColrankConfig.from_env(), self.model, self.device)
+                )
+        return self._ranker
 
     def compress_documents(
         self,
@@ -182,7 +194,7 @@ class ColrankReranker(BaseDocumentCompressor):
         if not documents:
             return []
         inputs = [ColrankDocument(d.page_content, d.id, dict(d.metadata)) for d in documents]
-        hits = self.engine.rerank(query, inputs, k=self.top_n)
+        hits = self.ranker.rank(query, inputs, k=self.top_n)
         out = []
         for hit in hits:
             original = documents[int(hit.position)]  # type: ignore[arg-type]

@@ -40,9 +40,10 @@ from llama_index.core.vector_stores.types import (
 
 from colrank import Document as ColrankDocument
 from colrank import Hit
-from colrank.config import ColrankConfig, ModelConfig, RuntimeConfig
-from colrank.engine import ColrankIndex
+from colrank.config import ColrankConfig, with_model
 from colrank.errors import InvalidFilterError
+from colrank.index import ColrankIndex
+from colrank.rerank.ranker import TextRanker
 from colrank.results import stage_scores
 
 dispatcher = get_dispatcher(__name__)
@@ -228,20 +229,17 @@ class ColrankRerank(BaseNodePostprocessor):
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.EMBED, description="Which node content is scored."
     )
-    _engine: ColrankIndex = PrivateAttr()
+    _ranker: TextRanker = PrivateAttr()
 
     def __init__(self, index: ColrankIndex | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if index is None:
-            base = ColrankConfig.from_env()
-            models: ModelConfig = base.models
-            runtime: RuntimeConfig = base.runtime
-            if self.model:
-                models = models.model_copy(update={"colbert_model": self.model})
-            if self.device:
-                runtime = runtime.model_copy(update={"device": self.device})
-            index = ColrankIndex(base.model_copy(update={"models": models, "runtime": runtime}))
-        self._engine = index
+        if index is not None:
+            if self.model or self.device:
+                raise ValueError("pass model/device or an index, not both")
+            self._ranker = index.ranker
+        else:
+            config = with_model(ColrankConfig.from_env(), self.model, self.device)
+            self._ranker = TextRanker.from_config(config)
 
     @classmethod
     def class_name(cls) -> str:
@@ -253,7 +251,7 @@ class ColrankRerank(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if query_bundle is None:
             raise ValueError("ColrankRerank needs a query_bundle (the query to rerank for).")
-        model_name = self._engine.config.models.colbert_model
+        model_name = self._ranker.encoders.names[1]
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=model_name
@@ -269,8 +267,9 @@ class ColrankRerank(BaseNodePostprocessor):
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            docs = [ColrankDocument(self._scored_text(n.node), n.node.node_id) for n in nodes]
-            hits = self._engine.rerank(query_bundle.query_str, docs, k=self.top_n)
+            texts = self._scored_texts([n.node for n in nodes])
+            docs = [ColrankDocument(t, n.node.node_id) for t, n in zip(texts, nodes, strict=True)]
+            hits = self._ranker.rank(query_bundle.query_str, docs, k=self.top_n)
             reranked = [
                 self._rescored(nodes[int(h.position)], h.score)  # type: ignore[arg-type]
                 for h in hits
@@ -279,17 +278,24 @@ class ColrankRerank(BaseNodePostprocessor):
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
 
-    def _scored_text(self, node: BaseNode) -> str:
-        """The text to score a node by.
+    def _scored_texts(self, nodes: list[BaseNode]) -> list[str]:
+        """The text to score each node by.
 
-        The node's own text when the index holds it (so its stored embeddings are used
-        and it scores as the retriever scored it), else its ``metadata_mode`` content.
+        A node's own text when the index holds it under its id (so its stored
+        embeddings are used and it scores as the retriever scored it), else its
+        ``metadata_mode`` content.
         """
-        plain = node.get_content(metadata_mode=MetadataMode.NONE)
-        engine = self._engine
-        if node.node_id in engine and engine.get([node.node_id])[0].text == plain:
-            return plain
-        return node.get_content(metadata_mode=self.metadata_mode)
+        plain = [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
+        stored: dict[str, str] = {}
+        backend = self._ranker.backend
+        if backend is not None:
+            with backend.read() as view:
+                found = view.iids_for([n.node_id for n in nodes])
+                stored = {d.id: d.text for d in view.documents(list(found.values()))}
+        return [
+            text if stored.get(n.node_id) == text else n.get_content(self.metadata_mode)
+            for n, text in zip(nodes, plain, strict=True)
+        ]
 
     def _rescored(self, original: NodeWithScore, score: float) -> NodeWithScore:
         node = original.node

@@ -28,9 +28,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from colrank.config import ColrankConfig, RuntimeConfig
-from colrank.engine import ColrankIndex
 from colrank.errors import InvalidInputError
 from colrank.eval.corpus import BeirDataset
+from colrank.index import ColrankIndex
 from colrank.models.device import resolve_device
 from colrank.models.loading import (
     colbert_from_sentence_transformer,

@@ -17,11 +17,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from colrank.errors import CorruptIndexError
+from colrank.store.base import StoredDoc
 from colrank.store.filters import Filter, compile_filter
 
 DOCS_FILE = "docs.sqlite"
@@ -34,16 +34,6 @@ CREATE TABLE IF NOT EXISTS docs (
     metadata TEXT NOT NULL
 )
 """
-
-
-@dataclass(frozen=True)
-class StoredDoc:
-    """A stored document: internal id, user id, text, metadata."""
-
-    iid: int
-    id: str
-    text: str
-    metadata: dict[str, Any]
 
 
 class DocStore:
@@ -64,13 +54,16 @@ class DocStore:
         ids: Sequence[str],
         texts: Sequence[str],
         metadatas: Sequence[dict[str, Any]],
+        *,
+        replacing: Sequence[int] = (),
     ) -> None:
-        """Insert documents (all or nothing)."""
+        """Insert documents, removing ``replacing`` internal ids first, in one transaction."""
         rows = [
             (int(i), d, t, json.dumps(m, ensure_ascii=False))
             for i, d, t, m in zip(iids, ids, texts, metadatas, strict=True)
         ]
         with self._lock, self._conn:
+            self._conn.executemany("DELETE FROM docs WHERE iid = ?", [(int(i),) for i in replacing])
             self._conn.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)", rows)
 
     def delete(self, iids: Sequence[int]) -> None:
@@ -152,4 +145,4 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-__all__ = ["DocStore", "StoredDoc"]
+__all__ = ["DocStore"]

@@ -83,7 +83,6 @@ class BM25Index:
         self._df = np.zeros(0, dtype=np.int64)  # live documents containing each term
         self._columns: sp.csc_matrix | None = None  # term -> postings, rebuilt lazily
         self._norms: np.ndarray | None = None  # per-row length normalisation, lazily
-        self.stale = False  # set by the engine when the index must be rebuilt from texts
 
     def __len__(self) -> int:
         return int(self._alive.sum())
@@ -104,17 +103,27 @@ class BM25Index:
             show_progress=False,
         )
 
+    def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
+        """Tokenize documents for :meth:`add_tokens` (the slow part of an add; no state)."""
+        return self._tokenize(texts)
+
     def add(self, iids: Sequence[int], texts: Sequence[str]) -> None:
         """Index new documents; ids must be larger than every id already indexed."""
-        iids = np.asarray(iids, dtype=np.int64)
         if len(iids) != len(texts):
             raise ValueError("one text per id")
+        self.add_tokens(iids, self._tokenize(texts) if len(texts) else [])
+
+    def add_tokens(self, iids: Sequence[int], token_lists: Sequence[list[str]]) -> None:
+        """Index documents already split by :meth:`tokenize`."""
+        iids = np.asarray(iids, dtype=np.int64)
+        if len(iids) != len(token_lists):
+            raise ValueError("one token list per id")
         if not len(iids):
             return
         if np.any(np.diff(iids) <= 0) or (len(self._iids) and iids[0] <= self._iids[-1]):
             raise ValueError("BM25 ids must be added in increasing order")
         terms, counts, sizes, lengths = [], [], [], []
-        for tokens in self._tokenize(texts):
+        for tokens in token_lists:
             bag = Counter(self._vocab.setdefault(t, len(self._vocab)) for t in tokens)
             terms.extend(bag.keys())
             counts.extend(bag.values())
@@ -146,15 +155,24 @@ class BM25Index:
         if (~self._alive).sum() > len(self._alive) // 2:
             self._compact()
 
-    def _compact(self) -> None:
-        """Drop deleted rows from memory (statistics already exclude them)."""
+    def _compacted(self) -> dict[str, np.ndarray]:
+        """The row arrays without deleted rows (new arrays; ``self`` is not changed)."""
         keep = np.flatnonzero(self._alive)
         sizes = np.diff(self._indptr)
         entries = np.repeat(self._alive, sizes)  # which (row, term) entries belong to live rows
-        self._terms, self._counts = self._terms[entries], self._counts[entries]
-        self._indptr = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
-        self._iids, self._lengths = self._iids[keep], self._lengths[keep]
-        self._alive = np.ones(len(keep), dtype=bool)
+        return {
+            "iids": self._iids[keep],
+            "alive": np.ones(len(keep), dtype=bool),
+            "lengths": self._lengths[keep],
+            "indptr": np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64),
+            "terms": self._terms[entries],
+            "counts": self._counts[entries],
+        }
+
+    def _compact(self) -> None:
+        """Drop deleted rows from memory (statistics already exclude them)."""
+        for name, array in self._compacted().items():
+            setattr(self, f"_{name}", array)
         self._columns = self._norms = None
 
     # ----------------------------------------------------------------- reads
@@ -263,14 +281,16 @@ class BM25Index:
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> list[str]:
-        """Write under ``directory/bm25``; returns paths relative to ``directory``."""
-        if (~self._alive).any():
-            self._compact()
+        """Write live rows under ``directory/bm25``; returns paths relative to ``directory``.
+
+        Only reads this index (readers may search it meanwhile).
+        """
+        arrays = self._compacted()
         target = directory / BM25_DIR
         target.mkdir(exist_ok=True)
         names = []
         for name in _ARRAYS:
-            np.save(target / f"{name}.npy", getattr(self, f"_{name}"), allow_pickle=False)
+            np.save(target / f"{name}.npy", arrays[name], allow_pickle=False)
             names.append(f"{name}.npy")
         (target / _VOCAB_FILE).write_text(json.dumps(self._vocab, ensure_ascii=False))
         (target / _META_FILE).write_text(json.dumps({"language": self.language, "format": FORMAT}))
@@ -285,7 +305,7 @@ class BM25Index:
         try:
             meta = json.loads((target / _META_FILE).read_text())
             if meta.get("format") != FORMAT:
-                return None  # the engine rebuilds it from the document store when needed
+                return None  # the backend rebuilds it from the document store
             index = cls(meta["language"])
             for name in _ARRAYS:
                 setattr(index, f"_{name}", np.load(target / f"{name}.npy", allow_pickle=False))

@@ -2,9 +2,11 @@
 
 An index directory holds snapshot folders and a ``CURRENT`` file naming the live one.
 Saving writes a new snapshot (files, then ``manifest.json`` with sizes and SHA-256
-checksums), fsyncs it, and only then replaces ``CURRENT`` with an atomic rename. A
-crash at any point leaves ``CURRENT`` naming the previous complete snapshot, so a
-save can never lose the index that was there before.
+checksums), fsyncs every file in it, and only then replaces ``CURRENT`` with an atomic
+rename. A crash at any point leaves ``CURRENT`` naming the previous complete snapshot,
+so a save can never lose the index that was there before. The previous snapshot is
+kept after publishing (a reader that has just read ``CURRENT`` may still be opening
+it); older ones are removed, and only folders whose names colrank itself generates.
 
 Example:
     >>> import tempfile, pathlib
@@ -22,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -34,6 +37,8 @@ from colrank.errors import CorruptIndexError, IndexNotFoundError
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 _SNAPSHOT_PREFIX = "snapshot-"
+# Only names of this exact shape are ever removed (a user's "snapshot-photos/" is not ours).
+_SNAPSHOT_NAME = re.compile(r"snapshot-\d{8}T\d{6}-[0-9a-f]{8}")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -46,17 +51,30 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def _fsync_path(path: Path) -> None:
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    """Flush a file or a directory entry to disk; a failure is an error (data at risk)."""
+    is_dir = path.is_dir()
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if is_dir else os.O_RDONLY
     try:
         fd = os.open(path, flags)
     except OSError:
-        return
+        if is_dir and os.name == "nt":  # Windows cannot open directories; NTFS journals them
+            return
+        raise
     try:
         os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Fsync every file below ``folder``, then each directory (deepest first)."""
+    for current, dirs, files in os.walk(folder, topdown=False):
+        base = Path(current)
+        for name in files:
+            _fsync_path(base / name)
+        for name in dirs:
+            _fsync_path(base / name)
+    _fsync_path(folder)
 
 
 @contextlib.contextmanager
@@ -74,9 +92,8 @@ def write_snapshot(root: Path) -> Iterator[Path]:
         yield snapshot
         if not (snapshot / MANIFEST_FILE).is_file():
             raise RuntimeError("snapshot written without a manifest")
-        for item in snapshot.iterdir():
-            _fsync_path(item)
-        _fsync_path(snapshot)
+        previous = _current_name(root)
+        _fsync_tree(snapshot)
         pointer = root / f".{CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
         pointer.write_text(snapshot.name + "\n")
         _fsync_path(pointer)
@@ -85,11 +102,19 @@ def write_snapshot(root: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(snapshot, ignore_errors=True)
         raise
+    keep = {snapshot.name, previous}
     for old in root.iterdir():
-        if old.name.startswith(_SNAPSHOT_PREFIX) and old != snapshot:
+        if _SNAPSHOT_NAME.fullmatch(old.name) and old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
         elif old.name.startswith(f".{CURRENT_FILE}.") and old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)
+
+
+def _current_name(root: Path) -> str | None:
+    try:
+        return (root / CURRENT_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def commit_manifest(snapshot: Path, manifest: dict[str, Any], files: Sequence[str]) -> None:

@@ -1,0 +1,459 @@
+"""``ColrankIndex``: one object over a storage backend, a pair of encoders and the search pipeline.
+
+A query costs one dense encoding, one ColBERT query encoding, the first-stage recall
+and one MaxSim over the candidates' *stored* token embeddings; documents are never
+re-encoded at query time. Writes encode first, outside any lock, then commit the
+batch to the backend whole (:meth:`ColrankIndex.add`, :meth:`~ColrankIndex.upsert`,
+:meth:`~ColrankIndex.delete`); each search sees one consistent state of the collection.
+
+Example:
+    >>> from colrank import ColrankConfig, ColrankIndex
+    >>> index = ColrankIndex(ColrankConfig.offline())              # doctest: +SKIP
+    >>> index.add(["ColBERT scores with MaxSim.", "FAISS does recall."])  # doctest: +SKIP
+    >>> index.search("what is late interaction?", k=1)[0].text    # doctest: +SKIP
+    'ColBERT scores with MaxSim.'
+    >>> index.save("my-index"); ColrankIndex.load("my-index")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from colrank.config import ColrankConfig, SearchConfig
+from colrank.errors import InvalidFilterError, InvalidInputError, UnknownIdError
+from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.models.identity import check_loaded_models
+from colrank.models.pair import EncoderPair
+from colrank.pipeline import SearchPipeline
+from colrank.rank.final import colbert_share
+from colrank.rerank.ranker import TextRanker
+from colrank.results import CandidateScores, Document, Hit
+from colrank.store.base import DocumentRows, OnConflict, OnMissing, WriteBatch
+from colrank.store.filters import Filter
+from colrank.store.local.backend import LocalBackend
+from colrank.timing import Timings
+from colrank.validation import (
+    check_candidates,
+    check_ids,
+    check_k,
+    check_metadatas,
+    check_queries,
+    check_query,
+    check_texts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ColrankIndex:
+    """A searchable, persistent ColBERT-reranked collection. One object serves every face.
+
+    Args:
+        config: models, device, batching, index and storage settings
+            (default: :meth:`ColrankConfig.from_env`).
+        dense_encoder: an already loaded dense encoder (overrides the config's model).
+        colbert_encoder: an already loaded ColBERT encoder (overrides the config's model).
+        backend: where documents live (default: a new in-process :class:`LocalBackend`).
+    """
+
+    def __init__(
+        self,
+        config: ColrankConfig | None = None,
+        *,
+        dense_encoder: DenseEncoder | None = None,
+        colbert_encoder: ColbertEncoder | None = None,
+        backend: LocalBackend | None = None,
+    ) -> None:
+        self.config = config or ColrankConfig.from_env()
+        self.encoders = EncoderPair(self.config, dense_encoder, colbert_encoder)
+        self.backend = backend or LocalBackend(
+            self.config.dense_index,
+            self.config.token_store.codec,
+            self.config.token_store.pool_factor,
+        )
+        self.pipeline = SearchPipeline(self.backend, self.encoders)
+        self.ranker = TextRanker(
+            self.encoders, self.config.search, self.backend, self.config.rerank_cache_bytes
+        )
+
+    @property
+    def dense_encoder(self) -> DenseEncoder:
+        """The dense (recall) encoder, loaded on first use."""
+        return self.encoders.dense
+
+    @property
+    def colbert_encoder(self) -> ColbertEncoder:
+        """The ColBERT (rerank) encoder, loaded on first use."""
+        return self.encoders.colbert
+
+    # ------------------------------------------------------------------ info
+    def __len__(self) -> int:
+        with self.backend.read() as view:
+            return view.count()
+
+    def __contains__(self, doc_id: object) -> bool:
+        if not isinstance(doc_id, str):
+            return False
+        with self.backend.read() as view:
+            return bool(view.iids_for([doc_id]))
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes of the index: documents, stored tokens, bytes, codec, dimensions."""
+        return self.backend.stats()
+
+    def ids(self) -> list[str]:
+        """Every document id, in insertion order (a replaced document moves to the end)."""
+        with self.backend.read() as view:
+            return view.ids()
+
+    def get(self, ids: Sequence[str], *, missing: OnMissing = "error") -> list[Document]:
+        """Stored documents by id, in the given order.
+
+        Args:
+            ids: a list of ids (a bare string is refused: wrap one id in a list).
+            missing: an unknown id raises :class:`UnknownIdError` (``"error"``) or is
+                left out of the result (``"ignore"``).
+        """
+        ids = _id_list(ids)
+        with self.backend.read() as view:
+            found = view.iids_for(ids)
+            unknown = [i for i in ids if i not in found]
+            if unknown and missing == "error":
+                raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
+            docs = view.documents([found[i] for i in ids if i in found])
+        return [Document(d.text, d.id, d.metadata) for d in docs]
+
+    # ---------------------------------------------------------------- writes
+    def add(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        *,
+        on_conflict: OnConflict = "error",
+        encode_texts: Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """Encode and index documents; all or nothing.
+
+        Args:
+            texts: document texts (non-empty strings), stored and returned in hits.
+            metadatas: one JSON-serialisable dict per text.
+            ids: unique string ids (default: random UUIDs).
+            on_conflict: an id already in the index raises :class:`DuplicateIdError`
+                (``"error"``) or is replaced (``"replace"``, as :meth:`upsert`).
+            encode_texts: what to encode instead of ``texts`` (same length), e.g. the
+                text with metadata prepended, as LlamaIndex embeds nodes.
+            progress: show progress bars (default: the config's ``show_progress``).
+
+        Returns:
+            The ids of the documents written.
+        """
+        texts = check_texts(texts)
+        metas = check_metadatas(metadatas, len(texts))
+        doc_ids = (
+            check_ids(ids, len(texts)) if ids is not None else [uuid.uuid4().hex for _ in texts]
+        )
+        to_encode = texts if encode_texts is None else check_texts(encode_texts)
+        if len(to_encode) != len(texts):
+            raise InvalidInputError("encode_texts must have one entry per text")
+        vectors, tokens = self.encoders.encode_documents(
+            to_encode, pool_factor=self.backend.info.pool_factor, progress=progress
+        )
+        rows = DocumentRows(doc_ids, texts, metas, vectors, tokens)
+        self._write(WriteBatch(upserts=rows, on_conflict=on_conflict))
+        return doc_ids
+
+    def upsert(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """:meth:`add`, replacing documents whose id is already in the index."""
+        return self.add(texts, metadatas, ids, on_conflict="replace", **kwargs)
+
+    def delete(self, ids: Sequence[str], *, missing: OnMissing = "error") -> list[str]:
+        """Remove documents by id; returns the ids removed.
+
+        Args:
+            ids: a list of ids (a bare string is refused: wrap one id in a list).
+            missing: an unknown id refuses the whole delete with
+                :class:`UnknownIdError` (``"error"``), or is skipped (``"ignore"``).
+        """
+        return self._write(WriteBatch(deletes=_id_list(ids), missing=missing)).deleted
+
+    def _write(self, batch: WriteBatch):
+        dense, colbert = self.encoders.names
+        return self.backend.write(batch, dense_model=dense, colbert_model=colbert)
+
+    def recode_tokens(
+        self, codec: str | None = None, pool_factor: int = 1, *, progress: bool | None = None
+    ) -> None:
+        """Rewrite the stored token embeddings with another codec and/or token pooling.
+
+        No document is re-encoded: the stored vectors are decoded, optionally pooled
+        (PyLate's hierarchical pooling, as at indexing), and encoded with the new codec.
+        Lossy steps compound: start from float16/float32 storage for the best result.
+
+        Example:
+            >>> index.recode_tokens("int8", pool_factor=2)  # doctest: +SKIP
+        """
+        check_k(pool_factor, "pool_factor")
+        info = self.backend.info
+        codec = codec or info.codec
+
+        def produce(_docs: list[Any], tokens: list[np.ndarray]) -> list[np.ndarray]:
+            return self.colbert_encoder.pool(tokens, pool_factor) if pool_factor > 1 else tokens
+
+        self._rewrite(produce, codec, info.pool_factor * pool_factor, info.colbert_model, progress)
+
+    def reencode_tokens(self, colbert_model: str, *, progress: bool | None = None) -> None:
+        """Switch the reranker: re-encode every stored document with another ColBERT.
+
+        The dense index, BM25 and the documents stay as they are (e.g. after
+        ``colrank finetune``). Documents are encoded from their stored text, with the
+        index's token codec and pooling. Searches go on meanwhile, on the old tokens.
+        """
+        models = self.config.models.model_copy(update={"colbert_model": colbert_model})
+        encoder = ColbertEncoder.load(
+            colbert_model,
+            self.config.runtime,
+            query_length=models.query_length,
+            document_length=models.document_length,
+        )
+        info = self.backend.info
+
+        def produce(docs: list[Any], _tokens: list[np.ndarray]) -> list[np.ndarray]:
+            return encoder.encode_documents(
+                [d.text for d in docs], progress=False, pool_factor=info.pool_factor
+            )
+
+        self._rewrite(produce, info.codec, info.pool_factor, colbert_model, progress)
+        self.encoders.swap_colbert(encoder)
+        self.ranker.clear_cache()
+        self.config = self.config.model_copy(update={"models": models})
+
+    def _rewrite(self, produce, codec, pool_factor, colbert_model, progress) -> None:
+        show = self.config.runtime.show_progress if progress is None else progress
+        with tqdm(total=len(self), desc="Rewriting tokens", disable=not show) as bar:
+            self.backend.rewrite_tokens(
+                produce,
+                codec=codec,
+                pool_factor=pool_factor,
+                colbert_model=colbert_model or self.encoders.names[1],
+                on_progress=bar.update,
+            )
+        store = self.config.token_store.model_copy(
+            update={"codec": codec, "pool_factor": pool_factor}
+        )
+        self.config = self.config.model_copy(update={"token_store": store})
+
+    # ---------------------------------------------------------------- search
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002 - the name users of vector stores expect
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """Recall ``candidates`` documents, rerank them with ColBERT, return the best ``k``.
+
+        Args:
+            query: the question.
+            k: results to return.
+            candidates: documents the first stage recalls for reranking (raised to ``k``).
+            filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
+                :mod:`colrank.store.filters`); applied before the top-k cut.
+            first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
+            rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
+                ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).
+            timings: a dict to receive this call's seconds per stage (see
+                :mod:`colrank.pipeline`).
+        """
+        return self.search_many(
+            [check_query(query)],
+            k=k,
+            candidates=candidates,
+            filter=filter,
+            first_stage=first_stage,
+            rerank_fusion=rerank_fusion,
+            timings=timings,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for several queries, encoding them in one batch."""
+        queries = check_queries(queries)
+        k = check_k(k)
+        candidates = check_candidates(candidates, k)
+        strategy = self._strategy(first_stage, rerank_fusion)
+        return self.pipeline.search(queries, k, candidates, _filter(filter), strategy, timings)
+
+    def recall(
+        self,
+        query: str,
+        k: int = 10,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """First stage only (no ColBERT): the top ``k`` by dense, BM25 or hybrid score."""
+        k = check_k(k)
+        query = check_query(query)
+        strategy = self._strategy(first_stage, None)
+        return self.pipeline.recall_only(query, k, _filter(filter), strategy, timings)
+
+    def dense_search(
+        self,
+        query: str,
+        k: int = 10,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[Hit]:
+        """Dense recall only: the top ``k`` by inner product (``score`` = dense score)."""
+        return self.recall(query, k, filter, first_stage="dense")
+
+    def candidate_scores(
+        self,
+        queries: Sequence[str],
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+    ) -> list[CandidateScores]:
+        """Every stage's scores for each query's candidates, in first-stage order.
+
+        The building block for evaluation and fusion sweeps: ``search`` orders these
+        candidates by ``final_scores``.
+        """
+        queries = check_queries(queries)
+        candidates = check_k(candidates, "candidates")
+        strategy = self._strategy(first_stage, None)
+        return self.pipeline.candidate_scores(queries, candidates, _filter(filter), strategy)
+
+    def colbert_weight(self, strategy: SearchConfig | None = None) -> float:
+        """ColBERT's share of the calibrated score (:func:`~colrank.rank.final.colbert_share`)."""
+        return colbert_share(strategy or self.config.search, self.colbert_encoder.is_stand_in)
+
+    def _strategy(self, first_stage: str | None, rerank_fusion: str | None) -> SearchConfig:
+        update: dict[str, Any] = {}
+        if first_stage is not None:
+            update["first_stage"] = first_stage
+        if rerank_fusion is not None:
+            update["rerank_fusion"] = rerank_fusion
+        try:
+            return SearchConfig.model_validate({**self.config.search.model_dump(), **update})
+        except ValueError as exc:
+            raise InvalidInputError(f"invalid search option: {exc}") from exc
+
+    # ---------------------------------------------------------------- rerank
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str | Document],
+        k: int | None = None,
+    ) -> list[Hit]:
+        """Rerank documents that come from elsewhere (another retriever, a database).
+
+        ``Hit.score`` is the same quantity as in :meth:`search`, so one threshold
+        serves both. A document whose id is in this index with the same text is
+        scored from its stored embeddings; others are encoded and cached by content
+        hash (``config.rerank_cache_bytes``). ``Hit.position`` is the document's index
+        in ``documents``. See :class:`~colrank.rerank.ranker.TextRanker`.
+        """
+        return self.ranker.rank(query, documents, k)
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the index atomically to ``path`` (a directory); returns the path.
+
+        A crash mid-save leaves the previously saved index intact; searches go on
+        during a save, writes wait for it.
+        """
+        if len(self) == 0:
+            raise InvalidInputError("the index is empty: add documents before saving")
+        root = self.backend.save(Path(path), {"config": self.config.to_manifest()})
+        logger.info("saved %d documents to %s", len(self), root)
+        return root
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        config: ColrankConfig | None = None,
+        *,
+        dense_encoder: DenseEncoder | None = None,
+        colbert_encoder: ColbertEncoder | None = None,
+        verify: bool = True,
+        mmap: bool = True,
+    ) -> ColrankIndex:
+        """Open a saved index.
+
+        The stored data decides the index type, token codec and pooling. The models
+        must be the ones the index was built with: a ``config`` or encoder naming
+        another model raises :class:`~colrank.errors.ModelMismatchError` (switch the
+        reranker with :meth:`reencode_tokens` instead).
+
+        Args:
+            path: the index directory.
+            config: settings to use (default: the saved ones, with this machine's
+                ``COLRANK_DEVICE`` / ``COLRANK_DTYPE`` runtime overrides).
+            dense_encoder: an already loaded dense encoder (its dimension must match).
+            colbert_encoder: an already loaded ColBERT encoder (its dimension must match).
+            verify: check every file's SHA-256 (sizes are always checked).
+            mmap: keep token embeddings on disk, memory-mapped.
+        """
+        backend, manifest = LocalBackend.load(Path(path), verify=verify, mmap=mmap)
+        saved = ColrankConfig.from_manifest(manifest["config"])
+        if config is None:
+            config = saved.model_copy(update={"runtime": ColrankConfig.from_env().runtime})
+        # what the stored data is, not what the caller asks for
+        config = config.model_copy(
+            update={"dense_index": saved.dense_index, "token_store": saved.token_store}
+        )
+        check_loaded_models(manifest, config, dense_encoder, colbert_encoder)
+        return cls(
+            config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend
+        )
+
+
+def _id_list(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, str) or not isinstance(ids, Sequence):
+        raise InvalidInputError(
+            f"ids must be a list of strings, not {type(ids).__name__} (wrap a single id in a list)"
+        )
+    bad = [i for i in ids if not isinstance(i, str)]
+    if bad:
+        raise InvalidInputError(f"ids must be strings; got {bad[:3]!r}")
+    return list(ids)
+
+
+def _filter(spec: Filter | None) -> Filter | None:
+    if spec is not None and not isinstance(spec, Mapping):
+        raise InvalidFilterError(f"filter must be a dict, not {type(spec).__name__}")
+    return spec or None
+
+
+__all__ = ["ColrankIndex"]

@@ -1,0 +1,150 @@
+"""A search, stage by stage: encode -> recall -> stored-token MaxSim -> final ranking -> hits.
+
+The queries are encoded first, outside any lock. Everything after runs inside one
+read view of the backend, so recall, token fetch and document lookup all see the
+same state of the collection, whatever writes happen meanwhile.
+
+=================  ======================================  ==============================
+stage              module                                  timings key
+=================  ======================================  ==============================
+encode             :mod:`colrank.models.pair`              ``dense_encode``, ``colbert_encode``
+recall             :mod:`colrank.recall.stage`             ``faiss``, ``bm25``, ``hybrid_fusion``
+stored tokens      :mod:`colrank.rerank.stored`            ``token_fetch``, ``maxsim``
+final ranking      :mod:`colrank.rank.final`               ``docstore``, ``cross_encoder``
+=================  ======================================  ==============================
+
+Example:
+    >>> from colrank import ColrankConfig
+    >>> from colrank.models.pair import EncoderPair
+    >>> from colrank.store.local.backend import LocalBackend
+    >>> pipeline = SearchPipeline(LocalBackend(), EncoderPair(ColrankConfig.offline()))
+    >>> pipeline.search(["anything"], k=3, candidates=10, filter=None,
+    ...                 strategy=ColrankConfig().search)     # an empty collection
+    [[]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from colrank.config import RuntimeConfig, SearchConfig
+from colrank.models.pair import EncoderPair
+from colrank.rank.cross_encoder import CrossEncoderScorer
+from colrank.rank.final import colbert_share, final_scores, rank_candidates, to_hits
+from colrank.recall.stage import recall
+from colrank.rerank.stored import score_stored
+from colrank.results import CandidateScores, Hit
+from colrank.store.base import StorageBackend
+from colrank.store.filters import Filter
+from colrank.timing import Timings, timed
+
+
+class SearchPipeline:
+    """Runs searches over a backend with a pair of encoders.
+
+    Args:
+        backend: where the collection lives.
+        encoders: the dense and ColBERT encoders (queries are encoded with them).
+    """
+
+    def __init__(self, backend: StorageBackend, encoders: EncoderPair) -> None:
+        self.backend = backend
+        self.encoders = encoders
+
+    def _is_empty(self) -> bool:
+        with self.backend.read() as view:
+            return view.count() == 0
+
+    def _encode(
+        self, queries: list[str], strategy: SearchConfig, timings: Timings | None, colbert: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        vectors = None
+        if strategy.first_stage != "bm25":
+            with timed(timings, "dense_encode"):
+                vectors = self.encoders.dense.encode(queries, progress=False)
+        tokens: list[np.ndarray] = []
+        if colbert:
+            with timed(timings, "colbert_encode"):
+                tokens = self.encoders.colbert.encode_queries(queries)
+        return vectors, tokens
+
+    def search(
+        self,
+        queries: list[str],
+        k: int,
+        candidates: int,
+        filter: Filter | None,  # noqa: A002
+        strategy: SearchConfig,
+        timings: Timings | None = None,
+    ) -> list[list[Hit]]:
+        """The top ``k`` hits per query after recalling ``candidates`` and reranking them."""
+        if not queries or self._is_empty():
+            return [[] for _ in queries]
+        vectors, tokens = self._encode(queries, strategy, timings, colbert=True)
+        share = colbert_share(strategy, self.encoders.colbert.is_stand_in)
+        runtime = self.encoders.config.runtime
+        with self.backend.read() as view:
+            recalls = recall(view, queries, vectors, candidates, filter, strategy, timings)
+            return [
+                rank_candidates(
+                    query,
+                    r,
+                    score_stored(view, q_tokens, r.iids, timings),
+                    k,
+                    strategy,
+                    share,
+                    view.documents,
+                    lambda spec: _cross_encoder(spec, runtime),
+                    timings,
+                )
+                for query, r, q_tokens in zip(queries, recalls, tokens, strict=True)
+            ]
+
+    def recall_only(
+        self,
+        query: str,
+        k: int,
+        filter: Filter | None,  # noqa: A002
+        strategy: SearchConfig,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """The first stage alone: the top ``k`` by the first-stage score."""
+        if self._is_empty():
+            return []
+        vectors, _ = self._encode([query], strategy, timings, colbert=False)
+        with self.backend.read() as view:
+            r = recall(view, [query], vectors, k, filter, strategy, timings)[0]
+            with timed(timings, "docstore"):
+                docs = view.documents(r.iids[:k].tolist())
+        return to_hits(docs, r.first[:k], r, None, np.arange(len(docs)))
+
+    def candidate_scores(
+        self,
+        queries: list[str],
+        candidates: int,
+        filter: Filter | None,  # noqa: A002
+        strategy: SearchConfig,
+    ) -> list[CandidateScores]:
+        """Every stage's scores for each query's candidates, in first-stage order."""
+        if not queries or self._is_empty():
+            empty = np.zeros(0)
+            return [CandidateScores([], empty, empty, empty, empty, empty) for _ in queries]
+        vectors, tokens = self._encode(queries, strategy, None, colbert=True)
+        share = colbert_share(strategy, self.encoders.colbert.is_stand_in)
+        out = []
+        with self.backend.read() as view:
+            for r, q_tokens in zip(
+                recall(view, queries, vectors, candidates, filter, strategy), tokens, strict=True
+            ):
+                colbert = score_stored(view, q_tokens, r.iids)
+                ids = [d.id for d in view.documents(r.iids.tolist())]
+                final = final_scores(r, colbert, strategy, share)
+                out.append(CandidateScores(ids, r.dense, colbert.total, r.bm25, r.first, final))
+        return out
+
+
+def _cross_encoder(spec: str, runtime: RuntimeConfig) -> CrossEncoderScorer:
+    return CrossEncoderScorer.load(spec, runtime)  # loaded models are cached by spec
+
+
+__all__ = ["SearchPipeline"]
