@@ -1,0 +1,130 @@
+"""A collection under real use: searches beside writes, and a writer process killed mid-batch."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from colrank import ColrankIndex
+
+from .conftest import CORPUS, assert_stores_agree
+
+
+def _docs(version: int, n: int = 4) -> tuple[list[str], list[str], list[dict]]:
+    ids = [f"v-{i}" for i in range(n)]
+    texts = [f"Document {i} in version {version} of the batch." for i in range(n)]
+    return ids, texts, [{"version": version, "slot": i} for i in range(n)]
+
+
+def test_searches_beside_a_writer_never_fail_or_mix_documents(tiny_index: ColrankIndex) -> None:
+    ids, texts, metas = _docs(0)
+    tiny_index.add(texts, metas, ids)
+    stop = time.monotonic() + 3.0
+    errors: list[BaseException] = []
+    searches = [0]
+
+    def reader(query: str) -> None:
+        try:
+            while time.monotonic() < stop:
+                for hit in tiny_index.search(query, k=8, candidates=20):
+                    if hit.id.startswith("v-"):  # text, id and metadata of one document
+                        version, slot = hit.metadata["version"], hit.metadata["slot"]
+                        assert hit.id == f"v-{slot}"
+                        assert hit.text == f"Document {slot} in version {version} of the batch."
+                    else:
+                        assert hit.text == {i: t for i, t, _ in CORPUS}[hit.id]
+                searches[0] += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def writer() -> None:
+        version = 0
+        try:
+            while time.monotonic() < stop:
+                version += 1
+                batch_ids, batch_texts, batch_metas = _docs(version)
+                tiny_index.upsert(batch_texts, batch_metas, batch_ids)
+                tiny_index.delete(["v-0"])
+                tiny_index.add(
+                    [f"Document 0 in version {version} of the batch."],
+                    [{"version": version, "slot": 0}],
+                    ["v-0"],
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    queries = ["document version batch", "capital city", "energy cells", "version 3"]
+    threads = [threading.Thread(target=reader, args=(q,)) for q in queries]
+    threads.append(threading.Thread(target=writer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert searches[0] >= 4
+    assert_stores_agree(tiny_index)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from colrank import ColrankConfig, ColrankIndex
+    root, config = sys.argv[1], ColrankConfig.model_validate_json(sys.argv[2])
+    index = ColrankIndex.load(root, config)
+    version = int(index.get(["v-0"])[0].metadata["version"])
+    while True:
+        version += 1
+        ids = [f"v-{i}" for i in range(4)]
+        texts = [f"Document {i} in version {version} of the batch." for i in range(4)]
+        metas = [{"version": version, "slot": i} for i in range(4)]
+        index.upsert(texts, metas, ids)
+        index.delete([f"x-{version - 1}"])
+        index.add([f"Extra document of version {version}."], [{"version": version}], [f"x-{version}"])
+        print("saving", version, flush=True)
+        index.save(root)
+        print("saved", version, flush=True)
+    """
+)
+
+
+def test_a_writer_killed_mid_batch_leaves_the_state_before_or_after(
+    tiny_index: ColrankIndex, tmp_path
+) -> None:
+    ids, texts, metas = _docs(0)
+    tiny_index.add(texts, metas, ids)
+    tiny_index.add(["Extra document of version 0."], [{"version": 0}], ["x-0"])
+    root = tiny_index.save(tmp_path / "idx")
+    rng = random.Random(7)
+    config = tiny_index.config.model_dump_json()
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    for _ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(root), config],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None
+        # kill inside a save ("saving N" seen) or inside the next batch ("saved N" seen)
+        wanted, seen = rng.choice(["saving", "saved"]), 0
+        target = rng.randint(1, 3)
+        while seen < target:
+            line = child.stdout.readline()
+            assert line, "the writer process ended early"
+            seen += line.startswith(wanted + " ")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        loaded = ColrankIndex.load(root, tiny_index.config)
+        versions = {d.metadata["version"] for d in loaded.get([f"v-{i}" for i in range(4)])}
+        assert len(versions) == 1, versions  # never a mix of two batches
+        (version,) = versions
+        extras = [i for i in loaded.ids() if i.startswith("x-")]
+        assert extras == [f"x-{version}"]
+        assert len(loaded) == len(CORPUS) + 5
+        assert_stores_agree(loaded)
