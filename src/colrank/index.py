@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm.auto import tqdm
-
 from colrank.config import ColrankConfig, SearchConfig
-from colrank.errors import InvalidFilterError, InvalidInputError, UnknownIdError
+from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
 from colrank.pipeline import SearchPipeline
 from colrank.rank.final import colbert_share
 from colrank.rerank.ranker import TextRanker
+from colrank.rerank.rewrite import recode, reencode
 from colrank.results import CandidateScores, Document, Hit
 from colrank.store.base import DocumentRows, OnConflict, OnMissing, WriteBatch
 from colrank.store.filters import Filter
@@ -41,6 +39,8 @@ from colrank.store.local.backend import LocalBackend
 from colrank.timing import Timings
 from colrank.validation import (
     check_candidates,
+    check_filter,
+    check_id_list,
     check_ids,
     check_k,
     check_metadatas,
@@ -121,7 +121,7 @@ class ColrankIndex:
             missing: an unknown id raises :class:`UnknownIdError` (``"error"``) or is
                 left out of the result (``"ignore"``).
         """
-        ids = _id_list(ids)
+        ids = check_id_list(ids)
         with self.backend.read() as view:
             found = view.iids_for(ids)
             unknown = [i for i in ids if i not in found]
@@ -189,7 +189,7 @@ class ColrankIndex:
             missing: an unknown id refuses the whole delete with
                 :class:`UnknownIdError` (``"error"``), or is skipped (``"ignore"``).
         """
-        return self._write(WriteBatch(deletes=_id_list(ids), missing=missing)).deleted
+        return self._write(WriteBatch(deletes=check_id_list(ids), missing=missing)).deleted
 
     def _write(self, batch: WriteBatch):
         dense, colbert = self.encoders.names
@@ -208,13 +208,7 @@ class ColrankIndex:
             >>> index.recode_tokens("int8", pool_factor=2)  # doctest: +SKIP
         """
         check_k(pool_factor, "pool_factor")
-        info = self.backend.info
-        codec = codec or info.codec
-
-        def produce(_docs: list[Any], tokens: list[np.ndarray]) -> list[np.ndarray]:
-            return self.colbert_encoder.pool(tokens, pool_factor) if pool_factor > 1 else tokens
-
-        self._rewrite(produce, codec, info.pool_factor * pool_factor, info.colbert_model, progress)
+        self.config = recode(self, codec, pool_factor, progress)
 
     def reencode_tokens(self, colbert_model: str, *, progress: bool | None = None) -> None:
         """Switch the reranker: re-encode every stored document with another ColBERT.
@@ -223,39 +217,8 @@ class ColrankIndex:
         ``colrank finetune``). Documents are encoded from their stored text, with the
         index's token codec and pooling. Searches go on meanwhile, on the old tokens.
         """
-        models = self.config.models.model_copy(update={"colbert_model": colbert_model})
-        encoder = ColbertEncoder.load(
-            colbert_model,
-            self.config.runtime,
-            query_length=models.query_length,
-            document_length=models.document_length,
-        )
-        info = self.backend.info
-
-        def produce(docs: list[Any], _tokens: list[np.ndarray]) -> list[np.ndarray]:
-            return encoder.encode_documents(
-                [d.text for d in docs], progress=False, pool_factor=info.pool_factor
-            )
-
-        self._rewrite(produce, info.codec, info.pool_factor, colbert_model, progress)
-        self.encoders.swap_colbert(encoder)
+        self.config = reencode(self, colbert_model, progress)
         self.ranker.clear_cache()
-        self.config = self.config.model_copy(update={"models": models})
-
-    def _rewrite(self, produce, codec, pool_factor, colbert_model, progress) -> None:
-        show = self.config.runtime.show_progress if progress is None else progress
-        with tqdm(total=len(self), desc="Rewriting tokens", disable=not show) as bar:
-            self.backend.rewrite_tokens(
-                produce,
-                codec=codec,
-                pool_factor=pool_factor,
-                colbert_model=colbert_model or self.encoders.names[1],
-                on_progress=bar.update,
-            )
-        store = self.config.token_store.model_copy(
-            update={"codec": codec, "pool_factor": pool_factor}
-        )
-        self.config = self.config.model_copy(update={"token_store": store})
 
     # ---------------------------------------------------------------- search
     def search(
@@ -309,7 +272,7 @@ class ColrankIndex:
         k = check_k(k)
         candidates = check_candidates(candidates, k)
         strategy = self._strategy(first_stage, rerank_fusion)
-        return self.pipeline.search(queries, k, candidates, _filter(filter), strategy, timings)
+        return self.pipeline.search(queries, k, candidates, check_filter(filter), strategy, timings)
 
     def recall(
         self,
@@ -324,7 +287,7 @@ class ColrankIndex:
         k = check_k(k)
         query = check_query(query)
         strategy = self._strategy(first_stage, None)
-        return self.pipeline.recall_only(query, k, _filter(filter), strategy, timings)
+        return self.pipeline.recall_only(query, k, check_filter(filter), strategy, timings)
 
     def dense_search(
         self,
@@ -351,7 +314,7 @@ class ColrankIndex:
         queries = check_queries(queries)
         candidates = check_k(candidates, "candidates")
         strategy = self._strategy(first_stage, None)
-        return self.pipeline.candidate_scores(queries, candidates, _filter(filter), strategy)
+        return self.pipeline.candidate_scores(queries, candidates, check_filter(filter), strategy)
 
     def colbert_weight(self, strategy: SearchConfig | None = None) -> float:
         """ColBERT's share of the calibrated score (:func:`~colrank.rank.final.colbert_share`)."""
@@ -437,23 +400,6 @@ class ColrankIndex:
         return cls(
             config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend
         )
-
-
-def _id_list(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str) or not isinstance(ids, Sequence):
-        raise InvalidInputError(
-            f"ids must be a list of strings, not {type(ids).__name__} (wrap a single id in a list)"
-        )
-    bad = [i for i in ids if not isinstance(i, str)]
-    if bad:
-        raise InvalidInputError(f"ids must be strings; got {bad[:3]!r}")
-    return list(ids)
-
-
-def _filter(spec: Filter | None) -> Filter | None:
-    if spec is not None and not isinstance(spec, Mapping):
-        raise InvalidFilterError(f"filter must be a dict, not {type(spec).__name__}")
-    return spec or None
 
 
 __all__ = ["ColrankIndex"]

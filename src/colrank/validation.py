@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from colrank.errors import (
     DuplicateIdError,
     EmptyCorpusError,
     EmptyQueryError,
+    InvalidFilterError,
     InvalidInputError,
 )
 
@@ -101,8 +102,29 @@ def check_ids(ids: Any, n: int) -> list[str]:
     return list(ids)
 
 
+def check_id_list(ids: Any) -> list[str]:
+    """A list of string ids; a bare string is refused (it would be read as characters)."""
+    if isinstance(ids, str) or not isinstance(ids, Sequence):
+        raise InvalidInputError(
+            f"ids must be a list of strings, not {type(ids).__name__} (wrap a single id in a list)"
+        )
+    bad = [i for i in ids if not isinstance(i, str)]
+    if bad:
+        raise InvalidInputError(f"ids must be strings; got {bad[:3]!r}")
+    return list(ids)
+
+
+def check_filter(spec: Any) -> Mapping[str, Any] | None:
+    """A filter dict, or None for no filter (``{}`` means no filter too)."""
+    if spec is not None and not isinstance(spec, Mapping):
+        raise InvalidFilterError(f"filter must be a dict, not {type(spec).__name__}")
+    return spec or None
+
+
 __all__ = [
     "check_candidates",
+    "check_filter",
+    "check_id_list",
     "check_ids",
     "check_k",
     "check_metadatas",

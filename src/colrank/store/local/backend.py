@@ -22,14 +22,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from colrank import __version__
 from colrank.config import DenseIndexConfig
@@ -39,15 +38,7 @@ from colrank.errors import (
     DuplicateIdError,
     UnknownIdError,
 )
-from colrank.store.base import (
-    DocumentRows,
-    LexicalResult,
-    StoredDoc,
-    StoreInfo,
-    WriteBatch,
-    WriteResult,
-)
-from colrank.store.filters import Filter
+from colrank.store.base import DocumentRows, StoredDoc, StoreInfo, WriteBatch, WriteResult
 from colrank.store.local.dense_index import DenseIndex
 from colrank.store.local.docstore import DocStore
 from colrank.store.local.lexical_index import BM25Index
@@ -59,6 +50,7 @@ from colrank.store.local.snapshots import (
     write_snapshot,
 )
 from colrank.store.local.token_store import TokenStore
+from colrank.store.local.view import LocalReadView
 from colrank.store.locking import ReadWriteLock
 
 logger = logging.getLogger(__name__)
@@ -257,6 +249,26 @@ class LocalBackend:
             self._docs = DocStore()
             self._bm25 = BM25Index()
 
+    # the read view's access to the stores (same package)
+    @property
+    def docs(self) -> DocStore:
+        """The document store (texts, metadata, filters)."""
+        return self._docs
+
+    @property
+    def bm25(self) -> BM25Index:
+        """The lexical index."""
+        return self._bm25
+
+    @property
+    def dense(self) -> DenseIndex | None:
+        """The FAISS index (None before the first document)."""
+        return self._dense
+
+    def stores(self) -> tuple[DenseIndex, TokenStore]:
+        """FAISS and the token store; :class:`UnknownIdError` when nothing is stored yet."""
+        return self._stores()
+
     def _stores(self) -> tuple[DenseIndex, TokenStore]:
         if self._dense is None or self._tokens is None:
             raise UnknownIdError("the index holds no documents")
@@ -354,94 +366,4 @@ class LocalBackend:
             raise CorruptIndexError("index parts disagree with the manifest on dimensions")
 
 
-class LocalReadView:
-    """A :class:`~colrank.store.base.ReadView` over a :class:`LocalBackend`.
-
-    A filter is compiled to the set of matching ids once per view, and used inside the
-    FAISS search (an ``IDSelector``) and the BM25 scoring alike.
-    """
-
-    def __init__(self, backend: LocalBackend) -> None:
-        self._b = backend
-        self._allowed: dict[int, tuple[Filter, np.ndarray]] = {}
-
-    def count(self) -> int:
-        """Live documents."""
-        return len(self._b._docs)
-
-    def ids(self) -> list[str]:
-        """Every user id, in insertion order."""
-        return self._b._docs.ids()
-
-    def iids_for(self, ids: Sequence[str]) -> dict[str, int]:
-        """User id -> internal id for stored ids."""
-        return self._b._docs.iids_for(ids)
-
-    def documents(self, iids: Sequence[int]) -> list[StoredDoc]:
-        """Stored documents, in the given order."""
-        return self._b._docs.get([int(i) for i in iids])
-
-    def allowed(self, filter: Filter | None) -> np.ndarray | None:  # noqa: A002
-        """Internal ids matching ``filter`` (None: no filter), computed once per filter."""
-        if not filter:
-            return None
-        key = id(filter)
-        if key not in self._allowed:  # the filter object is kept, so its id stays unique
-            iids = np.asarray(self._b._docs.matching_iids(filter), dtype=np.int64)
-            self._allowed[key] = (filter, iids)
-        return self._allowed[key][1]
-
-    def dense_search(
-        self,
-        vectors: np.ndarray,
-        n: int,
-        filter: Filter | None,  # noqa: A002
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS top-``n`` among the matching documents."""
-        allowed = self.allowed(filter)
-        if self._b._dense is None:
-            empty = np.zeros((len(vectors), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
-        return self._b._dense.search(vectors, n, allowed)
-
-    def dense_vectors(self, iids: Sequence[int]) -> np.ndarray:
-        """Stored dense vectors."""
-        dense, _ = self._b._stores()
-        return dense.vectors(np.asarray(iids, dtype=np.int64))
-
-    def lexical_search(
-        self,
-        query: str,
-        n: int,
-        filter: Filter | None,  # noqa: A002
-        also: np.ndarray | None = None,
-    ) -> LexicalResult:
-        """BM25 top-``n`` among the matching documents, and the scores of ``also``."""
-        bm25 = self._b._bm25
-        full, query_max = bm25.scores_and_max(query, self.allowed(filter))
-        scores, iids = bm25.top(full, n)
-        picked = bm25.pick(full, also) if also is not None else np.zeros(0)
-        picked = np.where(np.isneginf(picked), np.nan, picked)  # filtered out: not scored
-        return LexicalResult(scores, iids, query_max, picked)
-
-    def lexical_score_texts(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
-        """BM25 of outside texts under this collection's statistics."""
-        return self._b._bm25.score_texts_and_max(query, texts)
-
-    def token_codes(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Stored token codes back to back, and lengths."""
-        _, tokens = self._b._stores()
-        return tokens.gather_codes(iids)
-
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        """Codes -> float32 vectors."""
-        _, tokens = self._b._stores()
-        return tokens.codec.decode(codes)
-
-    def token_embeddings(self, iids: Sequence[int]) -> list[np.ndarray]:
-        """Decoded token embeddings per document."""
-        _, tokens = self._b._stores()
-        return tokens.get(iids)
-
-
-__all__ = ["FORMAT_VERSION", "LocalBackend", "LocalReadView"]
+__all__ = ["FORMAT_VERSION", "LocalBackend"]
