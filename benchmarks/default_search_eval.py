@@ -6,7 +6,7 @@ recall alone on SciFact test and MS MARCO DL19, with the offline stand-in ColBER
 when ``models/scifact-colbert`` exists (``colrank finetune`` on SciFact train), with
 that fine-tuned ColBERT too. Nothing is chosen here.
 
-    python benchmarks/default_search_eval.py
+    python benchmarks/default_search_eval.py [--name refactor_eval]
 
 Needs the indexes made by ``default_search_features.py`` (``--colbert`` for the
 fine-tuned one).
@@ -25,7 +25,13 @@ TUNED = ROOT / "models" / "scifact-colbert"
 
 
 def main() -> None:
+    import argparse
+
     from colrank.eval.evaluation import evaluate_index
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="default_search_eval", help="result file name")
+    args = parser.parse_args()
 
     runs: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     variants = {"offline": "offline"}
@@ -46,7 +52,7 @@ def main() -> None:
                 f"{label:<30} {corpus:<14} default {report['default']['ndcg@10']:.4f}  "
                 f"dense {report['dense']['ndcg@10']:.4f}"
             )
-    write_result("default_search_eval", {"runs": runs})
+    write_result(args.name, {"runs": runs})
 
 
 if __name__ == "__main__":

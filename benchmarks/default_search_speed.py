@@ -6,6 +6,9 @@ index and queries: ``--before`` (a git worktree of the earlier commit, e.g.
 index; each searches with its own defaults.
 
     python benchmarks/default_search_speed.py --before /tmp/colrank-before [--rounds 3]
+
+``--name refactor_speed`` writes the result under another name (the storage-backend
+refactor was timed this way against the commit before it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="checkout of the old code")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-n", type=int, default=50)
+    parser.add_argument("--name", default="default_search_speed", help="result file name")
     args = parser.parse_args()
     sides = {"before": args.before / "src", "after": ROOT / "src"}
     rounds: dict[str, list[dict]] = {k: [] for k in sides}
@@ -61,7 +65,7 @@ def main() -> None:
         b, a = (summary[k][search]["total"] for k in ("before", "after"))
         print(f"{search}: before {b:.1f} ms, after {a:.1f} ms p50 (median of rounds)")
     write_result(
-        "default_search_speed",
+        args.name,
         {"queries": args.n, "rounds": args.rounds, "p50_ms": summary, "raw": rounds},
     )
 
