@@ -86,3 +86,23 @@ def test_hnsw_rebuilds_without_tombstones_after_many_deletes() -> None:
     np.testing.assert_allclose(index.vectors(ids[100:]), vectors[100:], atol=1e-6)
     _, found = index.search(vectors[100:110], k=1)
     assert found[:, 0].tolist() == ids[100:110].tolist()
+
+
+def test_approximate_indexes_find_most_of_the_exact_top_10() -> None:
+    """On 3,000 clustered vectors (where HNSW and IVF are approximate, unlike on a dozen)."""
+    rng = np.random.default_rng(3)
+    centres = unit(40, 32, 4)
+    points = centres[rng.integers(0, 40, 3000)] + 0.15 * rng.standard_normal((3000, 32))
+    vectors = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[rng.choice(3000, 50, replace=False)] + 0.05 * unit(50, 32, 5)
+    ids = np.arange(3000)
+    found = {}
+    for kind in KINDS:
+        index = DenseIndex(32, DenseIndexConfig(kind=kind))
+        index.add(ids, vectors)
+        found[kind] = index.search(queries, k=10)[1]
+    for kind in ("hnsw", "ivf"):
+        overlap = np.mean(
+            [len(set(a) & set(b)) / 10 for a, b in zip(found[kind], found["flat"], strict=True)]
+        )
+        assert overlap >= 0.9, (kind, overlap)

@@ -91,9 +91,15 @@ def test_filter_returns_only_matches_and_still_fills_k(tiny_index: ColrankIndex)
     assert tiny_index.search("anything", k=5, filter={"topic": "none"}) == []
 
 
-def test_dense_search_orders_by_dense_score(tiny_index: ColrankIndex) -> None:
+def test_dense_search_is_the_exact_cosine_top_k(tiny_index: ColrankIndex) -> None:
     hits = tiny_index.dense_search("pasta", k=4)
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    ids, texts, _ = zip(*CORPUS, strict=True)
+    docs = tiny_index.dense_encoder.encode(list(texts), progress=False)
+    query = tiny_index.dense_encoder.encode(["pasta"], progress=False)[0]
+    cosine = docs @ query
+    best = np.argsort(-cosine, kind="stable")[:4]
+    assert [h.id for h in hits] == [ids[i] for i in best]  # brute force over the corpus
+    np.testing.assert_allclose([h.score for h in hits], cosine[best], rtol=1e-5)
     assert all(h.score == h.dense_score for h in hits)
 
 
@@ -286,21 +292,6 @@ def test_saves_keep_the_previous_snapshot_and_only_remove_their_own(tiny_index, 
     assert "food-pasta" not in loaded and "food-bread" not in loaded
 
 
-def test_hnsw_and_ivf_engines_agree_with_flat_on_small_data(tiny_config) -> None:
-    ids, texts, metas = (list(x) for x in zip(*CORPUS, strict=True))
-    results = {}
-    for kind in ("flat", "hnsw", "ivf"):
-        cfg = tiny_config.model_copy(
-            update={"dense_index": tiny_config.dense_index.model_copy(update={"kind": kind})}
-        )
-        index = ColrankIndex(cfg)
-        index.add(texts, metas, ids)
-        results[kind] = [
-            [h.id for h in hits] for hits in index.search_many(QUERIES, k=4, candidates=12)
-        ]
-    assert results["flat"] == results["hnsw"] == results["ivf"]
-
-
 def test_empty_index_search_returns_nothing(tiny_config, tmp_path) -> None:
     index = ColrankIndex(tiny_config)
     assert index.search("q") == []
@@ -330,10 +321,21 @@ def test_int8_codec_and_token_pooling_keep_rankings_close(tiny_config) -> None:
     assert small.stats()["tokens"] < 0.75 * plain.stats()["tokens"]
     assert small.stats()["token_bytes"] < 0.4 * plain.stats()["token_bytes"]
     assert small.stats()["codec"] == "int8" and plain.stats()["bytes_per_token"] == 64
+    int8 = ColrankIndex(
+        tiny_config.model_copy(update={"token_store": store.model_copy(update={"pool_factor": 1})})
+    )
+    int8.add(texts, metas, ids)
     for q in QUERIES:
-        a = plain.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
-        b = small.search(q, k=3, candidates=12, first_stage="dense", rerank_fusion="none")
-        assert len(a) == len(b) == 3 and a[0].colbert_score > 0 and b[0].colbert_score > 0
+        a = plain.candidate_scores([q], candidates=12, first_stage="dense")[0]
+        b = int8.candidate_scores([q], candidates=12, first_stage="dense")[0]
+        c = small.candidate_scores([q], candidates=12, first_stage="dense")[0]
+        assert a.ids == b.ids == c.ids  # same candidates: only the token storage differs
+        # int8 keeps each MaxSim score within 1%; pooling keeps the ColBERT ranking close
+        np.testing.assert_allclose(b.colbert_scores, a.colbert_scores, rtol=1e-2)
+        rho = np.corrcoef(
+            np.argsort(np.argsort(a.colbert_scores)), np.argsort(np.argsort(c.colbert_scores))
+        )[0, 1]
+        assert rho > 0.6, (q, rho)  # a random order of 12 gives about 0 +- 0.3
 
 
 def test_recode_tokens_shrinks_storage_and_survives_save_load(

@@ -203,3 +203,35 @@ def test_given_ids_are_kept_when_only_some_documents_have_one(tiny_config) -> No
     assert ids[0] == "berlin" and ids[1] and ids[1] != "berlin"  # only the missing one is new
     added = retriever.add_documents([Document(page_content="Rome.", id="rome"), Document("x")])
     assert added[0] == "rome" and "rome" in retriever.index
+
+
+def test_habitual_arguments_are_honoured_or_refused(tiny_index) -> None:
+    two = ColrankRetriever(index=tiny_index, search_kwargs={"k": 2})
+    assert len(two.invoke("capital city")) == 2
+    assert len(two.invoke("capital city", k=3)) == 3  # a per-call k wins
+    every = ColrankRetriever(index=tiny_index, k=12).invoke("capital city")
+    cut = every[5].metadata["relevance_score"]
+    kept = ColrankRetriever(
+        index=tiny_index,
+        k=12,
+        search_type="similarity_score_threshold",
+        search_kwargs={"score_threshold": cut},
+    ).invoke("capital city")
+    assert [d.id for d in kept] == [d.id for d in every if d.metadata["relevance_score"] >= cut]
+    assert 1 <= len(kept) < 12
+    geo = ColrankRetriever(index=tiny_index, search_kwargs={"filter": {"topic": "geo"}, "k": 5})
+    assert {d.metadata["topic"] for d in geo.invoke("anything")} == {"geo"}
+    with pytest.raises(ValueError, match="mmr"):
+        ColrankRetriever(index=tiny_index, search_type="mmr")
+    with pytest.raises(ValueError, match="score_threshold"):
+        ColrankRetriever(index=tiny_index, search_type="similarity_score_threshold")
+    with pytest.raises(ValueError, match="unknown search argument"):
+        ColrankRetriever(index=tiny_index, search_kwargs={"kk": 2})
+    with pytest.raises(ValueError, match="unknown search argument"):
+        ColrankRetriever(index=tiny_index).invoke("q", top_k=2)
+    with pytest.raises(ValueError, match="extra"):
+        ColrankRetriever(index=tiny_index, kk=2)  # a typo is not silently dropped
+    with pytest.raises(ValueError, match="extra"):
+        ColrankReranker(top_n=2, devise="cpu")
+    with pytest.raises(ValueError, match="not both"):
+        _ = ColrankReranker(index=tiny_index, model="offline:minilm").ranker

@@ -137,6 +137,10 @@ def test_postprocessor_accepts_colbert_rerank_arguments(tiny_model_dir, monkeypa
     assert rerank.class_name() == "ColrankRerank"
     out = rerank.postprocess_nodes(nodes_with_scores(), query_bundle=QueryBundle("bread"))
     assert len(out) == 2 and "retrieval_score" not in out[0].node.metadata
+    with pytest.raises(ValueError, match="extra"):
+        ColrankRerank(top_n=2, tokenizer="x", foo=1)  # not silently accepted
+    with pytest.raises(ValueError, match="not both"):
+        ColrankRerank(index=ColrankIndex(), model=tiny_model_dir)
 
 
 def test_postprocessor_behind_a_vector_store_retriever(tiny_index: ColrankIndex) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -25,7 +25,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from colrank import Document as ColrankDocument
 from colrank import Hit
@@ -61,7 +61,7 @@ class ColrankRetriever(BaseRetriever):
         >>> docs = retriever.invoke("how does late interaction work?")             # doctest: +SKIP
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     index: ColrankIndex = Field(description="The colrank index to search.")
     k: int = Field(4, gt=0, description="Documents to return.")
@@ -69,6 +69,56 @@ class ColrankRetriever(BaseRetriever):
         100, gt=0, description="Dense candidates to rerank (raised to k when smaller)."
     )
     filter: dict[str, Any] | None = Field(None, description="Metadata filter for every call.")
+    search_type: Literal["similarity", "similarity_score_threshold"] = Field(
+        "similarity",
+        description="'similarity': the top k; 'similarity_score_threshold': only documents "
+        "whose relevance score reaches score_threshold ('mmr' is not offered).",
+    )
+    score_threshold: float | None = Field(
+        None, description="Keep documents whose relevance_score is at least this."
+    )
+    search_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="LangChain's habit: k, candidates (or fetch_k), filter, score_threshold.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mmr(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("search_type") == "mmr":
+            raise ValueError(
+                "search_type='mmr' is not supported by ColrankRetriever: its ColBERT rerank "
+                "already orders the candidates; use 'similarity' or 'similarity_score_threshold'"
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> ColrankRetriever:
+        self._options({})  # unknown search_kwargs keys fail here, not at the first query
+        if (
+            self.search_type == "similarity_score_threshold"
+            and self._options({})["score_threshold"] is None
+        ):
+            raise ValueError("search_type='similarity_score_threshold' needs score_threshold")
+        return self
+
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Field defaults, then ``search_kwargs``, then per-call keyword arguments."""
+        merged: dict[str, Any] = {
+            "k": self.k,
+            "candidates": self.candidates,
+            "filter": self.filter,
+            "score_threshold": self.score_threshold,
+        }
+        for source in (self.search_kwargs, overrides):
+            unknown = set(source) - {*merged, "fetch_k"}
+            if unknown:
+                raise ValueError(
+                    f"unknown search argument(s) {sorted(unknown)}; "
+                    "use k, candidates (or fetch_k), filter, score_threshold"
+                )
+            merged.update({("candidates" if k == "fetch_k" else k): v for k, v in source.items()})
+        return merged
 
     @classmethod
     def from_texts(
@@ -116,10 +166,13 @@ class ColrankRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        k = kwargs.get("k", self.k)
-        candidates = max(kwargs.get("candidates", self.candidates), k)
-        filter_ = kwargs.get("filter", self.filter)
-        hits = self.index.search(query, k=k, candidates=candidates, filter=filter_)
+        options = self._options(kwargs)
+        k = options["k"]
+        candidates = max(options["candidates"], k)
+        hits = self.index.search(query, k=k, candidates=candidates, filter=options["filter"])
+        threshold = options["score_threshold"]
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
         return [_hit_to_document(h) for h in hits]
 
     async def _aget_relevant_documents(
@@ -154,7 +207,7 @@ class ColrankReranker(BaseDocumentCompressor):
         ... )
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     top_n: int | None = Field(3, description="Documents to keep (None: all, reordered).")
     model: str | None = Field(

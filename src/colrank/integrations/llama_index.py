@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
@@ -218,7 +218,9 @@ class ColrankRerank(BaseNodePostprocessor):
         ... )
     """
 
-    top_n: int = Field(default=5, description="Nodes to return.")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    top_n: int = Field(default=5, gt=0, description="Nodes to return.")
     model: str | None = Field(
         default=None, description="ColBERT model (hub id, path or alias); None: from config/env."
     )
