@@ -30,6 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from colrank.errors import InvalidInputError
+
 DEFAULT_DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
 OFFLINE_MODEL = "offline:minilm"
@@ -188,6 +190,17 @@ class SearchConfig(_Section):
     cross_encoder_top: int = Field(
         20, gt=0, description="Documents the cross-encoder rescores (at least k)."
     )
+
+    def overridden(
+        self, first_stage: str | None = None, rerank_fusion: str | None = None
+    ) -> SearchConfig:
+        """These settings with a per-call first stage and/or rerank fusion (validated)."""
+        update = {"first_stage": first_stage, "rerank_fusion": rerank_fusion}
+        chosen = {k: v for k, v in update.items() if v is not None}
+        try:
+            return SearchConfig.model_validate({**self.model_dump(), **chosen})
+        except ValueError as exc:
+            raise InvalidInputError(f"invalid search option: {exc}") from exc
 
 
 # The full search section every index saved before the calibrated default held (it stored

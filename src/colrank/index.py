@@ -23,13 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from colrank.config import ColrankConfig, SearchConfig
+from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
 from colrank.pipeline import SearchPipeline
-from colrank.rank.final import colbert_share
 from colrank.rerank.ranker import TextRanker
 from colrank.rerank.rewrite import recode, reencode
 from colrank.results import CandidateScores, Document, Hit
@@ -108,10 +107,11 @@ class ColrankIndex:
         """Sizes of the index: documents, stored tokens, bytes, codec, dimensions."""
         return self.backend.stats()
 
-    def ids(self) -> list[str]:
-        """Every document id, in insertion order (a replaced document moves to the end)."""
+    def ids(self, filter: Filter | None = None) -> list[str]:  # noqa: A002
+        """Document ids in insertion order (a replaced one moves to the end), or those matching."""
+        spec = check_filter(filter)
         with self.backend.read() as view:
-            return view.ids()
+            return view.ids(spec)
 
     def get(self, ids: Sequence[str], *, missing: OnMissing = "error") -> list[Document]:
         """Stored documents by id, in the given order.
@@ -271,7 +271,7 @@ class ColrankIndex:
         queries = check_queries(queries)
         k = check_k(k)
         candidates = check_candidates(candidates, k)
-        strategy = self._strategy(first_stage, rerank_fusion)
+        strategy = self.config.search.overridden(first_stage, rerank_fusion)
         return self.pipeline.search(queries, k, candidates, check_filter(filter), strategy, timings)
 
     def recall(
@@ -286,8 +286,26 @@ class ColrankIndex:
         """First stage only (no ColBERT): the top ``k`` by dense, BM25 or hybrid score."""
         k = check_k(k)
         query = check_query(query)
-        strategy = self._strategy(first_stage, None)
+        strategy = self.config.search.overridden(first_stage)
         return self.pipeline.recall_only(query, k, check_filter(filter), strategy, timings)
+
+    def search_diverse(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[Hit]:
+        """The best ``fetch_k`` by :meth:`search`, then ``k`` of them picked by MMR.
+
+        Relevance is the search's own score; redundancy the cosine between stored dense
+        vectors (:func:`colrank.rank.diversity.mmr`). ``rank`` is the MMR order.
+        """
+        k = check_k(k)
+        fetch_k = max(check_k(fetch_k, "fetch_k"), k)
+        hits = self.search(query, k=fetch_k, candidates=max(fetch_k, 100), filter=filter)
+        return self.pipeline.diversify(hits, k, lambda_mult)
 
     def dense_search(
         self,
@@ -313,23 +331,8 @@ class ColrankIndex:
         """
         queries = check_queries(queries)
         candidates = check_k(candidates, "candidates")
-        strategy = self._strategy(first_stage, None)
+        strategy = self.config.search.overridden(first_stage)
         return self.pipeline.candidate_scores(queries, candidates, check_filter(filter), strategy)
-
-    def colbert_weight(self, strategy: SearchConfig | None = None) -> float:
-        """ColBERT's share of the calibrated score (:func:`~colrank.rank.final.colbert_share`)."""
-        return colbert_share(strategy or self.config.search, self.colbert_encoder.is_stand_in)
-
-    def _strategy(self, first_stage: str | None, rerank_fusion: str | None) -> SearchConfig:
-        update: dict[str, Any] = {}
-        if first_stage is not None:
-            update["first_stage"] = first_stage
-        if rerank_fusion is not None:
-            update["rerank_fusion"] = rerank_fusion
-        try:
-            return SearchConfig.model_validate({**self.config.search.model_dump(), **update})
-        except ValueError as exc:
-            raise InvalidInputError(f"invalid search option: {exc}") from exc
 
     # ---------------------------------------------------------------- rerank
     def rerank(

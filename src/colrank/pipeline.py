@@ -25,11 +25,14 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from colrank.config import RuntimeConfig, SearchConfig
 from colrank.models.pair import EncoderPair
 from colrank.rank.cross_encoder import CrossEncoderScorer
+from colrank.rank.diversity import mmr
 from colrank.rank.final import colbert_share, final_scores, rank_candidates, to_hits
 from colrank.recall.stage import recall
 from colrank.rerank.stored import score_stored
@@ -117,6 +120,17 @@ class SearchPipeline:
             with timed(timings, "docstore"):
                 docs = view.documents(r.iids[:k].tolist())
         return to_hits(docs, r.first[:k], r, None, np.arange(len(docs)))
+
+    def diversify(self, hits: list[Hit], k: int, lambda_mult: float) -> list[Hit]:
+        """``k`` of ``hits`` in MMR order (:func:`~colrank.rank.diversity.mmr`), re-ranked."""
+        with self.backend.read() as view:
+            found = view.iids_for([h.id for h in hits if h.id is not None])
+            hits = [h for h in hits if h.id in found]  # a document deleted meanwhile is left out
+            vectors = view.dense_vectors([found[h.id] for h in hits]) if hits else None
+        if not hits:
+            return []
+        order = mmr(np.array([h.score for h in hits]), vectors, k, lambda_mult)
+        return [replace(hits[j], rank=rank) for rank, j in enumerate(order, start=1)]
 
     def candidate_scores(
         self,

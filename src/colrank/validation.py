@@ -7,7 +7,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from colrank.errors import (
     InvalidFilterError,
     InvalidInputError,
 )
+from colrank.metadata import to_json_metadata
 
 
 def check_query(query: Any) -> str:
@@ -71,7 +71,7 @@ def check_texts(texts: Any) -> list[str]:
 
 
 def check_metadatas(metadatas: Any, n: int) -> list[dict[str, Any]]:
-    """One JSON-serialisable dict per text (None: empty dicts)."""
+    """One dict per text (None: empty dicts), converted to JSON (:mod:`colrank.metadata`)."""
     if metadatas is None:
         return [{} for _ in range(n)]
     if isinstance(metadatas, dict) or not isinstance(metadatas, Sequence) or len(metadatas) != n:
@@ -81,11 +81,7 @@ def check_metadatas(metadatas: Any, n: int) -> list[dict[str, Any]]:
         meta = {} if meta is None else meta
         if not isinstance(meta, dict):
             raise InvalidInputError(f"metadatas[{i}] is a {type(meta).__name__}, not a dict")
-        try:
-            json.dumps(meta)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"metadatas[{i}] is not JSON-serialisable: {exc}") from exc
-        out.append(dict(meta))
+        out.append(to_json_metadata(meta, f"metadatas[{i}]"))
     return out
 
 

@@ -160,8 +160,8 @@ class ReadView(Protocol):
         """Live documents."""
         ...
 
-    def ids(self) -> list[str]:
-        """Every user id, in insertion order."""
+    def ids(self, filter: Filter | None = None) -> list[str]:  # noqa: A002
+        """User ids in insertion order; only those whose metadata match ``filter`` if given."""
         ...
 
     def iids_for(self, ids: Sequence[str]) -> dict[str, int]:

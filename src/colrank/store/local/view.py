@@ -39,9 +39,12 @@ class LocalReadView:
         """Live documents."""
         return len(self._b.docs)
 
-    def ids(self) -> list[str]:
-        """Every user id, in insertion order."""
-        return self._b.docs.ids()
+    def ids(self, filter: Filter | None = None) -> list[str]:  # noqa: A002
+        """User ids in insertion order; only those matching ``filter`` if given."""
+        allowed = self.allowed(filter)
+        if allowed is None:
+            return self._b.docs.ids()
+        return [d.id for d in self._b.docs.get(allowed.tolist())]
 
     def iids_for(self, ids: Sequence[str]) -> dict[str, int]:
         """User id -> internal id for stored ids."""
