@@ -1,0 +1,238 @@
+"""LangChain face: ``ColrankVectorStore``, a LangChain ``VectorStore`` over one colrank index.
+
+``similarity_search`` is colrank's two-stage search (hybrid recall, then ColBERT MaxSim
+over stored tokens, fused into one calibrated score); ``add_documents`` upserts by id;
+``delete`` and ``get_by_ids`` skip unknown ids, as LangChain's standard tests expect;
+``max_marginal_relevance_search`` re-picks the two-stage results for variety using the
+stored dense vectors. Returned documents carry exactly their stored metadata (scores
+come as the second item of ``*_with_score`` results), and the async methods run the
+sync ones in a worker thread (encoding and MaxSim are CPU/GPU work).
+
+An ``embedding`` passed to :meth:`ColrankVectorStore.from_texts` (or the constructor)
+becomes colrank's dense encoder, so recall uses the user's embedding model; ColBERT
+stays colrank's.
+
+Example:
+    >>> from colrank import ColrankConfig
+    >>> cfg = ColrankConfig.offline()
+    >>> store = ColrankVectorStore.from_texts(["a", "b"], config=cfg)  # doctest: +SKIP
+    >>> store.as_retriever(search_kwargs={"k": 1}).invoke("a")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from colrank.config import ColrankConfig
+from colrank.index import ColrankIndex
+from colrank.results import Hit
+
+
+class EmbeddingsEncoder:
+    """A LangChain ``Embeddings`` model as colrank's dense encoder (unit vectors).
+
+    Example:
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> EmbeddingsEncoder(DeterministicFakeEmbedding(size=6)).encode(["x"]).shape
+        (1, 6)
+    """
+
+    def __init__(self, embeddings: Embeddings, name: str | None = None) -> None:
+        self.embeddings = embeddings
+        self.name = name or f"langchain:{type(embeddings).__name__}"
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension (asked of the model once)."""
+        if self._dim is None:
+            self._dim = len(self.embeddings.embed_query("dimension"))
+        return self._dim
+
+    def encode(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+        """Unit vectors of ``texts`` (one query embedding when there is one text)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = self.embeddings.embed_documents(list(texts))
+        vectors = np.asarray(rows, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+def _doc(hit: Hit) -> Document:
+    return Document(page_content=hit.text, metadata=dict(hit.metadata), id=hit.id)
+
+
+class ColrankVectorStore(VectorStore):
+    """A LangChain ``VectorStore`` whose search is colrank's two-stage search.
+
+    Args:
+        index: the colrank index to use (default: a new one from ``config``).
+        config: settings for a new index (default: from the environment).
+        embedding: a LangChain embedding model to use as the dense encoder of a new index.
+        candidates: first-stage candidates reranked per search (raised to ``k``).
+    """
+
+    def __init__(
+        self,
+        index: ColrankIndex | None = None,
+        *,
+        config: ColrankConfig | None = None,
+        embedding: Embeddings | None = None,
+        candidates: int = 100,
+    ) -> None:
+        if index is not None and (config is not None or embedding is not None):
+            raise ValueError("pass an index, or config/embedding for a new one, not both")
+        dense = EmbeddingsEncoder(embedding) if embedding is not None else None
+        self.index = index or ColrankIndex(config, dense_encoder=dense)  # type: ignore[arg-type]
+        self._embedding = embedding
+        self.candidates = candidates
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The LangChain embedding model given for dense recall (None: colrank's own)."""
+        return self._embedding
+
+    # ---------------------------------------------------------------- writes
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Index texts; an id that is already stored is replaced (upsert)."""
+        _no_extra(kwargs, "add_texts")
+        texts = list(texts)
+        if ids is not None:  # LangChain passes None for documents without an id
+            ids = [i if i else _new_id() for i in ids]
+        return self.index.upsert(texts, metadatas, ids)
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Index documents (their ``id`` is kept; the others get new ids); upserts by id."""
+        ids = kwargs.pop("ids", None) or [d.id for d in documents]
+        return self.add_texts(
+            [d.page_content for d in documents],
+            [dict(d.metadata) for d in documents],
+            ids=list(ids),
+            **kwargs,
+        )
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Remove documents by id (unknown ids are skipped); True when done."""
+        _no_extra(kwargs, "delete")
+        if ids is None:
+            raise ValueError("delete needs the ids to remove (colrank does not drop everything)")
+        self.index.delete(list(ids), missing="ignore")
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Stored documents for the ids that exist, in the given order."""
+        docs = self.index.get(list(ids), missing="ignore")
+        return [Document(page_content=d.text, metadata=dict(d.metadata), id=d.id) for d in docs]
+
+    # ---------------------------------------------------------------- search
+    def similarity_search(
+        self,
+        query: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name
+        **kwargs: Any,
+    ) -> list[Document]:
+        """The top ``k`` by colrank's two-stage search (metadata ``filter`` applied first)."""
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    def similarity_search_with_score(  # type: ignore[override]
+        self,
+        query: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """``(document, relevance score)`` pairs; the score is colrank's calibrated score."""
+        candidates = max(kwargs.pop("candidates", kwargs.pop("fetch_k", self.candidates)), k)
+        _no_extra(kwargs, "similarity_search")
+        if len(self.index) == 0:
+            return []
+        hits = self.index.search(query, k=k, candidates=candidates, filter=filter)
+        return [(_doc(h), h.score) for h in hits]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        # The calibrated score is a weighted mean of cosine, BM25 share and MaxSim per token:
+        # already a relevance on [0, 1] in practice; clipped to honour LangChain's contract.
+        return lambda score: min(1.0, max(0.0, score))
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: dict[str, Any] | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        """``k`` of the two-stage top ``fetch_k``, picked for relevance and variety (MMR)."""
+        _no_extra(kwargs, "max_marginal_relevance_search")
+        if len(self.index) == 0:
+            return []
+        hits = self.index.search_diverse(query, k, fetch_k, lambda_mult, filter)
+        return [_doc(h) for h in hits]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Not offered: the ColBERT stage needs the query's text, not one vector."""
+        raise NotImplementedError(
+            "ColrankVectorStore searches by query text (its ColBERT stage encodes the query's "
+            "tokens); use similarity_search(query)"
+        )
+
+    # ---------------------------------------------------------- build, save
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        config: ColrankConfig | None = None,
+        **kwargs: Any,
+    ) -> ColrankVectorStore:
+        """A new store over ``texts`` (``embedding``: the dense encoder, default colrank's)."""
+        store = cls(config=config, embedding=embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    def save(self, path: str | Path) -> Path:
+        """Save the index atomically (see :meth:`ColrankIndex.save`)."""
+        return self.index.save(path)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankVectorStore:
+        """Open a saved index (from either framework, or the CLI) as a vector store."""
+        return cls(ColrankIndex.load(path, config), **kwargs)
+
+
+def _no_extra(kwargs: dict[str, Any], method: str) -> None:
+    if kwargs:
+        raise TypeError(f"{method}() got unexpected keyword arguments {sorted(kwargs)}")
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+__all__ = ["ColrankVectorStore", "EmbeddingsEncoder"]
