@@ -51,6 +51,37 @@ def test_core_import_does_not_load_langchain_or_llama_index() -> None:
     assert out.stdout.strip() == "False"
 
 
+HIDE_FRAMEWORKS = """
+import sys
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("langchain_core", "langchain", "llama_index"):
+            raise ImportError(f"{name} is hidden for this test")
+sys.meta_path.insert(0, Hide())
+"""
+
+
+def test_core_runs_with_the_frameworks_hidden(tiny_model_dir) -> None:
+    code = (
+        HIDE_FRAMEWORKS
+        + f"""
+from colrank import ColrankConfig, ColrankIndex
+cfg = ColrankConfig(models={{"dense_model": {tiny_model_dir!r}, "colbert_model": {tiny_model_dir!r}}},
+                    runtime={{"device": "cpu", "show_progress": False}})
+index = ColrankIndex(cfg)
+index.add(["Bread needs yeast.", "Paris is in France."], ids=["b", "p"])
+print(index.search("yeast bread", k=1)[0].id)
+try:
+    import colrank.integrations.langchain
+except ImportError as exc:
+    print("face:", exc)
+"""
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "b" and lines[1].startswith("face:")
+
+
 def test_errors_keep_builtin_bases() -> None:
     assert issubclass(colrank.EmptyQueryError, ValueError)
     assert issubclass(colrank.UnknownIdError, KeyError)

@@ -1,0 +1,261 @@
+"""LlamaIndex face: a vector store (``BasePydanticVectorStore``) over one colrank index.
+
+Plug it into ``StorageContext`` / ``VectorStoreIndex.from_vector_store``: ``insert`` adds
+nodes (text, metadata, relationships and metadata exclusions kept, as LlamaIndex's own
+stores keep them in ``_node_content``), ``delete_ref_doc`` removes every chunk of a
+source document, and each query runs colrank's two-stage search *inside* the store, so
+``VectorStoreIndex.as_query_engine()`` gets the ColBERT rerank with no postprocessor.
+
+The store encodes nodes and queries itself (dense + ColBERT), so it asks LlamaIndex for
+no query embedding (``is_embedding_query = False``). ``VectorStoreIndex`` still embeds
+inserted nodes with its ``embed_model``; pass ``embed_model=store.embed_model`` (colrank's
+own dense encoder; those vectors are not stored, colrank encodes each node once more) or
+any local model, so that LlamaIndex does not reach for its OpenAI default.
+
+Example:
+    >>> from llama_index.core import StorageContext, VectorStoreIndex  # doctest: +SKIP
+    >>> store = ColrankVectorStore(config=ColrankConfig.offline())     # doctest: +SKIP
+    >>> index = VectorStoreIndex.from_documents(                         # doctest: +SKIP
+    ...     docs, storage_context=StorageContext.from_defaults(vector_store=store),
+    ...     embed_model=store.embed_model)
+    >>> index.as_query_engine(llm=llm).query("why does bread rise?")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from colrank.config import ColrankConfig
+from colrank.index import ColrankIndex
+from colrank.integrations.llama_index import to_colrank_filter
+from colrank.metadata import to_json_metadata
+
+NODE_ID_KEY = "_node_id"  # top-level copy of the node id, so node_ids can filter
+_DEFAULT_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID)
+_LEXICAL_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
+
+
+class ColrankEmbedding(BaseEmbedding):
+    """colrank's dense encoder as a LlamaIndex embedding model (for ``embed_model=``)."""
+
+    _index: ColrankIndex = PrivateAttr()
+
+    def __init__(self, index: ColrankIndex, **kwargs: Any) -> None:
+        super().__init__(model_name=index.encoders.names[0], **kwargs)
+        self._index = index
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation."""
+        return "ColrankEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._index.dense_encoder.encode(texts, progress=False).tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class ColrankVectorStore(BasePydanticVectorStore):
+    """A LlamaIndex vector store whose query is colrank's two-stage search.
+
+    Args:
+        index: the colrank index to use (default: a new one from ``config``).
+        config: settings for a new index (default: from the environment).
+        candidates: first-stage candidates reranked per query (raised to the top k).
+    """
+
+    stores_text: bool = True
+    is_embedding_query: bool = False
+    flat_metadata: bool = False
+    candidates: int = 100
+
+    _index: ColrankIndex = PrivateAttr()
+
+    def __init__(
+        self,
+        index: ColrankIndex | None = None,
+        *,
+        config: ColrankConfig | None = None,
+        candidates: int = 100,
+    ) -> None:
+        if index is not None and config is not None:
+            raise ValueError("pass an index or a config for a new one, not both")
+        super().__init__(candidates=candidates)
+        self._index = index or ColrankIndex(config)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation."""
+        return "ColrankVectorStore"
+
+    @property
+    def client(self) -> ColrankIndex:
+        """The colrank index behind the store."""
+        return self._index
+
+    @property
+    def embed_model(self) -> ColrankEmbedding:
+        """Colrank's dense encoder as a LlamaIndex embedding model."""
+        return ColrankEmbedding(self._index)
+
+    # ---------------------------------------------------------------- writes
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Index nodes (upsert by node id); returns their ids."""
+        _no_extra(add_kwargs, "add")
+        if not nodes:
+            return []
+        metadatas = []
+        for node in nodes:
+            stored = node_to_metadata_dict(node, remove_text=True, flat_metadata=False)
+            metadatas.append(to_json_metadata({**stored, NODE_ID_KEY: node.node_id}))
+        return self._index.upsert(
+            [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
+            metadatas,
+            [n.node_id for n in nodes],
+            encode_texts=[n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes],
+        )
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Remove every node of the source document ``ref_doc_id``."""
+        _no_extra(delete_kwargs, "delete")
+        ids = self._index.ids(filter={"ref_doc_id": ref_doc_id})
+        if ids:
+            self._index.delete(ids, missing="ignore")
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Remove nodes by id and/or metadata filter (both: nodes matching both)."""
+        _no_extra(delete_kwargs, "delete_nodes")
+        ids = self._matching(node_ids, filters)
+        if ids:
+            self._index.delete(ids, missing="ignore")
+
+    def clear(self) -> None:
+        """Remove every node."""
+        ids = self._index.ids()
+        if ids:
+            self._index.delete(ids)
+
+    # ----------------------------------------------------------------- reads
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Stored nodes by id and/or metadata filter (relationships and exclusions kept)."""
+        docs = self._index.get(self._matching(node_ids, filters), missing="ignore")
+        return [_to_node(d.text, d.metadata) for d in docs]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Colrank's two-stage search for ``query.query_str`` (filters applied first)."""
+        _no_extra(kwargs, "query")
+        if not query.query_str:
+            raise ValueError(
+                "ColrankVectorStore searches by query text (its ColBERT stage encodes the "
+                "query's tokens); VectorStoreQuery.query_str is empty"
+            )
+        k = max(1, query.similarity_top_k)
+        spec = _restrict(to_colrank_filter(query.filters), query.node_ids, query.doc_ids)
+        if len(self._index) == 0:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        candidates = max(self.candidates, k)
+        if query.mode in _DEFAULT_MODES:
+            hits = self._index.search(query.query_str, k=k, candidates=candidates, filter=spec)
+        elif query.mode in _LEXICAL_MODES:
+            hits = self._index.search(
+                query.query_str, k=k, candidates=candidates, filter=spec, first_stage="bm25"
+            )
+        elif query.mode == VectorStoreQueryMode.MMR:
+            lam = 0.5 if query.mmr_threshold is None else query.mmr_threshold
+            hits = self._index.search_diverse(query.query_str, k, candidates, lam, spec)
+        else:
+            raise ValueError(
+                f"query mode {query.mode.value!r} is not supported by ColrankVectorStore; use "
+                "default, hybrid, text_search, sparse or mmr"
+            )
+        return VectorStoreQueryResult(
+            nodes=[_to_node(h.text, h.metadata) for h in hits],
+            similarities=[h.score for h in hits],
+            ids=[h.id for h in hits],
+        )
+
+    # ----------------------------------------------------------- persistence
+    def persist(self, persist_path: str, fs: Any = None) -> None:
+        """Save the index as a folder beside LlamaIndex's other stores."""
+        if fs is not None:
+            raise ValueError("ColrankVectorStore persists to the local file system only")
+        if len(self._index):
+            self._index.save(_folder(persist_path))
+
+    @classmethod
+    def from_persist_path(
+        cls, persist_path: str, config: ColrankConfig | None = None, **kwargs: Any
+    ) -> ColrankVectorStore:
+        """Open what :meth:`persist` wrote (the same path LlamaIndex passed to it)."""
+        return cls(ColrankIndex.load(_folder(persist_path), config), **kwargs)
+
+    def _matching(self, node_ids: list[str] | None, filters: MetadataFilters | None) -> list[str]:
+        spec = to_colrank_filter(filters)
+        if node_ids is None:
+            return self._index.ids(filter=spec) if spec else []
+        if spec is None:
+            return list(node_ids)
+        matching = set(self._index.ids(filter=spec))
+        return [i for i in node_ids if i in matching]
+
+
+def _restrict(
+    spec: dict[str, Any] | None, node_ids: list[str] | None, doc_ids: list[str] | None
+) -> dict[str, Any] | None:
+    """The query's filter and id restrictions as one colrank filter.
+
+    An empty ``node_ids`` list means no restriction: ``VectorStoreIndex.as_retriever``
+    passes the ids its index struct lists, which is empty for a store that keeps the text.
+    """
+    clauses = [c for c in (spec,) if c]
+    if node_ids:
+        clauses.append({NODE_ID_KEY: {"$in": list(node_ids)}})
+    if doc_ids:
+        clauses.append({"ref_doc_id": {"$in": list(doc_ids)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _to_node(text: str, metadata: dict[str, Any]) -> BaseNode:
+    return metadata_dict_to_node(metadata, text=text)
+
+
+def _folder(persist_path: str) -> Path:
+    path = Path(persist_path)
+    return path.with_suffix("") if path.suffix == ".json" else path
+
+
+def _no_extra(kwargs: dict[str, Any], method: str) -> None:
+    if kwargs:
+        raise TypeError(f"{method}() got unexpected keyword arguments {sorted(kwargs)}")
+
+
+__all__ = ["ColrankEmbedding", "ColrankVectorStore"]
