@@ -143,3 +143,64 @@ def test_finetune_command_trains_and_saves_a_model(tmp_path, tiny_model_dir, cap
     assert main(["index", str(data), str(tmp_path / "idx"), *trained]) == 0
     assert main(["search", str(tmp_path / "idx"), "yeast", "-k", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["colbert_score"] is not None
+
+
+def test_a_folder_is_split_into_overlapping_passages(tmp_path, tiny_model_dir, capsys) -> None:
+    from transformers import AutoTokenizer
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    sentences = [
+        f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(60)
+    ]
+    (folder / "long.md").write_text(" ".join(sentences))
+    (folder / "short.txt").write_text("Yeast makes bread rise.")
+    index_dir = tmp_path / "idx"
+    args = ["index", str(folder), str(index_dir), "--passage-tokens", "40", "--overlap", "8"]
+    assert main([*args, *model_args(tiny_model_dir)]) == 0
+    capsys.readouterr()
+    from colrank import ColrankIndex
+
+    index = ColrankIndex.load(index_dir)
+    ids = index.ids()
+    long_ids = [i for i in ids if i.startswith("long.md#")]
+    assert "short.txt#0" in ids and len(long_ids) >= 10  # one file, many passages
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    docs = index.get(long_ids)
+    assert all(len(tokenizer.encode(d.text, add_special_tokens=False)) <= 40 for d in docs)
+    assert all(d.metadata["source"] == "long.md" for d in docs)
+    joined = " ".join(d.text for d in docs)
+    assert all(s in joined for s in sentences)  # nothing lost (and nothing truncated)
+    first, second = docs[0].text.split(), docs[1].text.split()
+    assert first[-1] in second[:10]  # consecutive passages overlap
+    assert (
+        main(
+            [
+                "index",
+                str(folder),
+                str(tmp_path / "i2"),
+                "--chunk",
+                "0",
+                *model_args(tiny_model_dir),
+            ]
+        )
+        == 2
+    )
+    assert "--chunk" in capsys.readouterr().err
+
+
+def test_version_and_every_flag_has_help(capsys) -> None:
+    import pytest
+
+    from colrank import __version__
+    from colrank.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"colrank {__version__}"
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")  # argparse's own structure
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"colrank {name} {action.option_strings or action.dest}"

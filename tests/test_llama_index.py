@@ -181,16 +181,27 @@ def test_chunks_keep_their_source_and_scores_stay_out_of_the_prompt(tiny_config)
     from llama_index.core.node_parser import SentenceSplitter
 
     docs = [
-        LIDocument(text=t, id_=f"doc-{i}", metadata={"topic": m["topic"]}) for i, t, m in CORPUS
+        LIDocument(
+            text=t,
+            id_=f"doc-{i}",
+            metadata={"topic": m["topic"], "internal": "x"},
+            excluded_llm_metadata_keys=["internal"],
+        )
+        for i, t, m in CORPUS
     ]
     chunks = SentenceSplitter(chunk_size=16, chunk_overlap=0).get_nodes_from_documents(docs)
     assert len(chunks) > len(docs)  # documents were really split
     retriever = ColrankRetriever.from_nodes(chunks, tiny_config, similarity_top_k=4)
-    source_of = {c.node_id: c.ref_doc_id for c in chunks}
+    original = {c.node_id: c for c in chunks}
     for result in retriever.retrieve("bread and yeast"):
-        node = result.node
-        assert node.ref_doc_id == source_of[node.node_id] and node.ref_doc_id.startswith("doc-")
+        node, chunk = result.node, original[result.node.node_id]
+        assert node.ref_doc_id == chunk.ref_doc_id and node.ref_doc_id.startswith("doc-")
+        # every relationship (source, previous, next) and the user's exclusions come back
+        assert {r: i.node_id for r, i in node.relationships.items()} == {
+            r: i.node_id for r, i in chunk.relationships.items()
+        }
+        assert set(chunk.excluded_llm_metadata_keys) <= set(node.excluded_llm_metadata_keys)
         prompt = node.get_content(metadata_mode=MetadataMode.LLM)
-        assert "topic" in prompt  # the user's metadata still reaches the LLM
-        for key in ("colbert_score", "dense_score", "rank", "ref_doc_id"):
+        assert "topic" in prompt and "internal" not in prompt  # the user's choices hold
+        for key in ("colbert_score", "dense_score", "rank"):
             assert key in node.metadata and f"{key}:" not in prompt

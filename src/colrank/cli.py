@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from colrank import __version__
 from colrank.config import ColrankConfig
-from colrank.errors import ColrankError
+from colrank.errors import ColrankError, InvalidInputError
 
 logger = logging.getLogger("colrank")
 
@@ -60,17 +61,36 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int) -> Any:
+def _build_index(corpus: Path, cfg: ColrankConfig, chunk: int, passages: Any = None) -> Any:
+    """Index a corpus in steps of ``chunk`` documents, with one progress bar for the whole."""
+    from tqdm.auto import tqdm
+
     from colrank.eval.corpus import read_corpus
     from colrank.index import ColrankIndex
 
-    ids, texts, metas = read_corpus(corpus)
+    if chunk < 1:
+        raise InvalidInputError(f"--chunk must be at least 1, not {chunk}")
+    ids, texts, metas = read_corpus(corpus, passages)
     index = ColrankIndex(cfg)
-    for start in range(0, len(texts), chunk):
-        end = start + chunk
-        index.add(texts[start:end], metas[start:end], ids[start:end])
-        logger.info("indexed %d / %d documents", min(end, len(texts)), len(texts))
+    show = cfg.runtime.show_progress
+    with tqdm(total=len(texts), desc="Indexing", unit="doc", disable=not show) as bar:
+        for start in range(0, len(texts), chunk):
+            end = start + chunk
+            index.add(texts[start:end], metas[start:end], ids[start:end], progress=False)
+            bar.update(len(texts[start:end]))
     return index
+
+
+def _passages(args: argparse.Namespace, cfg: ColrankConfig) -> Any:
+    """The passage splitter for a folder corpus (None: a BEIR/JSONL corpus, or --no-split)."""
+    corpus = Path(args.corpus)
+    if args.no_split or not corpus.is_dir() or (corpus / "corpus.jsonl").is_file():
+        return None
+    from colrank.eval.passages import PassageSplitter
+    from colrank.models.loading import resolve_model_path
+
+    path = resolve_model_path(cfg.models.colbert_model)
+    return PassageSplitter.for_model(path, args.passage_tokens, args.overlap)
 
 
 def _load_or_build(args: argparse.Namespace) -> Any:
@@ -89,7 +109,8 @@ def _load_or_build(args: argparse.Namespace) -> Any:
 def cmd_index(args: argparse.Namespace) -> int:
     """Build an index from a corpus and save it."""
     started = time.perf_counter()
-    index = _build_index(Path(args.corpus), _config(args), args.chunk)
+    cfg = _config(args)
+    index = _build_index(Path(args.corpus), cfg, args.chunk, _passages(args, cfg))
     index.save(args.index)
     seconds = time.perf_counter() - started
     print(f"indexed {len(index)} documents into {args.index} in {seconds:.1f} s")
@@ -220,9 +241,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         queries = [str(r["text"]) for r in iter_jsonl(Path(args.data) / "queries.jsonl")]
     queries = queries[: args.n]
     report: dict[str, Any] = {
-        "default_search": query_latency(index, queries, args.candidates),
+        "default_search": query_latency(index, queries, args.candidates, progress=not args.json),
         "core_search": query_latency(
-            index, queries, args.candidates, first_stage="dense", rerank_fusion="none"
+            index,
+            queries,
+            args.candidates,
+            progress=not args.json,
+            first_stage="dense",
+            rerank_fusion="none",
         ),
         "rerank": rerank_vs_reencode(index, queries, args.reencode, args.candidates),
     }
@@ -262,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"colrank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="build an index from a corpus")
@@ -269,12 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="output index directory")
     p.add_argument("--chunk", type=int, default=2048, help="documents encoded per step")
     p.add_argument("--index-kind", choices=["flat", "hnsw", "ivf"], help="FAISS index type")
+    p.add_argument(
+        "--passage-tokens",
+        type=int,
+        default=200,
+        help="a folder's files are split into passages of at most this many ColBERT tokens "
+        "(default 200; the offline model keeps 256 per document)",
+    )
+    p.add_argument(
+        "--overlap", type=int, default=32, help="tokens consecutive passages share (default 32)"
+    )
+    p.add_argument("--no-split", action="store_true", help="index each file whole (truncated)")
     _model_args(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search an index")
     p.add_argument("index", help="index directory")
-    p.add_argument("query")
+    p.add_argument("query", help="the question")
     p.add_argument("-k", type=int, default=10, help="results (default 10)")
     p.add_argument("--candidates", type=int, default=100, help="dense candidates to rerank")
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
@@ -290,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="nDCG@10 / Recall / MRR on a BEIR dataset")
     p.add_argument("--data", required=True, help="BEIR dataset directory")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="qrels split to evaluate (default test)")
     p.add_argument("--index", help="index dir to reuse (built and saved there if missing)")
     p.add_argument("--candidates", default="10,30,100,300", help="rerank depths, comma-separated")
     p.add_argument("--first-stages", default="dense", help="comma-separated: dense, bm25, hybrid")
@@ -299,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ColBERT weights to sweep for interpolation fusion at depth 100, e.g. 0,0.5,1",
     )
     p.add_argument("--rrf", action="store_true", help="also report ColBERT + first-stage RRF")
-    p.add_argument("--chunk", type=int, default=2048)
+    p.add_argument("--chunk", type=int, default=2048, help="documents encoded per step")
     p.add_argument("--json", action="store_true", help="print JSON")
     _model_args(p)
     p.set_defaults(func=cmd_eval)
@@ -312,10 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index", help="index over the corpus to mine negatives (built and saved there if missing)"
     )
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--epochs", type=float, help="passes over the training pairs")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    p.add_argument("--batch-size", type=int, help="training pairs per step")
+    p.add_argument("--learning-rate", type=float, help="AdamW learning rate")
     p.add_argument("--negatives", type=int, help="hard negatives per positive")
     p.add_argument("--train-document-length", type=int, help="document tokens while training")
     p.add_argument(
@@ -332,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--queries", help="text file, one query per line")
     src.add_argument("--data", help="BEIR directory (its queries.jsonl)")
     p.add_argument("-n", type=int, default=50, help="queries to time (default 50)")
-    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--candidates", type=int, default=100, help="candidates reranked per query")
     p.add_argument("--reencode", type=int, default=5, help="queries timed with re-encoding")
     p.add_argument("--indexing", type=int, default=0, help="documents for the throughput test")
     p.add_argument("--json", action="store_true", help="print JSON")

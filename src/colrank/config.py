@@ -246,6 +246,8 @@ class ColrankConfig(_Section):
         """
         body = self.model_dump(mode="json")
         body["search"] = self.search.model_dump(mode="json", exclude_defaults=True)
+        if self.rerank_cache_bytes == type(self).model_fields["rerank_cache_bytes"].default:
+            del body["rerank_cache_bytes"]  # a process setting: saved only when chosen
         return body
 
     @classmethod

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from colrank.index import ColrankIndex
 
@@ -31,13 +32,17 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def query_latency(
-    index: ColrankIndex, queries: Sequence[str], candidates: int = 100, **search: Any
+    index: ColrankIndex,
+    queries: Sequence[str],
+    candidates: int = 100,
+    progress: bool = False,
+    **search: Any,
 ) -> dict[str, Any]:
     """End-to-end ``search`` latency and its per-stage breakdown (after one warm-up query)."""
     k = min(10, candidates)
     index.search(queries[0], k=k, candidates=candidates, **search)
     total, stages = [], {}
-    for q in queries:
+    for q in tqdm(queries, desc="Timing searches", unit="query", disable=not progress):
         timings: dict[str, float] = {}
         start = time.perf_counter()
         index.search(q, k=k, candidates=candidates, timings=timings, **search)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,15 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                     raise InvalidInputError(f"{path}:{number} is not valid JSON: {exc}") from exc
 
 
-def read_corpus(path: str | Path) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Ids, texts and metadata from a BEIR dir, a ``.jsonl`` file or a folder of text files."""
+def read_corpus(
+    path: str | Path, split: Callable[[str], list[str]] | None = None
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Ids, texts and metadata from a BEIR dir, a ``.jsonl`` file or a folder of text files.
+
+    ``split`` cuts each file of a folder into passages (see
+    :class:`~colrank.eval.passages.PassageSplitter`): passage ``i`` of ``a/b.md`` gets the
+    id ``a/b.md#i`` and metadata ``{"source": "a/b.md", "passage": i}``.
+    """
     path = Path(path)
     if path.is_dir() and (path / "corpus.jsonl").is_file():
         path = path / "corpus.jsonl"
@@ -76,11 +83,18 @@ def read_corpus(path: str | Path) -> tuple[list[str], list[str], list[dict[str, 
     elif path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES):
             text = file.read_text(encoding="utf-8", errors="replace").strip()
-            if text:
-                rel = file.relative_to(path).as_posix()
+            if not text:
+                continue
+            rel = file.relative_to(path).as_posix()
+            if split is None:
                 ids.append(rel)
                 texts.append(text)
                 metas.append({"source": rel})
+                continue
+            for i, passage in enumerate(split(text)):
+                ids.append(f"{rel}#{i}")
+                texts.append(passage)
+                metas.append({"source": rel, "passage": i})
     else:
         raise InvalidInputError(
             f"{path} is neither a BEIR directory, a .jsonl file nor a folder of "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
@@ -37,12 +37,14 @@ from llama_index.core.vector_stores.types import (
     FilterOperator,
     MetadataFilters,
 )
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from colrank import Document as ColrankDocument
 from colrank import Hit
 from colrank.config import ColrankConfig, with_model
 from colrank.errors import InvalidFilterError
 from colrank.index import ColrankIndex
+from colrank.metadata import to_json_metadata
 from colrank.rerank.ranker import TextRanker
 from colrank.results import stage_scores
 
@@ -95,8 +97,48 @@ SOURCE_KEY = "ref_doc_id"
 _BOOKKEEPING = ("dense_score", "colbert_score", "bm25_score", "cross_encoder_score", "rank")
 
 
+NODE_ID_KEY = "_node_id"  # top-level copy of the node id, so node ids can filter
+
+
+def node_row(node: BaseNode, metadata_mode: MetadataMode = MetadataMode.EMBED) -> NodeRow:
+    """How a node is stored: its own text, what to encode, and metadata that restores it.
+
+    The metadata is LlamaIndex's own layout (``node_to_metadata_dict``: the node's fields in
+    ``_node_content``, its metadata at the top level for filters, ``ref_doc_id``), so
+    relationships and excluded-key lists survive the round trip.
+    """
+    stored = node_to_metadata_dict(node, remove_text=True, flat_metadata=False)
+    return NodeRow(
+        node.node_id,
+        node.get_content(metadata_mode=MetadataMode.NONE),
+        node.get_content(metadata_mode=metadata_mode),
+        to_json_metadata({**stored, NODE_ID_KEY: node.node_id}),
+    )
+
+
+class NodeRow(NamedTuple):
+    """A node as colrank stores it."""
+
+    id: str
+    text: str
+    encode_text: str
+    metadata: dict[str, Any]
+
+
+def stored_node(text: str, metadata: dict[str, Any]) -> BaseNode:
+    """The node :func:`node_row` stored (relationships and exclusions included)."""
+    return metadata_dict_to_node(metadata, text=text)
+
+
 def _hit_to_node(hit: Hit) -> NodeWithScore:
-    metadata = {**hit.metadata, **stage_scores(hit), "rank": hit.rank}
+    scores = {**stage_scores(hit), "rank": hit.rank}
+    if "_node_content" in hit.metadata:  # stored from a node: give the same node back
+        node = stored_node(hit.text, hit.metadata)
+        node.metadata = {**node.metadata, **scores}
+        for keys in (node.excluded_llm_metadata_keys, node.excluded_embed_metadata_keys):
+            keys.extend(k for k in scores if k not in keys)
+        return NodeWithScore(node=node, score=hit.score)
+    metadata = {**hit.metadata, **scores}
     hidden = [k for k in (*_BOOKKEEPING, SOURCE_KEY) if k in metadata]
     node = TextNode(
         id_=hit.id or "",
@@ -109,14 +151,6 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
     if isinstance(source, str) and source:
         node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=source)
     return NodeWithScore(node=node, score=hit.score)
-
-
-def _node_metadata(node: BaseNode) -> dict[str, Any]:
-    """A node's metadata, plus its source document id when it has one."""
-    metadata = dict(node.metadata)
-    if node.ref_doc_id and node.ref_doc_id != node.node_id:
-        metadata[SOURCE_KEY] = node.ref_doc_id
-    return metadata
 
 
 class ColrankRetriever(BaseRetriever):
@@ -156,19 +190,20 @@ class ColrankRetriever(BaseRetriever):
         metadata_mode: MetadataMode = MetadataMode.EMBED,
         **kwargs: Any,
     ) -> ColrankRetriever:
-        """Index nodes (ids and metadata kept) and wrap the index.
+        """Index nodes (ids, metadata, relationships and excluded keys kept) and wrap the index.
 
         The encoded text is ``node.get_content(metadata_mode)``, as LlamaIndex embeds
         nodes; the node's own text is what retrieval returns. Chunk long documents
-        with a node parser first: each chunk's source document id is kept (metadata
-        ``ref_doc_id``), so retrieved nodes have ``node.ref_doc_id`` again.
+        with a node parser first: retrieved nodes come back with their relationships
+        (``node.ref_doc_id`` included) and ``excluded_*_metadata_keys``.
         """
         index = ColrankIndex(config)
+        rows = [node_row(n, metadata_mode) for n in nodes]
         index.add(
-            [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
-            [_node_metadata(n) for n in nodes],
-            [n.node_id for n in nodes],
-            encode_texts=[n.get_content(metadata_mode=metadata_mode) for n in nodes],
+            [r.text for r in rows],
+            [r.metadata for r in rows],
+            [r.id for r in rows],
+            encode_texts=[r.encode_text for r in rows],
         )
         return cls(index, **kwargs)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -36,14 +36,11 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from colrank.config import ColrankConfig
 from colrank.index import ColrankIndex
-from colrank.integrations.llama_index import to_colrank_filter
-from colrank.metadata import to_json_metadata
+from colrank.integrations.llama_index import NODE_ID_KEY, node_row, stored_node, to_colrank_filter
 
-NODE_ID_KEY = "_node_id"  # top-level copy of the node id, so node_ids can filter
 _DEFAULT_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID)
 _LEXICAL_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
 
@@ -124,15 +121,12 @@ class ColrankVectorStore(BasePydanticVectorStore):
         _no_extra(add_kwargs, "add")
         if not nodes:
             return []
-        metadatas = []
-        for node in nodes:
-            stored = node_to_metadata_dict(node, remove_text=True, flat_metadata=False)
-            metadatas.append(to_json_metadata({**stored, NODE_ID_KEY: node.node_id}))
+        rows = [node_row(n) for n in nodes]
         return self._index.upsert(
-            [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
-            metadatas,
-            [n.node_id for n in nodes],
-            encode_texts=[n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes],
+            [r.text for r in rows],
+            [r.metadata for r in rows],
+            [r.id for r in rows],
+            encode_texts=[r.encode_text for r in rows],
         )
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -166,7 +160,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
     ) -> list[BaseNode]:
         """Stored nodes by id and/or metadata filter (relationships and exclusions kept)."""
         docs = self._index.get(self._matching(node_ids, filters), missing="ignore")
-        return [_to_node(d.text, d.metadata) for d in docs]
+        return [stored_node(d.text, d.metadata) for d in docs]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Colrank's two-stage search for ``query.query_str`` (filters applied first)."""
@@ -196,7 +190,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
                 "default, hybrid, text_search, sparse or mmr"
             )
         return VectorStoreQueryResult(
-            nodes=[_to_node(h.text, h.metadata) for h in hits],
+            nodes=[stored_node(h.text, h.metadata) for h in hits],
             similarities=[h.score for h in hits],
             ids=[h.id for h in hits],
         )
@@ -242,10 +236,6 @@ def _restrict(
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _to_node(text: str, metadata: dict[str, Any]) -> BaseNode:
-    return metadata_dict_to_node(metadata, text=text)
 
 
 def _folder(persist_path: str) -> Path:

@@ -91,8 +91,34 @@ def cached_model(key: tuple[Any, ...], build: Any) -> Any:
     """Build a model once per process and key (models are large; indexes share them)."""
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = build()
+            with quiet_loading():
+                _cache[key] = build()
         return _cache[key]
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence transformers' load reports and weight-loading bars while colrank loads a model.
+
+    The stand-in ColBERT is built from a plain encoder on purpose, so transformers'
+    "LOAD REPORT ... UNEXPECTED" notes are expected noise. The user's own settings are
+    restored afterwards: only colrank's loads are quiet.
+    """
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        yield
+        return
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> SentenceTransformer:

@@ -1,9 +1,17 @@
-"""Metadata filters: a small Mongo-style dict language, compiled to SQLite.
+"""Metadata filters: a small Mongo-style dict language, parsed once, compiled per backend.
 
-A filter is a mapping from metadata field to a value (equality) or to an operator
-dict; ``$and`` / ``$or`` combine filters. Supported operators: ``$eq $ne $gt $gte
-$lt $lte $in $nin $exists``. This is the format LangChain vector stores take, and
-LlamaIndex ``MetadataFilters`` are translated to it by the LlamaIndex face.
+A filter maps a top-level metadata field to a value (equality) or to an operator dict;
+``$and`` / ``$or`` combine filters. Operators: ``$eq $ne $gt $gte $lt $lte $in $nin
+$exists``. This is the format LangChain vector stores take; LlamaIndex
+``MetadataFilters`` are translated to it by the LlamaIndex face.
+
+Semantics, the same in every backend: a value matches only a stored value of its own JSON
+kind (a boolean never matches a number, a number never matches text); ``$ne`` and
+``$nin`` also match documents without the field; ``$exists`` treats a JSON ``null`` as
+absent. :func:`parse` checks a filter and turns it into a small tree of :class:`Compare`,
+:class:`InList`, :class:`Exists` and :class:`Junction` nodes; :func:`compile_filter`
+writes the SQLite ``WHERE`` clause of the local backend, and the PostgreSQL backend
+writes its own from the same tree.
 
 Example:
     >>> where, params = compile_filter({"year": {"$gte": 2020}, "lang": "en"})
@@ -15,25 +23,65 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Union
 
 from colrank.errors import InvalidFilterError
 
 Filter = Mapping[str, Any]
 
-_COMPARE = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 _SCALARS = (str, int, float, bool)
 
 
-def _path(name: str) -> str:
+@dataclass(frozen=True)
+class Compare:
+    """``field op value`` (``op`` one of :data:`COMPARISONS`)."""
+
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class InList:
+    """``field`` is one of ``values`` (or, ``negate``-d, is not / is absent)."""
+
+    field: str
+    values: tuple[Any, ...]
+    negate: bool
+
+
+@dataclass(frozen=True)
+class Exists:
+    """``field`` holds a non-null value (or, with ``present`` false, does not)."""
+
+    field: str
+    present: bool
+
+
+@dataclass(frozen=True)
+class Junction:
+    """All (``"and"``) or any (``"or"``) of the parts."""
+
+    kind: str
+    parts: tuple[Expr, ...]
+
+
+Expr = Union[Compare, InList, Exists, Junction]  # noqa: UP007 - a runtime alias
+
+
+def kind_of(value: Any) -> str:
+    """The JSON kind a filter value matches: ``boolean``, ``number`` or ``string``."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else "string"
+
+
+def _field_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidFilterError(f"filter field names must be non-empty strings, not {name!r}")
-    quoted = json.dumps(name).replace("'", "''")
-    return f"'$.{quoted}'"
-
-
-def _field(name: str) -> str:
-    return f"json_extract(metadata, {_path(name)})"
+    return name
 
 
 def _scalar(value: Any, op: str) -> Any:
@@ -44,87 +92,115 @@ def _scalar(value: Any, op: str) -> Any:
     return value
 
 
-_KINDS = {bool: "('true', 'false')", int: "('integer', 'real')", str: "('text')"}
-
-
-def _kind(value: Any) -> type:
-    return bool if isinstance(value, bool) else int if isinstance(value, (int, float)) else str
-
-
-def _typed(field: str, value: Any) -> str:
-    """SQL: the field holds a JSON value of ``value``'s kind (boolean, number or text).
-
-    json_extract gives 1/0 for JSON booleans and SQLite orders text above every number,
-    so without this ``True`` would match ``1`` and ``"2000"`` would be above ``2021``.
-    """
-    return f"json_type(metadata, {_path(field)}) IN {_KINDS[_kind(value)]}"
-
-
-def _condition(field: str, spec: Any, params: list[Any]) -> str:
-    column = _field(field)
+def _condition(field: str, spec: Any) -> list[Expr]:
     if not isinstance(spec, Mapping):
         spec = {"$eq": spec}
     if not spec:
         raise InvalidFilterError(f"empty operator dict for field {field!r}")
-    parts = []
+    parts: list[Expr] = []
     for op, value in spec.items():
-        if op in _COMPARE:
-            params.append(_scalar(value, op))
-            if op == "$ne":
-                parts.append(f"({column} IS NULL OR NOT ({_typed(field, value)}) OR {column} != ?)")
-                continue
-            parts.append(f"({_typed(field, value)} AND {column} {_COMPARE[op]} ?)")
+        if op in COMPARISONS:
+            parts.append(Compare(field, op, _scalar(value, op)))
         elif op in ("$in", "$nin"):
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
                 raise InvalidFilterError(f"{op} takes a non-empty list, not {value!r}")
-            scalars = [_scalar(v, op) for v in value]
-            ors = []
-            for kind in dict.fromkeys(_kind(v) for v in scalars):  # each kind matches its own
-                group = [v for v in scalars if _kind(v) is kind]
-                params.extend(group)
-                marks = ", ".join("?" for _ in group)
-                ors.append(f"({_typed(field, group[0])} AND {column} IN ({marks}))")
-            match = " OR ".join(ors)
-            parts.append(f"({match})" if op == "$in" else f"({column} IS NULL OR NOT ({match}))")
+            parts.append(InList(field, tuple(_scalar(v, op) for v in value), op == "$nin"))
         elif op == "$exists":
-            parts.append(f"{column} IS {'NOT ' if value else ''}NULL")
+            parts.append(Exists(field, bool(value)))
         else:
             raise InvalidFilterError(
                 f"unknown filter operator {op!r}; use one of "
-                f"{sorted([*_COMPARE, '$in', '$nin', '$exists'])}"
+                f"{sorted([*COMPARISONS, '$in', '$nin', '$exists'])}"
             )
-    return " AND ".join(parts)
+    return parts
 
 
-def _compile(spec: Filter, params: list[Any]) -> str:
+def _parse(spec: Any) -> Expr:
     if not isinstance(spec, Mapping):
         raise InvalidFilterError(f"a filter is a dict, not {type(spec).__name__}")
-    clauses = []
+    parts: list[Expr] = []
     for key, value in spec.items():
         if key in ("$and", "$or"):
             if not isinstance(value, Sequence) or isinstance(value, str) or not value:
                 raise InvalidFilterError(f"{key} takes a non-empty list of filters")
-            joined = f" {key[1:].upper()} ".join(f"({_compile(v, params)})" for v in value)
-            clauses.append(joined)
+            parts.append(Junction(key[1:], tuple(_parse(v) for v in value)))
         elif isinstance(key, str) and key.startswith("$"):
             raise InvalidFilterError(f"unknown top-level filter operator {key!r}")
         else:
-            clauses.append(_condition(key, value, params))
-    if not clauses:
+            parts.extend(_condition(_field_name(key), value))
+    if not parts:
         raise InvalidFilterError("empty filter; pass None for no filter")
-    return " AND ".join(f"({c})" for c in clauses)
+    return parts[0] if len(parts) == 1 else Junction("and", tuple(parts))
+
+
+def parse(spec: Filter) -> Expr | None:
+    """Check a filter and return its tree (None for ``{}``: no filter)."""
+    if isinstance(spec, Mapping) and not spec:
+        return None
+    return _parse(spec)
+
+
+# ------------------------------------------------------------------ SQLite
+_SQL_OPS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_SQLITE_KINDS = {
+    "boolean": "('true', 'false')",
+    "number": "('integer', 'real')",
+    "string": "('text')",
+}
+
+
+def _sqlite_path(name: str) -> str:
+    quoted = json.dumps(name).replace("'", "''")
+    return f"'$.{quoted}'"
+
+
+def _sqlite(expr: Expr, params: list[Any]) -> str:
+    if isinstance(expr, Junction):
+        joined = f" {expr.kind.upper()} ".join(f"({_sqlite(p, params)})" for p in expr.parts)
+        return f"({joined})"
+    column = f"json_extract(metadata, {_sqlite_path(expr.field)})"
+    if isinstance(expr, Exists):
+        return f"{column} IS {'NOT ' if expr.present else ''}NULL"
+
+    def typed(value: Any) -> str:
+        # json_extract gives 1/0 for JSON booleans and SQLite orders text above numbers
+        return f"json_type(metadata, {_sqlite_path(expr.field)}) IN {_SQLITE_KINDS[kind_of(value)]}"
+
+    if isinstance(expr, Compare):
+        params.append(expr.value)
+        if expr.op == "$ne":
+            return f"({column} IS NULL OR NOT ({typed(expr.value)}) OR {column} != ?)"
+        return f"({typed(expr.value)} AND {column} {_SQL_OPS[expr.op]} ?)"
+    ors = []
+    for kind in dict.fromkeys(kind_of(v) for v in expr.values):  # each kind matches its own
+        group = [v for v in expr.values if kind_of(v) == kind]
+        params.extend(group)
+        ors.append(f"({typed(group[0])} AND {column} IN ({', '.join('?' for _ in group)}))")
+    match = " OR ".join(ors)
+    return f"({column} IS NULL OR NOT ({match}))" if expr.negate else f"({match})"
 
 
 def compile_filter(spec: Filter) -> tuple[str, list[Any]]:
-    """Compile a filter dict into an SQL ``WHERE`` expression and its parameters.
+    """Compile a filter dict into an SQLite ``WHERE`` expression and its parameters.
 
     ``{}`` at the top level means no filter (as LangChain callers often pass it).
-    A boolean value only matches JSON booleans, and a number never matches one.
     """
-    if isinstance(spec, Mapping) and not spec:
+    expr = parse(spec)
+    if expr is None:
         return "1", []
     params: list[Any] = []
-    return _compile(spec, params), params
+    return _sqlite(expr, params), params
 
 
-__all__ = ["Filter", "compile_filter"]
+__all__ = [
+    "COMPARISONS",
+    "Compare",
+    "Exists",
+    "Expr",
+    "Filter",
+    "InList",
+    "Junction",
+    "compile_filter",
+    "kind_of",
+    "parse",
+]

@@ -1,0 +1,1 @@
+"""The PostgreSQL + pgvector backend: one row per document, writes as transactions."""
