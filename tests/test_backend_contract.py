@@ -1,9 +1,10 @@
 """The storage backend contract: every backend must pass this one suite.
 
 Synthetic embeddings (no model), so the suite is fast and says nothing about quality.
-A backend joins by adding a factory to ``BACKENDS``: it returns a fresh, empty backend
-and a ``reopen`` function that gives the same collection as a new process would see it
-(for the local backend: save, then load the snapshot).
+A backend joins by adding a factory to ``BACKENDS``: it returns a fresh, empty backend,
+a ``reopen`` function that gives the same collection as a new process would see it (for
+the local backend: save, then load the snapshot; for PostgreSQL: connect again), and a
+``break_mid_write`` function that makes the next write fail after part of it is applied.
 """
 
 from __future__ import annotations
@@ -24,22 +25,55 @@ from colrank.store.local.docstore import DocStore
 
 DENSE_DIM, TOKEN_DIM = 8, 4
 Reopen = Callable[[StorageBackend], StorageBackend]
+Break = Callable[[pytest.MonkeyPatch], None]
 
 
-def _local(tmp_path: Path) -> tuple[StorageBackend, Reopen]:
+def _broken(*args, **kwargs):
+    raise OSError("disk full")
+
+
+def _local(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
     def reopen(backend: StorageBackend) -> StorageBackend:
         backend.save(tmp_path / "idx", {})  # type: ignore[attr-defined]
         return LocalBackend.load(tmp_path / "idx")[0]
 
-    return LocalBackend(), reopen
+    def break_mid_write(monkeypatch: pytest.MonkeyPatch) -> None:
+        # the document store fails after FAISS, the tokens and BM25 took the batch
+        monkeypatch.setattr(DocStore, "add", _broken)
+
+    return LocalBackend(), reopen, break_mid_write
 
 
-BACKENDS = {"local": _local}
+def _postgres(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
+    from colrank.store.postgres import schema
+    from colrank.store.postgres.backend import PostgresBackend
+
+    url = request.getfixturevalue("postgres_url")
+    name = f"c{zlib.crc32(request.node.nodeid.encode())}"
+    backend = PostgresBackend(url, name, pool_size=6)
+    backend.drop()
+    request.addfinalizer(backend.close)
+
+    def reopen(old: StorageBackend) -> StorageBackend:
+        again = PostgresBackend(url, name)
+        request.addfinalizer(again.close)
+        return again
+
+    def break_mid_write(monkeypatch: pytest.MonkeyPatch) -> None:
+        # the inserts fail after the replaced rows were deleted in the same transaction
+        monkeypatch.setattr(schema, "insert_rows", _broken)
+
+    return backend, reopen, break_mid_write
+
+
+BACKENDS = {"local": _local, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request, tmp_path) -> tuple[StorageBackend, Reopen]:
-    return BACKENDS[request.param](tmp_path)
+    backend, reopen, breaker = BACKENDS[request.param](request, tmp_path)
+    request.node.break_mid_write = breaker
+    return backend, reopen
 
 
 def rows(ids: list[str], version: int = 0, **meta) -> DocumentRows:
@@ -166,15 +200,11 @@ def test_reopen_keeps_everything(store) -> None:
     assert "d99" in state(again) and len(state(again)) == 10
 
 
-def test_a_store_failing_mid_write_leaves_the_previous_state(store, monkeypatch) -> None:
+def test_a_store_failing_mid_write_leaves_the_previous_state(store, request, monkeypatch) -> None:
     backend, _ = store
     backend.write(WriteBatch(upserts=rows(["d1", "d2"])))
     before = state(backend)
-
-    def broken(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(DocStore, "add", broken)  # fails after the vectors and tokens went in
+    request.node.break_mid_write(monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         backend.write(WriteBatch(upserts=rows(["d2", "d3"], 1), on_conflict="replace"))
     monkeypatch.undo()

@@ -23,28 +23,28 @@ def store() -> DocStore:
     return s
 
 
-@pytest.mark.parametrize(
-    ("spec", "predicate"),
-    [
-        ({"lang": "en"}, lambda m: m.get("lang") == "en"),
-        ({"year": {"$gte": 2020}}, lambda m: m["year"] >= 2020),
-        ({"year": {"$gt": 2019, "$lt": 2023}}, lambda m: 2019 < m["year"] < 2023),
-        ({"lang": {"$in": ["fr", "de"]}}, lambda m: m["lang"] in ("fr", "de")),
-        ({"lang": {"$nin": ["en"]}}, lambda m: m["lang"] != "en"),
-        ({"tags": {"$ne": "b"}}, lambda m: m.get("tags") != "b"),
-        ({"tags": {"$exists": False}}, lambda m: "tags" not in m),
-        ({"draft": True}, lambda m: m.get("draft") is True),
-        ({"author name": "x"}, lambda m: m.get("author name") == "x"),
-        (
-            {"$or": [{"lang": "fr"}, {"year": {"$lte": 2019}}]},
-            lambda m: m["lang"] == "fr" or m["year"] <= 2019,
-        ),
-        (
-            {"$and": [{"lang": "en"}, {"year": {"$eq": 2020}}]},
-            lambda m: m["lang"] == "en" and m["year"] == 2020,
-        ),
-    ],
-)
+REFERENCE = [
+    ({"lang": "en"}, lambda m: m.get("lang") == "en"),
+    ({"year": {"$gte": 2020}}, lambda m: m["year"] >= 2020),
+    ({"year": {"$gt": 2019, "$lt": 2023}}, lambda m: 2019 < m["year"] < 2023),
+    ({"lang": {"$in": ["fr", "de"]}}, lambda m: m["lang"] in ("fr", "de")),
+    ({"lang": {"$nin": ["en"]}}, lambda m: m["lang"] != "en"),
+    ({"tags": {"$ne": "b"}}, lambda m: m.get("tags") != "b"),
+    ({"tags": {"$exists": False}}, lambda m: "tags" not in m),
+    ({"draft": True}, lambda m: m.get("draft") is True),
+    ({"author name": "x"}, lambda m: m.get("author name") == "x"),
+    (
+        {"$or": [{"lang": "fr"}, {"year": {"$lte": 2019}}]},
+        lambda m: m["lang"] == "fr" or m["year"] <= 2019,
+    ),
+    (
+        {"$and": [{"lang": "en"}, {"year": {"$eq": 2020}}]},
+        lambda m: m["lang"] == "en" and m["year"] == 2020,
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "predicate"), REFERENCE)
 def test_filter_matches_python_reference(store: DocStore, spec, predicate) -> None:
     expected = [i for i, m in enumerate(ROWS) if predicate(m)]
     assert store.matching_iids(spec) == expected
@@ -75,22 +75,65 @@ def same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
 
 
-@pytest.mark.parametrize(
-    ("spec", "predicate"),
-    [
-        ({"n": True}, lambda m: same(m.get("n"), True)),
-        ({"n": 1}, lambda m: same(m.get("n"), 1)),
-        ({"n": {"$ne": True}}, lambda m: not same(m.get("n"), True)),
-        ({"n": {"$ne": 0}}, lambda m: not same(m.get("n"), 0)),
-        ({"n": {"$in": [1, False]}}, lambda m: any(same(m.get("n"), v) for v in (1, False))),
-        ({"n": {"$nin": [True]}}, lambda m: not same(m.get("n"), True)),
-        (
-            {"n": {"$gte": 1}},
-            lambda m: isinstance(m.get("n"), int) and not isinstance(m["n"], bool) and m["n"] >= 1,
-        ),
-    ],
-)
+TYPED_REFERENCE = [
+    ({"n": True}, lambda m: same(m.get("n"), True)),
+    ({"n": 1}, lambda m: same(m.get("n"), 1)),
+    ({"n": {"$ne": True}}, lambda m: not same(m.get("n"), True)),
+    ({"n": {"$ne": 0}}, lambda m: not same(m.get("n"), 0)),
+    ({"n": {"$in": [1, False]}}, lambda m: any(same(m.get("n"), v) for v in (1, False))),
+    ({"n": {"$nin": [True]}}, lambda m: not same(m.get("n"), True)),
+    (
+        {"n": {"$gte": 1}},
+        lambda m: isinstance(m.get("n"), int) and not isinstance(m["n"], bool) and m["n"] >= 1,
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "predicate"), TYPED_REFERENCE)
 def test_booleans_and_numbers_do_not_match_each_other(spec, predicate) -> None:
     s = DocStore()
     s.add(list(range(len(TYPED))), [f"d{i}" for i in range(len(TYPED))], ["t"] * len(TYPED), TYPED)
     assert s.matching_iids(spec) == [i for i, m in enumerate(TYPED) if predicate(m)]
+
+
+def test_postgres_compiles_the_same_filters_to_the_same_answers(postgres_url) -> None:
+    """Every reference filter above, on PostgreSQL's jsonb, against the same predicates."""
+    import numpy as np
+
+    from colrank.store.base import DocumentRows, WriteBatch
+    from colrank.store.postgres.backend import PostgresBackend
+
+    extra = [{"big": 2**70}, {"big": 5}, {"s": "10"}, {"s": "9"}, {"year": 2024}]
+    extra_cases = [
+        ({"big": {"$gt": 2**69}}, lambda m: isinstance(m.get("big"), int) and m["big"] > 2**69),
+        ({"s": {"$gt": "9"}}, lambda m: isinstance(m.get("s"), str) and m["s"] > "9"),
+        ({"year": {"$gt": "2000"}}, lambda m: False),  # text never matches a number
+    ]
+    groups = {
+        "rows": (ROWS, REFERENCE),
+        "typed": (TYPED, TYPED_REFERENCE),
+        "extra": (extra, extra_cases),
+    }
+    docs = [(g, i, m) for g, (metas, _) in groups.items() for i, m in enumerate(metas)]
+    ids = [f"{g}-{i}" for g, i, _ in docs]
+    stored = [{**m, "group": g} for g, _, m in docs]
+    backend = PostgresBackend(postgres_url, "filters")
+    backend.drop()
+    try:
+        vectors = np.full((len(docs), 4), 0.5, dtype=np.float32)
+        tokens = [np.ones((1, 4), np.float32)] * len(docs)
+        backend.write(
+            WriteBatch(upserts=DocumentRows(ids, ["t"] * len(docs), stored, vectors, tokens))
+        )
+        with backend.read() as view:
+            for group, (metas, cases) in groups.items():
+                for spec, predicate in cases:
+                    want = [f"{group}-{i}" for i, m in enumerate(metas) if predicate(m)]
+                    assert view.ids({"$and": [{"group": group}, spec]}) == want, spec
+            with pytest.raises(InvalidFilterError):
+                view.ids({"year": {"$regex": "x"}})
+            assert view.ids({"x') OR 1=1 --": "y"}) == []
+            assert len(view.ids({})) == len(docs)
+    finally:
+        backend.drop()
+        backend.close()

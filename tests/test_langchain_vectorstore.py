@@ -87,6 +87,14 @@ def test_mmr_prefers_variety_over_a_near_duplicate(tiny_config) -> None:
     assert varied[0] == top[0] and varied[1] == "c"  # MMR trades the twin for variety
 
 
+def test_an_empty_index_given_is_the_one_used(tiny_config) -> None:
+    from colrank.integrations.llama_index_store import ColrankVectorStore as LlamaStore
+
+    empty = ColrankIndex(tiny_config)  # len 0 is falsy: it must still be used (offline models)
+    assert ColrankVectorStore(empty).add_texts(["Bread needs yeast."], ids=["b"]) == ["b"]
+    assert LlamaStore(empty).client is empty and "b" in empty
+
+
 def test_wrong_use_is_refused(store, tiny_index: ColrankIndex) -> None:
     with pytest.raises(TypeError, match="unexpected keyword"):
         store.similarity_search("q", k=2, fliter={"topic": "geo"})

@@ -26,13 +26,20 @@ from typing import Any
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
-from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
+from colrank.opening import open_database, open_local
 from colrank.pipeline import SearchPipeline
 from colrank.rerank.ranker import TextRanker
 from colrank.rerank.rewrite import recode, reencode
 from colrank.results import CandidateScores, Document, Hit
-from colrank.store.base import DocumentRows, OnConflict, OnMissing, WriteBatch
+from colrank.store.base import (
+    DocumentRows,
+    OnConflict,
+    OnMissing,
+    StorageBackend,
+    WriteBatch,
+    WriteResult,
+)
 from colrank.store.filters import Filter
 from colrank.store.local.backend import LocalBackend
 from colrank.timing import Timings
@@ -68,14 +75,18 @@ class ColrankIndex:
         *,
         dense_encoder: DenseEncoder | None = None,
         colbert_encoder: ColbertEncoder | None = None,
-        backend: LocalBackend | None = None,
+        backend: StorageBackend | None = None,
     ) -> None:
         self.config = config or ColrankConfig.from_env()
         self.encoders = EncoderPair(self.config, dense_encoder, colbert_encoder)
-        self.backend = backend or LocalBackend(
-            self.config.dense_index,
-            self.config.token_store.codec,
-            self.config.token_store.pool_factor,
+        self.backend = (
+            backend
+            if backend is not None
+            else LocalBackend(
+                self.config.dense_index,
+                self.config.token_store.codec,
+                self.config.token_store.pool_factor,
+            )
         )
         self.pipeline = SearchPipeline(self.backend, self.encoders)
         self.ranker = TextRanker(
@@ -191,9 +202,13 @@ class ColrankIndex:
         """
         return self._write(WriteBatch(deletes=check_id_list(ids), missing=missing)).deleted
 
-    def _write(self, batch: WriteBatch):
+    def _write(self, batch: WriteBatch) -> WriteResult:
         dense, colbert = self.encoders.names
-        return self.backend.write(batch, dense_model=dense, colbert_model=colbert)
+        result = self.backend.write(batch, dense_model=dense, colbert_model=colbert)
+        keep_config = getattr(self.backend, "save_config", None)  # a database keeps it at once
+        if keep_config is not None and batch.upserts is not None:
+            keep_config(self.config.to_manifest())
+        return result
 
     def recode_tokens(
         self, codec: str | None = None, pool_factor: int = 1, *, progress: bool | None = None
@@ -358,6 +373,11 @@ class ColrankIndex:
         A crash mid-save leaves the previously saved index intact; searches go on
         during a save, writes wait for it.
         """
+        if not isinstance(self.backend, LocalBackend):
+            raise InvalidInputError(
+                "this index lives in a database, which is its persistence: every write is "
+                "already committed; there is nothing to save"
+            )
         if len(self) == 0:
             raise InvalidInputError("the index is empty: add documents before saving")
         root = self.backend.save(Path(path), {"config": self.config.to_manifest()})
@@ -391,15 +411,37 @@ class ColrankIndex:
             verify: check every file's SHA-256 (sizes are always checked).
             mmap: keep token embeddings on disk, memory-mapped.
         """
-        backend, manifest = LocalBackend.load(Path(path), verify=verify, mmap=mmap)
-        saved = ColrankConfig.from_manifest(manifest["config"])
-        if config is None:
-            config = saved.model_copy(update={"runtime": ColrankConfig.from_env().runtime})
-        # what the stored data is, not what the caller asks for
-        config = config.model_copy(
-            update={"dense_index": saved.dense_index, "token_store": saved.token_store}
+        backend, config = open_local(
+            Path(path), config, dense_encoder, colbert_encoder, verify=verify, mmap=mmap
         )
-        check_loaded_models(manifest, config, dense_encoder, colbert_encoder)
+        return cls(
+            config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend
+        )
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        collection: str = "default",
+        config: ColrankConfig | None = None,
+        *,
+        dense_encoder: DenseEncoder | None = None,
+        colbert_encoder: ColbertEncoder | None = None,
+        **backend_options: Any,
+    ) -> ColrankIndex:
+        """Open a collection in PostgreSQL + pgvector (created on its first write).
+
+        The database is the persistence: every write is a committed transaction that
+        other processes see; there is nothing to ``save``. ``backend_options`` go to
+        :class:`~colrank.store.postgres.backend.PostgresBackend` (``exact``,
+        ``ef_search``, ``dense_type``, ``pool_size``).
+
+        Example:
+            >>> index = ColrankIndex.open("postgresql://localhost/rag", "docs")  # doctest: +SKIP
+        """
+        backend, config = open_database(
+            url, collection, config, dense_encoder, colbert_encoder, **backend_options
+        )
         return cls(
             config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend
         )

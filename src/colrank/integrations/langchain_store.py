@@ -91,7 +91,7 @@ class ColrankVectorStore(VectorStore):
         if index is not None and (config is not None or embedding is not None):
             raise ValueError("pass an index, or config/embedding for a new one, not both")
         dense = EmbeddingsEncoder(embedding) if embedding is not None else None
-        self.index = index or ColrankIndex(config, dense_encoder=dense)  # type: ignore[arg-type]
+        self.index = index if index is not None else ColrankIndex(config, dense_encoder=dense)  # type: ignore[arg-type]
         self._embedding = embedding
         self.candidates = candidates
 

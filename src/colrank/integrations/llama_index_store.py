@@ -98,7 +98,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
         if index is not None and config is not None:
             raise ValueError("pass an index or a config for a new one, not both")
         super().__init__(candidates=candidates)
-        self._index = index or ColrankIndex(config)
+        self._index = index if index is not None else ColrankIndex(config)
 
     @classmethod
     def class_name(cls) -> str:

@@ -58,6 +58,29 @@ STOPWORD_LANGUAGES = frozenset(
 )
 
 
+def lucene_idf(n_live: int | np.ndarray, df: int | np.ndarray) -> np.ndarray:
+    """BM25's IDF as Lucene (and bm25s) compute it: ``log(1 + (N - df + 0.5) / (df + 0.5))``."""
+    return np.log1p((n_live - np.asarray(df, dtype=np.float64) + 0.5) / (df + 0.5))
+
+
+def texts_bm25(
+    query_idf: Sequence[tuple[str, float]], token_lists: Sequence[Sequence[str]], avg_len: float
+) -> np.ndarray:
+    """BM25 of tokenised texts for ``(query token, idf)`` pairs, under a corpus's ``avg_len``.
+
+    Repeated query tokens count again, as in :meth:`BM25Index.scores`.
+    """
+    out = np.zeros(len(token_lists), dtype=np.float32)  # float32 sums, as the index's
+    for row, tokens in enumerate(token_lists):
+        bag = Counter(tokens)
+        norm = K1 * (1 - B + B * len(tokens) / max(avg_len, 1e-9))
+        for token, idf in query_idf:
+            tf = bag.get(token, 0)
+            if tf:
+                out[row] += np.float32(idf * tf / (tf + norm))
+    return out.astype(np.float64)
+
+
 def _stemmer(language: str):
     try:
         import Stemmer
@@ -218,8 +241,7 @@ class BM25Index:
             term = self._vocab.get(token)
             if term is None or self._df[term] == 0:
                 continue
-            df = self._df[term]
-            out.append((term, float(np.log1p((n_live - df + 0.5) / (df + 0.5)))))
+            out.append((term, float(lucene_idf(n_live, self._df[term]))))
         return out
 
     def query_max(self, query: str) -> float:
@@ -239,20 +261,19 @@ class BM25Index:
 
     def score_texts_and_max(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
         """:meth:`score_texts` and :meth:`query_max` together (the query is tokenized once)."""
-        out = np.zeros(len(texts), dtype=np.float32)  # float32 sums, as in :meth:`scores`
-        terms = self._query_terms(query) if len(self) else []
-        top = float(sum(idf for _, idf in terms))
-        if not texts or not terms:
-            return out.astype(np.float64), top
-        avg_len = max(float(self._lengths[self._alive].mean()), 1e-9)
-        for row, tokens in enumerate(self._tokenize(texts)):
-            bag = Counter(self._vocab[t] for t in tokens if t in self._vocab)
-            norm = K1 * (1 - B + B * len(tokens) / avg_len)
-            for term, idf in terms:
-                tf = bag.get(term, 0)
-                if tf:
-                    out[row] += np.float32(idf * tf / (tf + norm))
-        return out.astype(np.float64), top
+        if not len(self):
+            return np.zeros(len(texts)), 0.0
+        n_live = len(self)
+        query_idf = [
+            (token, float(lucene_idf(n_live, self._df[self._vocab[token]])))
+            for token in self._tokenize([query])[0]
+            if token in self._vocab and self._df[self._vocab[token]] > 0
+        ]
+        top = float(sum(idf for _, idf in query_idf))
+        if not texts or not query_idf:
+            return np.zeros(len(texts)), top
+        avg_len = float(self._lengths[self._alive].mean())
+        return texts_bm25(query_idf, self._tokenize(texts), avg_len), top
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ``(scores, iids)`` of a :meth:`scores` array; zero-score documents are left out."""
@@ -318,4 +339,4 @@ class BM25Index:
         return index
 
 
-__all__ = ["BM25Index"]
+__all__ = ["B", "K1", "BM25Index", "lucene_idf", "texts_bm25"]

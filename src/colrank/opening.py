@@ -1,0 +1,92 @@
+"""Opening a stored collection: a saved local index, or a collection in a database.
+
+Both read what the stored data was made with and settle the settings a
+:class:`~colrank.index.ColrankIndex` gets: the stored data decides the index type, token
+codec and pooling; the models must be the stored ones
+(:func:`~colrank.models.identity.check_loaded_models`); with no ``config`` the saved
+settings are used, with this machine's ``COLRANK_DEVICE`` / ``COLRANK_DTYPE``.
+
+Example:
+    >>> backend, config = open_local(Path("my-index"), None, None, None)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from colrank.config import ColrankConfig
+from colrank.errors import InvalidInputError
+from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.models.identity import check_loaded_models
+from colrank.store.local.backend import LocalBackend
+
+
+def _settled(
+    saved: dict[str, Any] | None,
+    config: ColrankConfig | None,
+    manifest: dict[str, Any],
+    dense: DenseEncoder | None,
+    colbert: ColbertEncoder | None,
+) -> ColrankConfig:
+    stored = ColrankConfig.from_manifest(saved) if saved else None
+    if config is None:
+        base = stored or ColrankConfig.from_env()
+        config = base.model_copy(update={"runtime": ColrankConfig.from_env().runtime})
+    if stored is not None:  # what the stored data is, not what the caller asks for
+        config = config.model_copy(
+            update={"dense_index": stored.dense_index, "token_store": stored.token_store}
+        )
+    check_loaded_models(manifest, config, dense, colbert)
+    return config
+
+
+def open_local(
+    path: Path,
+    config: ColrankConfig | None,
+    dense: DenseEncoder | None,
+    colbert: ColbertEncoder | None,
+    *,
+    verify: bool = True,
+    mmap: bool = True,
+) -> tuple[LocalBackend, ColrankConfig]:
+    """The backend of a saved index and the settings to open it with."""
+    backend, manifest = LocalBackend.load(path, verify=verify, mmap=mmap)
+    return backend, _settled(manifest["config"], config, manifest, dense, colbert)
+
+
+def open_database(
+    url: str,
+    collection: str,
+    config: ColrankConfig | None,
+    dense: DenseEncoder | None,
+    colbert: ColbertEncoder | None,
+    **options: Any,
+) -> tuple[Any, ColrankConfig]:
+    """A database collection's backend (created on its first write) and its settings."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInputError(
+            f"{url!r} is not a database URL; use postgresql://user@host:port/database "
+            "(or ColrankIndex.load for a saved folder)"
+        )
+    try:
+        from colrank.store.postgres.backend import PostgresBackend
+    except ImportError as exc:  # pragma: no cover - the extra is not installed
+        raise InvalidInputError(
+            "the PostgreSQL backend needs psycopg and pgvector: pip install 'colrank[postgres]'"
+        ) from exc
+    wanted = config or ColrankConfig.from_env()
+    backend = PostgresBackend(
+        url,
+        collection,
+        codec=options.pop("codec", None) or wanted.token_store.codec,
+        pool_factor=wanted.token_store.pool_factor,
+        **options,
+    )
+    manifest = backend.manifest()
+    if manifest is None:
+        return backend, wanted
+    return backend, _settled(manifest.get("config"), config, manifest, dense, colbert)
+
+
+__all__ = ["open_database", "open_local"]

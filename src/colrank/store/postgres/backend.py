@@ -1,0 +1,331 @@
+"""``PostgresBackend``: a collection in PostgreSQL + pgvector, shared by many processes.
+
+One row per document (internal id, user id, text, ``jsonb`` metadata, dense vector with
+an HNSW index, token count, token codes as ``bytea``, BM25 length) plus a postings table
+for BM25 and one manifest row per collection. Writes are transactions: a batch of
+upserts and deletes commits whole or not at all, and other processes see it when it
+commits. A read view is one ``REPEATABLE READ`` read-only transaction, so a search sees
+one snapshot from recall to the last document lookup. MaxSim stays in colrank (in SQL it
+is ~10x slower); the database fetches the candidates' token codes by primary key.
+
+BM25 is computed in SQL from the postings with the local backend's tokenizer and
+formula (Lucene IDF, k1 = 1.5, b = 0.75), so hybrid recall scores exactly as it does
+locally.
+
+Example:
+    >>> backend = PostgresBackend("postgresql://localhost/colrank", "docs")  # doctest: +SKIP
+    >>> with backend.read() as view:                                        # doctest: +SKIP
+    ...     view.count()
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from colrank.errors import (
+    DimensionMismatchError,
+    DuplicateIdError,
+    InvalidInputError,
+    UnknownIdError,
+)
+from colrank.store.base import DocumentRows, StoredDoc, StoreInfo, WriteBatch, WriteResult
+from colrank.store.codecs import make_codec
+from colrank.store.local.lexical_index import BM25Index
+from colrank.store.postgres import schema
+from colrank.store.postgres.view import PostgresReadView
+
+FORMAT_VERSION = 1
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+SERVER_CODECS = ("float16", "float32", "int8")
+
+
+class PostgresBackend:
+    """A colrank collection in PostgreSQL (pgvector >= 0.8).
+
+    Args:
+        url: a libpq URL, e.g. ``postgresql://user@host:5432/db``.
+        collection: the collection name (lowercase letters, digits, ``_``).
+        codec: token codec for a new collection (``float16``, ``float32``, ``int8``).
+        dense_type: ``halfvec`` (half the bytes) or ``vector`` (float32) for a new collection.
+        exact: search the dense vectors exhaustively instead of through HNSW.
+        ef_search: HNSW candidate list size (pgvector's ``hnsw.ef_search``).
+        pool_size: connections kept open.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        collection: str = "default",
+        *,
+        codec: str = "float16",
+        dense_type: str = "halfvec",
+        pool_factor: int = 1,
+        exact: bool = False,
+        ef_search: int = 200,
+        pool_size: int = 4,
+    ) -> None:
+        if not _NAME.fullmatch(collection):
+            raise InvalidInputError(
+                f"collection names are 1-40 lowercase letters, digits or _, not {collection!r}"
+            )
+        if codec not in SERVER_CODECS:
+            raise InvalidInputError(f"the PostgreSQL backend stores tokens as {SERVER_CODECS}")
+        if dense_type not in ("halfvec", "vector"):
+            raise InvalidInputError("dense_type is 'halfvec' or 'vector'")
+        from psycopg_pool import ConnectionPool
+
+        self.collection = collection
+        self.tables = schema.Tables(collection)
+        self.exact = exact
+        self.ef_search = ef_search
+        self._wanted = {"codec": codec, "dense_type": dense_type, "pool_factor": pool_factor}
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, configure=schema.configure, open=True
+        )
+        self._bm25 = BM25Index()  # its tokenizer only: the statistics live in the database
+        self._manifest: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ info
+    def manifest(self, *, refresh: bool = False) -> dict[str, Any] | None:
+        """The collection's manifest row (None before the first write)."""
+        if self._manifest is None or refresh:
+            with self._pool.connection() as conn:
+                self._manifest = schema.read_manifest(conn, self.collection)
+        return self._manifest
+
+    @property
+    def info(self) -> StoreInfo:
+        """What the stored data was made with."""
+        m = self.manifest(refresh=True) or {}
+        return StoreInfo(
+            dense_model=m.get("dense_model"),
+            colbert_model=m.get("colbert_model"),
+            dense_dim=m.get("dense_dim"),
+            colbert_dim=m.get("colbert_dim"),
+            codec=m.get("codec", self._wanted["codec"]),
+            pool_factor=int(m.get("pool_factor", self._wanted["pool_factor"])),
+            dense_index="exact" if self.exact else "hnsw",
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes: documents, tokens, bytes, codec, dimensions."""
+        m = self.manifest(refresh=True)
+        if m is None:
+            return {"documents": 0}
+        with self._pool.connection() as conn:
+            docs, tokens, token_bytes = conn.execute(
+                f"SELECT count(*), coalesce(sum(n_tokens), 0), "
+                f"coalesce(sum(octet_length(tokens)), 0) FROM {self.tables.docs}"
+            ).fetchone()
+        codec = make_codec(m["codec"], m["colbert_dim"])
+        return {
+            "documents": int(docs),
+            "tokens": int(tokens),
+            "token_bytes": int(token_bytes),
+            "bytes_per_token": codec.width,
+            "codec": m["codec"],
+            "pool_factor": int(m["pool_factor"]),
+            "colbert_dim": m["colbert_dim"],
+            "dense_dim": m["dense_dim"],
+            "dense_index": "exact" if self.exact else f"hnsw ({m['dense_type']})",
+        }
+
+    # ----------------------------------------------------------------- reads
+    @contextmanager
+    def read(self) -> Iterator[PostgresReadView]:
+        """One snapshot of the collection (a read-only REPEATABLE READ transaction)."""
+        from psycopg import IsolationLevel
+
+        manifest = self.manifest()
+        with self._pool.connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            try:
+                with conn.transaction():
+                    if manifest is None:  # a writer may have created it since
+                        manifest = self.manifest(refresh=True)
+                    yield PostgresReadView(self, conn, manifest)
+            finally:
+                conn.read_only = False
+                conn.isolation_level = None
+
+    # ---------------------------------------------------------------- writes
+    def write(
+        self,
+        batch: WriteBatch,
+        *,
+        dense_model: str | None = None,
+        colbert_model: str | None = None,
+    ) -> WriteResult:
+        """Apply a batch in one transaction: all of it, or none."""
+        import psycopg
+
+        rows = batch.upserts
+        prepared = self._prepare(rows) if rows is not None and len(rows) else None
+        for attempt in range(3):
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    return self._apply(conn, batch, prepared, dense_model, colbert_model)
+            except psycopg.errors.UniqueViolation as exc:
+                # two writers added the same new id at once; the loser sees it now
+                if batch.on_conflict == "error" or attempt == 2:
+                    raise DuplicateIdError(f"an id of this batch was just added: {exc}") from exc
+            except psycopg.errors.SerializationFailure:  # pragma: no cover - retried
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _prepare(self, rows: DocumentRows) -> dict[str, Any]:
+        """Encode codes and BM25 terms before the transaction (no lock is held)."""
+        dims = {t.shape[1] if t.ndim == 2 else -1 for t in rows.tokens}
+        if len(dims) != 1 or rows.vectors.ndim != 2:
+            raise DimensionMismatchError("token embeddings of one batch differ in dimension")
+        colbert_dim = dims.pop()
+        m = self.manifest(refresh=True)
+        if m is not None and (m["dense_dim"], m["colbert_dim"]) != (
+            rows.vectors.shape[1],
+            colbert_dim,
+        ):
+            raise DimensionMismatchError(
+                f"this collection holds {m['dense_dim']}-d dense and {m['colbert_dim']}-d token "
+                f"vectors, not {rows.vectors.shape[1]} and {colbert_dim}; was it built with "
+                "other models?"
+            )
+        codec = make_codec(m["codec"] if m else self._wanted["codec"], colbert_dim)
+        codes = [codec.encode(np.asarray(t, dtype=np.float32)).tobytes() for t in rows.tokens]
+        bags = [Counter(tokens) for tokens in self._bm25.tokenize(rows.texts)]
+        return {"codes": codes, "bags": bags, "colbert_dim": colbert_dim}
+
+    def _apply(
+        self,
+        conn: Any,
+        batch: WriteBatch,
+        prepared: dict[str, Any] | None,
+        dense_model: str | None,
+        colbert_model: str | None,
+    ) -> WriteResult:
+        rows = batch.upserts
+        upsert_ids = rows.ids if rows is not None else []
+        if prepared is not None:
+            self._ensure_collection(conn, rows, prepared, dense_model, colbert_model)
+        elif self.manifest(refresh=True) is None:  # nothing stored yet: only deletes
+            unknown = list(batch.deletes)
+            if unknown and batch.missing == "error":
+                raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
+            return WriteResult(deleted=[])
+        t = self.tables
+        found = dict(
+            conn.execute(
+                f"SELECT id, iid FROM {t.docs} WHERE id = ANY(%s) FOR UPDATE",
+                [[*upsert_ids, *batch.deletes]],
+            ).fetchall()
+        )
+        replaced = [i for i in upsert_ids if i in found]
+        if replaced and batch.on_conflict == "error":
+            raise DuplicateIdError(
+                f"ids already in the index: {sorted(replaced)[:5]}; "
+                "use upsert (or on_conflict='replace') to replace them"
+            )
+        unknown = [i for i in batch.deletes if i not in found]
+        if unknown and batch.missing == "error":
+            raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
+        deleted = [i for i in dict.fromkeys(batch.deletes) if i in found]
+        remove = sorted({found[i] for i in (*replaced, *deleted)})
+        schema.delete_rows(conn, t, remove)
+        if rows is not None and prepared is not None and len(rows):
+            schema.insert_rows(conn, t, rows, prepared)
+        if rows is not None and len(rows) and (dense_model or colbert_model):
+            schema.update_manifest(
+                conn,
+                self.collection,
+                {
+                    k: v
+                    for k, v in (("dense_model", dense_model), ("colbert_model", colbert_model))
+                    if v
+                },
+            )
+        self._manifest = None
+        added = [i for i in upsert_ids if i not in found]
+        return WriteResult(added=added, replaced=replaced, deleted=deleted)
+
+    def _ensure_collection(
+        self,
+        conn: Any,
+        rows: DocumentRows,
+        prepared: dict[str, Any],
+        dense_model: str | None,
+        colbert_model: str | None,
+    ) -> None:
+        if self.manifest(refresh=True) is not None:
+            return
+        manifest = {
+            "format": "colrank-collection",
+            "format_version": FORMAT_VERSION,
+            "dense_dim": int(rows.vectors.shape[1]),
+            "colbert_dim": int(prepared["colbert_dim"]),
+            "dense_model": dense_model,
+            "colbert_model": colbert_model,
+            **self._wanted,
+        }
+        schema.create_collection(conn, self.collection, self.tables, manifest)
+
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back)."""
+        with self._pool.connection() as conn, conn.transaction():
+            if schema.read_manifest(conn, self.collection) is not None:
+                schema.update_manifest(conn, self.collection, {"config": config})
+        self._manifest = None
+
+    def rewrite_tokens(
+        self,
+        produce: Callable[[list[StoredDoc], list[np.ndarray]], list[np.ndarray]],
+        *,
+        codec: str,
+        pool_factor: int,
+        colbert_model: str,
+        step: int = 512,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Re-make every document's tokens in one transaction (searches see the old ones)."""
+        if codec not in SERVER_CODECS:
+            raise InvalidInputError(f"the PostgreSQL backend stores tokens as {SERVER_CODECS}")
+        with self.read() as view:
+            iids = sorted(view.iids_for(view.ids()).values())
+            old_codec = view.codec
+        done = 0
+        with self._pool.connection() as conn, conn.transaction():
+            dim = None
+            for start in range(0, len(iids), step):
+                part = iids[start : start + step]
+                docs, old = schema.fetch_docs_and_tokens(conn, self.tables, part, old_codec)
+                made = produce(docs, old)
+                dim = made[0].shape[1] if made else dim
+                new_codec = make_codec(codec, dim or old_codec.dim)
+                schema.update_tokens(conn, self.tables, part, made, new_codec)
+                done += len(part)
+                if on_progress is not None:
+                    on_progress(len(part))
+            update = {"codec": codec, "pool_factor": pool_factor, "colbert_model": colbert_model}
+            if dim is not None:
+                update["colbert_dim"] = int(dim)
+            schema.update_manifest(conn, self.collection, update)
+        self._manifest = None
+
+    def drop(self) -> None:
+        """Delete the collection: its tables and its manifest row."""
+        with self._pool.connection() as conn, conn.transaction():
+            schema.drop_collection(conn, self.collection, self.tables)
+        self._manifest = None
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._pool.close()
+
+
+__all__ = ["PostgresBackend", "SERVER_CODECS"]

@@ -1,0 +1,231 @@
+"""A read view over a PostgreSQL collection: one read-only REPEATABLE READ transaction.
+
+Dense recall is one ``ORDER BY dense <#> query LIMIT n`` per query with the filter in the
+same ``WHERE`` (pgvector's HNSW with iterative scans keeps filling ``n`` under a filter;
+``exact=True`` turns index scans off for an exhaustive search). BM25 is summed in SQL
+over the postings of the query's terms with the local backend's formula.
+
+Example:
+    >>> with backend.read() as view:                  # doctest: +SKIP
+    ...     scores, iids = view.dense_search(vectors, 100, {"lang": "en"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from colrank.store.base import LexicalResult, StoredDoc
+from colrank.store.codecs import Codec, make_codec
+from colrank.store.filters import Filter
+from colrank.store.local.lexical_index import K1, B, lucene_idf, texts_bm25
+from colrank.store.postgres.filters import compile_pg_filter
+
+if TYPE_CHECKING:
+    from colrank.store.postgres.backend import PostgresBackend
+
+
+class PostgresReadView:
+    """A :class:`~colrank.store.base.ReadView` inside one database snapshot."""
+
+    def __init__(
+        self, backend: PostgresBackend, conn: Any, manifest: dict[str, Any] | None
+    ) -> None:
+        self._b = backend
+        self._conn = conn
+        self._m = manifest
+        self._t = backend.tables
+        self.codec: Codec | None = (
+            make_codec(manifest["codec"], int(manifest["colbert_dim"])) if manifest else None
+        )
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def count(self) -> int:
+        """Live documents."""
+        if self._m is None:
+            return 0
+        return int(self._rows(f"SELECT n_docs FROM {self._t.stats}")[0][0])
+
+    def ids(self, filter: Filter | None = None) -> list[str]:  # noqa: A002
+        """User ids in insertion order; only those matching ``filter`` if given."""
+        if self._m is None:
+            return []
+        where, params = compile_pg_filter(filter)
+        sql = f"SELECT id FROM {self._t.docs} WHERE {where} ORDER BY iid"
+        return [r[0] for r in self._rows(sql, params)]
+
+    def iids_for(self, ids: Sequence[str]) -> dict[str, int]:
+        """User id -> internal id for stored ids."""
+        if self._m is None or not ids:
+            return {}
+        sql = f"SELECT id, iid FROM {self._t.docs} WHERE id = ANY(%s)"
+        return dict(self._rows(sql, [list(ids)]))
+
+    def documents(self, iids: Sequence[int]) -> list[StoredDoc]:
+        """Stored documents, in the given order."""
+        wanted = [int(i) for i in iids]
+        if not wanted:
+            return []
+        sql = f"SELECT iid, id, text, metadata FROM {self._t.docs} WHERE iid = ANY(%s)"
+        found = {r[0]: StoredDoc(r[0], r[1], r[2], dict(r[3])) for r in self._rows(sql, [wanted])}
+        return [found[i] for i in wanted]
+
+    def dense_search(
+        self,
+        vectors: np.ndarray,
+        n: int,
+        filter: Filter | None,  # noqa: A002
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` inner products per query among the matching documents."""
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        scores = np.full((len(vectors), n), -np.inf, dtype=np.float32)
+        found = np.full((len(vectors), n), -1, dtype=np.int64)
+        if self._m is None:
+            return scores[:, :0], found[:, :0]
+        if vectors.shape[1] != self._m["dense_dim"]:
+            from colrank.errors import DimensionMismatchError
+
+            raise DimensionMismatchError(
+                f"query vectors have dimension {vectors.shape[1]}, the collection "
+                f"{self._m['dense_dim']}"
+            )
+        self._settings(n, filtered=bool(filter))
+        where, params = compile_pg_filter(filter)
+        cast = self._m["dense_type"]
+        sql = (
+            f"SELECT iid, (dense <#> %s::{cast}) * -1 AS score FROM {self._t.docs} "
+            f"WHERE {where} ORDER BY dense <#> %s::{cast} LIMIT %s"
+        )
+        for q, vector in enumerate(vectors):
+            literal = _literal(vector)
+            rows = self._rows(sql, [literal, *params, literal, n])
+            rows.sort(key=lambda r: (-r[1], r[0]))  # iterative scans may relax the order
+            for j, (iid, score) in enumerate(rows):
+                found[q, j], scores[q, j] = iid, score
+        width = int((found >= 0).sum(axis=1).max(initial=0))
+        return scores[:, :width], found[:, :width]
+
+    def _settings(self, n: int, *, filtered: bool) -> None:
+        ef = max(self._b.ef_search, n)
+        self._conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(ef, 1000))}")
+        if filtered:  # keep scanning the graph until n matching rows are found
+            self._conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if self._b.exact:
+            self._conn.execute("SET LOCAL enable_indexscan = off")
+
+    def dense_vectors(self, iids: Sequence[int]) -> np.ndarray:
+        """Stored dense vectors (float32)."""
+        wanted = [int(i) for i in iids]
+        dim = 0 if self._m is None else int(self._m["dense_dim"])
+        if not wanted:
+            return np.zeros((0, dim), dtype=np.float32)
+        sql = f"SELECT iid, dense::vector FROM {self._t.docs} WHERE iid = ANY(%s)"
+        found = {
+            r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._rows(sql, [wanted])
+        }
+        return np.stack([found[i] for i in wanted])
+
+    def _query_idf(self, query: str) -> tuple[list[tuple[str, float]], float]:
+        """``(token, idf)`` of the query's known tokens (repeats kept), and the average length."""
+        tokens = self._b._bm25.tokenize([query])[0]
+        n_docs, total = self._rows(f"SELECT n_docs, total_terms FROM {self._t.stats}")[0]
+        if not tokens or not n_docs:
+            return [], 0.0
+        df = dict(
+            self._rows(
+                f"SELECT term, count(*) FROM {self._t.terms} WHERE term = ANY(%s) GROUP BY term",
+                [list(set(tokens))],
+            )
+        )
+        pairs = [(t, float(lucene_idf(n_docs, df[t]))) for t in tokens if df.get(t)]
+        return pairs, total / n_docs
+
+    def _bm25_sql(self, where: str, limit: bool) -> str:
+        t = self._t
+        return (
+            "WITH q(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[])) "
+            "SELECT p.iid, sum(q.idf * p.tf / "
+            "(p.tf + %s * (1 - %s + %s * d.n_terms / %s)))::float8 AS s "
+            f"FROM q JOIN {t.terms} p ON p.term = q.term JOIN {t.docs} d ON d.iid = p.iid "
+            f"WHERE {where} GROUP BY p.iid ORDER BY s DESC, p.iid" + (" LIMIT %s" if limit else "")
+        )
+
+    def lexical_search(
+        self,
+        query: str,
+        n: int,
+        filter: Filter | None,  # noqa: A002
+        also: np.ndarray | None = None,
+    ) -> LexicalResult:
+        """BM25 top-``n`` among the matching documents, and the scores of ``also``."""
+        also_ids = [] if also is None else [int(i) for i in also]
+        pairs, avg = self._query_idf(query) if self._m is not None else ([], 0.0)
+        top = float(sum(idf for _, idf in pairs))
+        if not pairs:
+            zeros = (
+                np.zeros(len(also_ids)) if self._m is not None else np.full(len(also_ids), np.nan)
+            )
+            return LexicalResult(np.zeros(0, np.float32), np.zeros(0, np.int64), top, zeros)
+        head = [[p[0] for p in pairs], [p[1] for p in pairs], K1, B, B, avg]
+        where, params = compile_pg_filter(filter)
+        rows = self._rows(self._bm25_sql(where, limit=True), [*head, *params, n])
+        scores = np.array([r[1] for r in rows], dtype=np.float32)
+        iids = np.array([r[0] for r in rows], dtype=np.int64)
+        picked = np.zeros(len(also_ids))
+        if also_ids:
+            got = dict(
+                self._rows(self._bm25_sql("p.iid = ANY(%s)", limit=False), [*head, also_ids])
+            )
+            picked = np.array([got.get(i, 0.0) for i in also_ids], dtype=np.float64)
+        return LexicalResult(scores, iids, top, picked)
+
+    def lexical_score_texts(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
+        """BM25 of outside texts under this collection's statistics."""
+        pairs, avg = self._query_idf(query) if self._m is not None else ([], 0.0)
+        top = float(sum(idf for _, idf in pairs))
+        if not pairs or not texts:
+            return np.zeros(len(texts)), top
+        return texts_bm25(pairs, self._b._bm25.tokenize(texts), avg), top
+
+    def token_codes(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Stored token codes back to back, and lengths (fetched by primary key)."""
+        from colrank.errors import UnknownIdError
+
+        wanted = [int(i) for i in iids]
+        width = 0 if self.codec is None else self.codec.width
+        if not wanted:
+            return np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
+        sql = f"SELECT iid, tokens, n_tokens FROM {self._t.docs} WHERE iid = ANY(%s)"
+        found = {r[0]: (r[1], r[2]) for r in self._rows(sql, [wanted])}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise UnknownIdError(f"no token embeddings for internal ids {missing[:5]}")
+        lengths = np.array([found[i][1] for i in wanted], dtype=np.int64)
+        blob = b"".join(bytes(found[i][0]) for i in wanted)
+        return np.frombuffer(blob, dtype=np.uint8).reshape(-1, width), lengths
+
+    def decode(self, codes: np.ndarray) -> torch.Tensor:
+        """Codes -> float32 vectors."""
+        assert self.codec is not None
+        return self.codec.decode(codes)
+
+    def token_embeddings(self, iids: Sequence[int]) -> list[np.ndarray]:
+        """Decoded token embeddings per document."""
+        codes, lengths = self.token_codes(iids)
+        if not len(lengths):
+            return []
+        flat = self.decode(codes).numpy()
+        return np.split(flat, np.cumsum(lengths)[:-1])
+
+
+def _literal(vector: np.ndarray) -> str:
+    """A vector as pgvector's text form (cast to the column's type in SQL)."""
+    return "[" + ",".join(f"{x:.9g}" for x in vector.tolist()) + "]"
+
+
+__all__ = ["PostgresReadView"]
