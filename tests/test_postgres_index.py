@@ -176,3 +176,24 @@ def test_a_second_process_writes_while_this_one_searches_and_is_killed(
     assert len(versions) == 1 and versions.pop() >= committed  # what was committed is there
     assert len(pg_index) == len(CORPUS) + 4
     assert_stores_agree(pg_index)
+
+
+def test_cli_indexes_into_and_searches_a_database(
+    postgres_url, collection, tiny_model_dir, tmp_path, capsys
+) -> None:
+    import json
+
+    from colrank.cli import main
+
+    from .test_cli import model_args
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"_id": i, "text": t, **m}) for i, t, m in CORPUS))
+    flags = ["--store", postgres_url, "--collection", collection]
+    assert main(["index", str(corpus), *flags, *model_args(tiny_model_dir)]) == 0
+    assert f"indexed {len(CORPUS)} documents" in capsys.readouterr().out
+    search = ["search", postgres_url, "yeast bread", "--collection", collection, "--json"]
+    assert main([*search, "-k", "2", "--filter", '{"topic": "food"}']) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["id"] == "food-bread" and len(hits) == 2
+    ColrankIndex.open(postgres_url, collection).backend.drop()

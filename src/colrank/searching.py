@@ -1,0 +1,165 @@
+"""The search side of :class:`~colrank.index.ColrankIndex`: every way to ask a question.
+
+Each method checks its arguments and hands them to the
+:class:`~colrank.pipeline.SearchPipeline` (or the outside-document
+:class:`~colrank.rerank.ranker.TextRanker`); none holds retrieval logic.
+
+Example:
+    >>> index.search("how does late interaction score documents?", k=3)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from colrank.results import CandidateScores, Document, Hit
+from colrank.store.filters import Filter
+from colrank.timing import Timings
+from colrank.validation import check_candidates, check_filter, check_k, check_queries, check_query
+
+if TYPE_CHECKING:
+    from colrank.config import ColrankConfig
+    from colrank.pipeline import SearchPipeline
+    from colrank.rerank.ranker import TextRanker
+
+
+class SearchMethods:
+    """Searches over ``self.pipeline`` with ``self.config`` (mixed into ColrankIndex)."""
+
+    config: ColrankConfig
+    pipeline: SearchPipeline
+    ranker: TextRanker
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002 - the name users of vector stores expect
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """Recall ``candidates`` documents, rerank them with ColBERT, return the best ``k``.
+
+        Args:
+            query: the question.
+            k: results to return.
+            candidates: documents the first stage recalls for reranking (raised to ``k``).
+            filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
+                :mod:`colrank.store.filters`); applied before the top-k cut.
+            first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
+            rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
+                ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).
+            timings: a dict to receive this call's seconds per stage (see
+                :mod:`colrank.pipeline`).
+        """
+        return self.search_many(
+            [check_query(query)],
+            k=k,
+            candidates=candidates,
+            filter=filter,
+            first_stage=first_stage,
+            rerank_fusion=rerank_fusion,
+            timings=timings,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for several queries, encoding them in one batch."""
+        queries = check_queries(queries)
+        k = check_k(k)
+        candidates = check_candidates(candidates, k)
+        strategy = self.config.search.overridden(first_stage, rerank_fusion)
+        return self.pipeline.search(queries, k, candidates, check_filter(filter), strategy, timings)
+
+    def recall(
+        self,
+        query: str,
+        k: int = 10,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """First stage only (no ColBERT): the top ``k`` by dense, BM25 or hybrid score."""
+        k = check_k(k)
+        query = check_query(query)
+        strategy = self.config.search.overridden(first_stage)
+        return self.pipeline.recall_only(query, k, check_filter(filter), strategy, timings)
+
+    def search_diverse(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[Hit]:
+        """The best ``fetch_k`` by :meth:`search`, then ``k`` of them picked by MMR.
+
+        Relevance is the search's own score; redundancy the cosine between stored dense
+        vectors (:func:`colrank.rank.diversity.mmr`). ``rank`` is the MMR order.
+        """
+        k = check_k(k)
+        fetch_k = max(check_k(fetch_k, "fetch_k"), k)
+        hits = self.search(query, k=fetch_k, candidates=max(fetch_k, 100), filter=filter)
+        return self.pipeline.diversify(hits, k, lambda_mult)
+
+    def dense_search(
+        self,
+        query: str,
+        k: int = 10,
+        filter: Filter | None = None,  # noqa: A002
+    ) -> list[Hit]:
+        """Dense recall only: the top ``k`` by inner product (``score`` = dense score)."""
+        return self.recall(query, k, filter, first_stage="dense")
+
+    def candidate_scores(
+        self,
+        queries: Sequence[str],
+        candidates: int = 100,
+        filter: Filter | None = None,  # noqa: A002
+        *,
+        first_stage: str | None = None,
+    ) -> list[CandidateScores]:
+        """Every stage's scores for each query's candidates, in first-stage order.
+
+        The building block for evaluation and fusion sweeps: ``search`` orders these
+        candidates by ``final_scores``.
+        """
+        queries = check_queries(queries)
+        candidates = check_k(candidates, "candidates")
+        strategy = self.config.search.overridden(first_stage)
+        return self.pipeline.candidate_scores(queries, candidates, check_filter(filter), strategy)
+
+    # ---------------------------------------------------------------- rerank
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str | Document],
+        k: int | None = None,
+    ) -> list[Hit]:
+        """Rerank documents that come from elsewhere (another retriever, a database).
+
+        ``Hit.score`` is the same quantity as in :meth:`search`, so one threshold
+        serves both. A document whose id is in this index with the same text is
+        scored from its stored embeddings; others are encoded and cached by content
+        hash (``config.rerank_cache_bytes``). ``Hit.position`` is the document's index
+        in ``documents``. See :class:`~colrank.rerank.ranker.TextRanker`.
+        """
+        return self.ranker.rank(query, documents, k)
+
+
+__all__ = ["SearchMethods"]
