@@ -206,8 +206,12 @@ class PostgresReadView:
         if missing:
             raise UnknownIdError(f"no token embeddings for internal ids {missing[:5]}")
         lengths = np.array([found[i][1] for i in wanted], dtype=np.int64)
-        blob = b"".join(bytes(found[i][0]) for i in wanted)
-        return np.frombuffer(blob, dtype=np.uint8).reshape(-1, width), lengths
+        out = np.empty((int(lengths.sum()), width), dtype=np.uint8)  # one copy, writable
+        start = 0
+        for i, n in zip(wanted, lengths.tolist(), strict=True):
+            out[start : start + n] = np.frombuffer(found[i][0], dtype=np.uint8).reshape(n, width)
+            start += n
+        return out, lengths
 
     def decode(self, codes: np.ndarray) -> torch.Tensor:
         """Codes -> float32 vectors."""
