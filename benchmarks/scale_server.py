@@ -39,7 +39,7 @@ def corpus(n: int, seed: int = 0) -> tuple[DocumentRows, np.ndarray]:
     centres = rng.standard_normal((200, DENSE)).astype(np.float32)
     points = centres[rng.integers(0, 200, n)] + 0.6 * rng.standard_normal((n, DENSE))
     vectors = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-    draws = rng.zipf(1.1, size=n * 60 * 3)
+    draws = rng.zipf(1.1, size=n * 60 * 8)  # about a quarter fall in the kept ranks
     draws = draws[(draws > STOP) & (draws <= STOP + VOCAB)][: n * 60]
     words = draws.reshape(n, 60)  # a content word's document frequency: ~6% at most
     texts = [" ".join(f"w{w}" for w in row) for row in words]

@@ -5,7 +5,7 @@ Per collection ``c``::
     colrank_collections        name, manifest jsonb          (one row per collection)
     colrank_c_docs             iid, id, text, metadata jsonb, dense halfvec|vector (HNSW),
                                n_tokens, tokens bytea (STORAGE EXTERNAL), n_terms
-    colrank_c_terms            term, iid, tf                 (BM25 postings)
+    colrank_c_terms            term, iid, tf, n_terms        (BM25 postings)
     colrank_c_stats            n_docs, total_terms           (BM25 corpus statistics)
     colrank_c_iid              a sequence: internal ids only grow
 
@@ -109,6 +109,7 @@ def create_collection(conn: Any, collection: str, t: Tables, manifest: dict[str,
             term text NOT NULL,
             iid bigint NOT NULL REFERENCES {t.docs} (iid) ON DELETE CASCADE,
             tf real NOT NULL,
+            n_terms integer NOT NULL,
             PRIMARY KEY (term, iid))""",
         f"CREATE INDEX ON {t.terms} (iid)",
         f"""CREATE TABLE {t.stats} (
@@ -193,10 +194,11 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
                         int(sum(bags[i].values())),
                     )
                 )
-        with cur.copy(f"COPY {t.terms} (term, iid, tf) FROM STDIN") as copy:
+        with cur.copy(f"COPY {t.terms} (term, iid, tf, n_terms) FROM STDIN") as copy:
             for iid, bag in zip(iids, bags, strict=True):
+                length = int(sum(bag.values()))  # kept beside each posting: no join to score
                 for term, tf in bag.items():
-                    copy.write_row((term, iid, float(tf)))
+                    copy.write_row((term, iid, float(tf), length))
     total = sum(sum(b.values()) for b in bags)
     conn.execute(
         f"UPDATE {t.stats} SET n_docs = n_docs + %s, total_terms = total_terms + %s",

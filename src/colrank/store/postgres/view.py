@@ -42,8 +42,11 @@ class PostgresReadView:
             make_codec(manifest["codec"], int(manifest["colbert_dim"])) if manifest else None
         )
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
+    def _rows(
+        self, sql: str, params: Sequence[Any] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        # binary results for vectors and bytea: no text parsing or hex decoding
+        return self._conn.execute(sql, params, binary=binary).fetchall()
 
     def count(self) -> int:
         """Live documents."""
@@ -126,7 +129,8 @@ class PostgresReadView:
             return np.zeros((0, dim), dtype=np.float32)
         sql = f"SELECT iid, dense::vector FROM {self._t.docs} WHERE iid = ANY(%s)"
         found = {
-            r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._rows(sql, [wanted])
+            r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32)
+            for r in self._rows(sql, [wanted], binary=True)
         }
         return np.stack([found[i] for i in wanted])
 
@@ -145,14 +149,18 @@ class PostgresReadView:
         pairs = [(t, float(lucene_idf(n_docs, df[t]))) for t in tokens if df.get(t)]
         return pairs, total / n_docs
 
-    def _bm25_sql(self, where: str, limit: bool) -> str:
+    def _bm25_sql(self, where: str | None) -> str:
+        """Every document holding a query term with its BM25 (postings carry their length)."""
         t = self._t
+        docs = f" JOIN {t.docs} d ON d.iid = p.iid WHERE {where}" if where else ""
+        # `p.term = ANY(terms)` lets the planner read the postings by their primary key
+        # rather than hash-join the whole table against the few query terms
         return (
             "WITH q(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[])) "
             "SELECT p.iid, sum(q.idf * p.tf / "
-            "(p.tf + %s * (1 - %s + %s * d.n_terms / %s)))::float8 AS s "
-            f"FROM q JOIN {t.terms} p ON p.term = q.term JOIN {t.docs} d ON d.iid = p.iid "
-            f"WHERE {where} GROUP BY p.iid ORDER BY s DESC, p.iid" + (" LIMIT %s" if limit else "")
+            "(p.tf + %s * (1 - %s + %s * p.n_terms / %s)))::float8 AS s "
+            f"FROM {t.terms} p JOIN q ON q.term = p.term{docs} "
+            f"{'AND' if where else 'WHERE'} p.term = ANY(%s) GROUP BY p.iid"
         )
 
     def lexical_search(
@@ -162,27 +170,37 @@ class PostgresReadView:
         filter: Filter | None,  # noqa: A002
         also: np.ndarray | None = None,
     ) -> LexicalResult:
-        """BM25 top-``n`` among the matching documents, and the scores of ``also``."""
+        """BM25 top-``n`` among the matching documents, and the scores of ``also``.
+
+        One statement scores every document that holds a query term (few, for content
+        words); the top ``n`` and the ``also`` scores are taken from those rows.
+        """
         also_ids = [] if also is None else [int(i) for i in also]
         pairs, avg = self._query_idf(query) if self._m is not None else ([], 0.0)
         top = float(sum(idf for _, idf in pairs))
         if not pairs:
-            zeros = (
+            unscored = (
                 np.zeros(len(also_ids)) if self._m is not None else np.full(len(also_ids), np.nan)
             )
-            return LexicalResult(np.zeros(0, np.float32), np.zeros(0, np.int64), top, zeros)
-        head = [[p[0] for p in pairs], [p[1] for p in pairs], K1, B, B, avg]
-        where, params = compile_pg_filter(filter)
-        rows = self._rows(self._bm25_sql(where, limit=True), [*head, *params, n])
-        scores = np.array([r[1] for r in rows], dtype=np.float32)
-        iids = np.array([r[0] for r in rows], dtype=np.int64)
-        picked = np.zeros(len(also_ids))
-        if also_ids:
-            got = dict(
-                self._rows(self._bm25_sql("p.iid = ANY(%s)", limit=False), [*head, also_ids])
+            return LexicalResult(np.zeros(0, np.float32), np.zeros(0, np.int64), top, unscored)
+        terms = [p[0] for p in pairs]
+        head = [terms, [p[1] for p in pairs], K1, B, B, avg]
+        rows = self._rows(self._bm25_sql(None), [*head, sorted(set(terms))], binary=True)
+        all_iids = np.array([r[0] for r in rows], dtype=np.int64)
+        all_scores = np.array([r[1] for r in rows], dtype=np.float64)
+        picked = dict(zip(all_iids.tolist(), all_scores.tolist(), strict=True))
+        also_scores = np.array([picked.get(i, 0.0) for i in also_ids], dtype=np.float64)
+        if filter:
+            where, params = compile_pg_filter(filter)
+            keep = self._rows(
+                self._bm25_sql(where), [*head, *params, sorted(set(terms))], binary=True
             )
-            picked = np.array([got.get(i, 0.0) for i in also_ids], dtype=np.float64)
-        return LexicalResult(scores, iids, top, picked)
+            all_iids = np.array([r[0] for r in keep], dtype=np.int64)
+            all_scores = np.array([r[1] for r in keep], dtype=np.float64)
+        order = np.lexsort((all_iids, -all_scores))[:n]  # best first, ties by internal id
+        return LexicalResult(
+            all_scores[order].astype(np.float32), all_iids[order], top, also_scores
+        )
 
     def lexical_score_texts(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
         """BM25 of outside texts under this collection's statistics."""
@@ -201,7 +219,7 @@ class PostgresReadView:
         if not wanted:
             return np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
         sql = f"SELECT iid, tokens, n_tokens FROM {self._t.docs} WHERE iid = ANY(%s)"
-        found = {r[0]: (r[1], r[2]) for r in self._rows(sql, [wanted])}
+        found = {r[0]: (r[1], r[2]) for r in self._rows(sql, [wanted], binary=True)}
         missing = [i for i in wanted if i not in found]
         if missing:
             raise UnknownIdError(f"no token embeddings for internal ids {missing[:5]}")
