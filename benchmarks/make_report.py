@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from common import RESULTS, ROOT
+from report_backends import refactor_section, server_section
 from report_defaults import designs_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -456,6 +457,12 @@ def main() -> None:
     scale = load("scale")
     if scale:
         lines += scale_section(scale)
+    refactor = load("refactor_eval")
+    if refactor:
+        lines += refactor_section(refactor, load("refactor_speed"), provenance)
+    server_quality, server_scale = load("server_quality"), load("scale_server")
+    if server_quality or server_scale:
+        lines += server_section(server_quality, server_scale, provenance)
     plots(speed, storage)
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT.relative_to(ROOT)}")

@@ -74,10 +74,30 @@ def main() -> None:
             left = f"{d.rank}. [{d.score:.3f}] {d.id} {short(d.text)}"
             right = f"{r.rank}. [{r.score:.3f}] {r.id} {short(r.text)}"
             print(f"   {left:<62}| {right}")
+        if [h.id for h in dense] != [h.id for h in default]:
+            print("   ^ the second stage (BM25 + ColBERT over stored tokens) changed the order")
         print()
 
     filtered = index.search("energy", k=2, filter={"topic": "cooking"})
     print("filter {'topic': 'cooking'}, query 'energy':", [h.id for h in filtered])
+    stored_vs_reencoded(index, QUESTIONS[0])
+
+
+def stored_vs_reencoded(index: ColrankIndex, question: str) -> None:
+    """One query's ColBERT stage: from stored tokens vs encoding the candidates again."""
+    candidates = index.dense_search(question, k=len(index))
+    timings: dict[str, float] = {}
+    index.search(question, k=3, candidates=len(candidates), timings=timings)
+    stored = timings["colbert_encode"] + timings["token_fetch"] + timings["maxsim"]
+    started = time.perf_counter()
+    index.colbert_encoder.encode_queries([question])
+    index.colbert_encoder.encode_documents([h.text for h in candidates], progress=False)
+    again = time.perf_counter() - started
+    print(
+        f"\none query, {len(candidates)} candidates: ColBERT from stored tokens "
+        f"{stored * 1000:.0f} ms vs re-encoding the candidates {again * 1000:.0f} ms "
+        f"({again / stored:.0f}x)"
+    )
 
 
 if __name__ == "__main__":

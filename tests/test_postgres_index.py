@@ -197,3 +197,30 @@ def test_cli_indexes_into_and_searches_a_database(
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["id"] == "food-bread" and len(hits) == 2
     ColrankIndex.open(postgres_url, collection).backend.drop()
+
+
+def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> None:
+    fill(pg_index)
+    more = [f"{text} In other words: {text.lower()}" for _, text, _ in CORPUS]
+    pg_index.add(more, ids=[f"more-{i}" for i, *_ in CORPUS])  # pq needs 256 tokens to train
+    before = pg_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    bytes_before = pg_index.stats()["token_bytes"]
+    pg_index.recode_tokens("int8")
+    after = pg_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    assert (
+        pg_index.stats()["codec"] == "int8" and pg_index.stats()["token_bytes"] < 0.6 * bytes_before
+    )
+    assert after.ids == before.ids
+    np.testing.assert_allclose(after.colbert_scores, before.colbert_scores, rtol=1e-2)
+    with pytest.raises(InvalidInputError, match="unknown token codec"):
+        pg_index.recode_tokens("bfloat8")
+    pg_index.recode_tokens("pq8")  # trained on the stored tokens, kept in the database
+    assert pg_index.stats()["bytes_per_token"] == 8
+    here = pg_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    again = ColrankIndex.open(postgres_url, collection)  # a new process: codebooks from the DB
+    try:
+        there = again.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
+    finally:
+        again.backend.close()
+    np.testing.assert_allclose(there.colbert_scores, here.colbert_scores, rtol=1e-6)
+    assert not np.allclose(here.colbert_scores, after.colbert_scores, rtol=1e-3)  # pq is lossy

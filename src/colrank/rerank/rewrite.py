@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,12 +18,10 @@ from tqdm.auto import tqdm
 
 from colrank.config import ColrankConfig
 from colrank.models.encoders import ColbertEncoder
-from colrank.store.base import StoredDoc
+from colrank.store.base import StoredDoc, TokenProducer
 
 if TYPE_CHECKING:
     from colrank.index import ColrankIndex
-
-Produce = Callable[[list[StoredDoc], list[np.ndarray]], list[np.ndarray]]
 
 
 def recode(
@@ -64,7 +61,7 @@ def reencode(index: ColrankIndex, colbert_model: str, progress: bool | None) -> 
 
 def _rewrite(
     index: ColrankIndex,
-    produce: Produce,
+    produce: TokenProducer,
     codec: str,
     pool_factor: int,
     colbert_model: str,

@@ -31,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -44,6 +44,9 @@ from colrank.store.filters import Filter
 
 OnConflict = Literal["error", "replace"]
 OnMissing = Literal["error", "ignore"]
+TokenProducer = Callable[[list["StoredDoc"], list[np.ndarray]], list[np.ndarray]]
+"""``(documents, their stored tokens) -> new tokens``: how :meth:`StorageBackend.rewrite_tokens`
+re-makes a batch (decode + pool + re-encode, or encode the texts with another ColBERT)."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,21 @@ class StorageBackend(Protocol):
         """Sizes: documents, tokens, bytes, codec, dimensions."""
         ...
 
+    def rewrite_tokens(
+        self,
+        produce: TokenProducer,
+        *,
+        codec: str,
+        pool_factor: int,
+        colbert_model: str,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Replace every document's stored tokens with ``produce``'s, all at once.
+
+        Searches see the old tokens until then; records the new codec, pooling and model.
+        """
+        ...
+
     def close(self) -> None:
         """Release files, connections and memory maps."""
         ...
@@ -260,6 +278,7 @@ __all__ = [
     "StorageBackend",
     "StoreInfo",
     "StoredDoc",
+    "TokenProducer",
     "WriteBatch",
     "WriteResult",
 ]

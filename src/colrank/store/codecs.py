@@ -78,6 +78,13 @@ class Codec:
     def load_params(self, directory: Path) -> None:
         """Read codec parameters written by :meth:`save`."""
 
+    def params_bytes(self) -> bytes:
+        """The trained parameters as bytes (empty for codecs without any), for a database."""
+        return b""
+
+    def load_params_bytes(self, data: bytes) -> None:
+        """Restore what :meth:`params_bytes` gave."""
+
 
 class FloatCodec(Codec):
     """Plain float16 or float32 vectors."""
@@ -181,6 +188,17 @@ class FaissCodec(Codec):
             self.index = faiss.read_index(str(directory / PQ_FILE))
         except RuntimeError as exc:
             raise CorruptIndexError(f"token quantizer in {directory} is unreadable") from exc
+
+    @override
+    def params_bytes(self) -> bytes:
+        return faiss.serialize_index(self.index).tobytes()
+
+    @override
+    def load_params_bytes(self, data: bytes) -> None:
+        try:
+            self.index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8).copy())
+        except RuntimeError as exc:
+            raise CorruptIndexError("the stored token quantizer is unreadable") from exc
 
 
 def make_codec(name: str, dim: int) -> Codec:

@@ -38,7 +38,13 @@ from colrank.errors import (
     DuplicateIdError,
     UnknownIdError,
 )
-from colrank.store.base import DocumentRows, StoredDoc, StoreInfo, WriteBatch, WriteResult
+from colrank.store.base import (
+    DocumentRows,
+    StoreInfo,
+    TokenProducer,
+    WriteBatch,
+    WriteResult,
+)
 from colrank.store.local.dense_index import DenseIndex
 from colrank.store.local.docstore import DocStore
 from colrank.store.local.lexical_index import BM25Index
@@ -211,7 +217,7 @@ class LocalBackend:
 
     def rewrite_tokens(
         self,
-        produce: Callable[[list[StoredDoc], list[np.ndarray]], list[np.ndarray]],
+        produce: TokenProducer,
         *,
         codec: str,
         pool_factor: int,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,15 +34,28 @@ from colrank.errors import (
     InvalidInputError,
     UnknownIdError,
 )
-from colrank.store.base import DocumentRows, StoredDoc, StoreInfo, WriteBatch, WriteResult
-from colrank.store.codecs import make_codec
+from colrank.store.base import (
+    DocumentRows,
+    StoreInfo,
+    TokenProducer,
+    WriteBatch,
+    WriteResult,
+)
+from colrank.store.codecs import Codec, make_codec
 from colrank.store.local.lexical_index import BM25Index
 from colrank.store.postgres import schema
 from colrank.store.postgres.view import PostgresReadView
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-SERVER_CODECS = ("float16", "float32", "int8")
+_CODECS = re.compile(r"float16|float32|int8|o?pq\d+")
+
+
+def _check_codec(codec: str) -> None:
+    if not _CODECS.fullmatch(codec):
+        raise InvalidInputError(
+            f"unknown token codec {codec!r}; use float16, float32, int8, pq<M> or opq<M>"
+        )
 
 
 class PostgresBackend:
@@ -74,8 +87,7 @@ class PostgresBackend:
             raise InvalidInputError(
                 f"collection names are 1-40 lowercase letters, digits or _, not {collection!r}"
             )
-        if codec not in SERVER_CODECS:
-            raise InvalidInputError(f"the PostgreSQL backend stores tokens as {SERVER_CODECS}")
+        _check_codec(codec)
         if dense_type not in ("halfvec", "vector"):
             raise InvalidInputError("dense_type is 'halfvec' or 'vector'")
         from psycopg_pool import ConnectionPool
@@ -90,6 +102,17 @@ class PostgresBackend:
         )
         self._bm25 = BM25Index()  # its tokenizer only: the statistics live in the database
         self._manifest: dict[str, Any] | None = None
+        self._codec: tuple[tuple[Any, ...], Codec] | None = None
+
+    def codec(self, conn: Any, manifest: dict[str, Any]) -> Codec:
+        """The collection's token codec (trained parameters read once, then cached)."""
+        key = (manifest["codec"], int(manifest["colbert_dim"]), manifest.get("codec_version", 0))
+        if self._codec is None or self._codec[0] != key:
+            codec = make_codec(manifest["codec"], int(manifest["colbert_dim"]))
+            if not codec.trained:
+                codec.load_params_bytes(schema.read_codec_params(conn, self.tables))
+            self._codec = (key, codec)
+        return self._codec[1]
 
     # ------------------------------------------------------------------ info
     def manifest(self, *, refresh: bool = False) -> dict[str, Any] | None:
@@ -123,18 +146,23 @@ class PostgresBackend:
                 f"SELECT count(*), coalesce(sum(n_tokens), 0), "
                 f"coalesce(sum(octet_length(tokens)), 0) FROM {self.tables.docs}"
             ).fetchone()
-        codec = make_codec(m["codec"], m["colbert_dim"])
+        width = self.codec_width(m)
         return {
             "documents": int(docs),
             "tokens": int(tokens),
             "token_bytes": int(token_bytes),
-            "bytes_per_token": codec.width,
+            "bytes_per_token": width,
             "codec": m["codec"],
             "pool_factor": int(m["pool_factor"]),
             "colbert_dim": m["colbert_dim"],
             "dense_dim": m["dense_dim"],
             "dense_index": "exact" if self.exact else f"hnsw ({m['dense_type']})",
         }
+
+    @staticmethod
+    def codec_width(manifest: dict[str, Any]) -> int:
+        """Bytes per stored token."""
+        return make_codec(manifest["codec"], int(manifest["colbert_dim"])).width
 
     # ----------------------------------------------------------------- reads
     @contextmanager
@@ -170,8 +198,13 @@ class PostgresBackend:
         prepared = self._prepare(rows) if rows is not None and len(rows) else None
         for attempt in range(3):
             try:
-                with self._pool.connection() as conn, conn.transaction():
-                    return self._apply(conn, batch, prepared, dense_model, colbert_model)
+                with self._pool.connection() as conn:
+                    with conn.transaction():
+                        result = self._apply(conn, batch, prepared, dense_model, colbert_model)
+                    if prepared is not None:  # after the commit, outside the transaction
+                        schema.analyze_if_grown(conn, self.tables)
+                        conn.commit()
+                    return result
             except psycopg.errors.UniqueViolation as exc:
                 # two writers added the same new id at once; the loser sees it now
                 if batch.on_conflict == "error" or attempt == 2:
@@ -197,10 +230,8 @@ class PostgresBackend:
                 f"vectors, not {rows.vectors.shape[1]} and {colbert_dim}; was it built with "
                 "other models?"
             )
-        codec = make_codec(m["codec"] if m else self._wanted["codec"], colbert_dim)
-        codes = [codec.encode(np.asarray(t, dtype=np.float32)).tobytes() for t in rows.tokens]
         bags = [Counter(tokens) for tokens in self._bm25.tokenize(rows.texts)]
-        return {"codes": codes, "bags": bags, "colbert_dim": colbert_dim}
+        return {"bags": bags, "colbert_dim": colbert_dim}
 
     def _apply(
         self,
@@ -214,6 +245,12 @@ class PostgresBackend:
         upsert_ids = rows.ids if rows is not None else []
         if prepared is not None:
             self._ensure_collection(conn, rows, prepared, dense_model, colbert_model)
+            manifest = schema.read_manifest(conn, self.collection)  # this transaction's view
+            assert manifest is not None  # created above, or by another writer
+            codec = self.codec(conn, manifest)
+            prepared["codes"] = [
+                codec.encode(np.asarray(t, dtype=np.float32)).tobytes() for t in rows.tokens
+            ]
         elif self.manifest(refresh=True) is None:  # nothing stored yet: only deletes
             unknown = list(batch.deletes)
             if unknown and batch.missing == "error":
@@ -273,7 +310,10 @@ class PostgresBackend:
             "colbert_model": colbert_model,
             **self._wanted,
         }
-        schema.create_collection(conn, self.collection, self.tables, manifest)
+        codec = make_codec(manifest["codec"], manifest["colbert_dim"])
+        if not codec.trained:  # trained once, at creation, before any parallel writer
+            codec.train(_training_sample(rows.tokens))
+        schema.create_collection(conn, self.collection, self.tables, manifest, codec)
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back)."""
@@ -284,7 +324,7 @@ class PostgresBackend:
 
     def rewrite_tokens(
         self,
-        produce: Callable[[list[StoredDoc], list[np.ndarray]], list[np.ndarray]],
+        produce: TokenProducer,
         *,
         codec: str,
         pool_factor: int,
@@ -293,25 +333,34 @@ class PostgresBackend:
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         """Re-make every document's tokens in one transaction (searches see the old ones)."""
-        if codec not in SERVER_CODECS:
-            raise InvalidInputError(f"the PostgreSQL backend stores tokens as {SERVER_CODECS}")
+        _check_codec(codec)
         with self.read() as view:
             iids = sorted(view.iids_for(view.ids()).values())
             old_codec = view.codec
         done = 0
         with self._pool.connection() as conn, conn.transaction():
-            dim = None
+            dim, new_codec = None, None
             for start in range(0, len(iids), step):
                 part = iids[start : start + step]
                 docs, old = schema.fetch_docs_and_tokens(conn, self.tables, part, old_codec)
                 made = produce(docs, old)
                 dim = made[0].shape[1] if made else dim
-                new_codec = make_codec(codec, dim or old_codec.dim)
+                if new_codec is None:
+                    new_codec = make_codec(codec, dim or old_codec.dim)
+                    if not new_codec.trained:  # trained on the first chunk of the new tokens
+                        new_codec.train(_training_sample(made))
+                    schema.write_codec_params(conn, self.tables, new_codec)
                 schema.update_tokens(conn, self.tables, part, made, new_codec)
                 done += len(part)
                 if on_progress is not None:
                     on_progress(len(part))
-            update = {"codec": codec, "pool_factor": pool_factor, "colbert_model": colbert_model}
+            version = int((self.manifest(refresh=True) or {}).get("codec_version", 0)) + 1
+            update = {
+                "codec": codec,
+                "pool_factor": pool_factor,
+                "colbert_model": colbert_model,
+                "codec_version": version,
+            }
             if dim is not None:
                 update["colbert_dim"] = int(dim)
             schema.update_manifest(conn, self.collection, update)
@@ -328,4 +377,16 @@ class PostgresBackend:
         self._pool.close()
 
 
-__all__ = ["PostgresBackend", "SERVER_CODECS"]
+def _training_sample(tokens: Sequence[np.ndarray]) -> np.ndarray:
+    """Token vectors to train a quantizer on (at least 256; up to ~100k, evenly drawn)."""
+    vectors = np.concatenate([np.asarray(t, dtype=np.float32) for t in tokens])
+    if len(vectors) < 256:
+        raise InvalidInputError(
+            f"a product-quantization codec is trained on the first documents written and "
+            f"needs at least 256 tokens (got {len(vectors)}); write more documents at once"
+        )
+    take = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 100_000), replace=False)
+    return vectors[np.sort(take)]
+
+
+__all__ = ["PostgresBackend"]

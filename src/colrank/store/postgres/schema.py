@@ -5,7 +5,10 @@ Per collection ``c``::
     colrank_collections        name, manifest jsonb          (one row per collection)
     colrank_c_docs             iid, id, text, metadata jsonb, dense halfvec|vector (HNSW),
                                n_tokens, tokens bytea (STORAGE EXTERNAL), n_terms
-    colrank_c_terms            term, iid, tf, n_terms        (BM25 postings)
+    colrank_c_terms            term, iid, tf, n_terms        (BM25 postings; the primary key
+                                                              covers tf and n_terms, so a
+                                                              term's postings are read from
+                                                              the index alone)
     colrank_c_stats            n_docs, total_terms           (BM25 corpus statistics)
     colrank_c_iid              a sequence: internal ids only grow
 
@@ -56,6 +59,11 @@ class Tables:
         """Internal id sequence."""
         return f"colrank_{self.collection}_iid"
 
+    @property
+    def codec(self) -> str:
+        """Trained token-codec parameters (one row)."""
+        return f"colrank_{self.collection}_codec"
+
 
 def configure(conn: Any) -> None:
     """Per connection: the pgvector types (the extension is created when missing)."""
@@ -81,7 +89,9 @@ def read_manifest(conn: Any, collection: str) -> dict[str, Any] | None:
     return None if row is None else dict(row[0])
 
 
-def create_collection(conn: Any, collection: str, t: Tables, manifest: dict[str, Any]) -> None:
+def create_collection(
+    conn: Any, collection: str, t: Tables, manifest: dict[str, Any], codec: Codec
+) -> None:
     """Create the tables and the manifest row (once, even with concurrent first writers)."""
     from psycopg.types.json import Jsonb
 
@@ -110,7 +120,7 @@ def create_collection(conn: Any, collection: str, t: Tables, manifest: dict[str,
             iid bigint NOT NULL REFERENCES {t.docs} (iid) ON DELETE CASCADE,
             tf real NOT NULL,
             n_terms integer NOT NULL,
-            PRIMARY KEY (term, iid))""",
+            PRIMARY KEY (term, iid) INCLUDE (tf, n_terms))""",
         f"CREATE INDEX ON {t.terms} (iid)",
         f"""CREATE TABLE {t.stats} (
             one integer PRIMARY KEY CHECK (one = 1),
@@ -119,8 +129,10 @@ def create_collection(conn: Any, collection: str, t: Tables, manifest: dict[str,
         f"INSERT INTO {t.stats} VALUES (1, 0, 0)",
         f"CREATE INDEX ON {t.docs} USING hnsw (dense {ops}) WITH (m = 16, ef_construction = 64)",
         f"CREATE INDEX ON {t.docs} USING gin (metadata jsonb_path_ops)",
+        f"CREATE TABLE {t.codec} (one integer PRIMARY KEY CHECK (one = 1), params bytea NOT NULL)",
     ):
         conn.execute(statement)
+    write_codec_params(conn, t, codec)
     conn.execute(
         f"INSERT INTO {MANIFESTS} VALUES (%s, %s)",
         [collection, Jsonb(manifest)],
@@ -137,9 +149,24 @@ def update_manifest(conn: Any, collection: str, update: dict[str, Any]) -> None:
     )
 
 
+def write_codec_params(conn: Any, t: Tables, codec: Codec) -> None:
+    """Store the codec's trained parameters (empty for codecs without any)."""
+    conn.execute(
+        f"INSERT INTO {t.codec} VALUES (1, %s) "
+        "ON CONFLICT (one) DO UPDATE SET params = excluded.params",
+        [codec.params_bytes()],
+    )
+
+
+def read_codec_params(conn: Any, t: Tables) -> bytes:
+    """What :func:`write_codec_params` stored."""
+    row = conn.execute(f"SELECT params FROM {t.codec}").fetchone()
+    return b"" if row is None else bytes(row[0])
+
+
 def drop_collection(conn: Any, collection: str, t: Tables) -> None:
     """Drop the tables and the manifest row."""
-    for table in (t.terms, t.stats, t.docs):
+    for table in (t.terms, t.stats, t.codec, t.docs):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"DROP SEQUENCE IF EXISTS {t.seq}")
     if conn.execute("SELECT to_regclass(%s)", [MANIFESTS]).fetchone()[0] is not None:
@@ -206,6 +233,25 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
     )
 
 
+def analyze_if_grown(conn: Any, t: Tables) -> None:
+    """ANALYZE the tables when they changed by a fifth since the last statistics.
+
+    Right after a bulk load the planner has no statistics for the postings, guesses, and
+    hash-joins the whole table instead of reading a query's few terms by key (measured:
+    27 ms instead of 1.4 ms per BM25 query at 100k documents). Autovacuum catches up
+    within a minute or so; this does it at once, and only after growth, so the cost is
+    logarithmic in the collection size.
+    """
+    rows = conn.execute(
+        "SELECT relname, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
+        "WHERE relname = ANY(%s)",
+        [[t.docs, t.terms]],
+    ).fetchall()
+    for name, changed, live in rows:
+        if changed > 1000 and changed > 0.2 * live:
+            conn.execute(f"ANALYZE {name}")
+
+
 def fetch_docs_and_tokens(
     conn: Any, t: Tables, iids: list[int], codec: Codec
 ) -> tuple[list[StoredDoc], list[np.ndarray]]:
@@ -240,4 +286,11 @@ def update_tokens(
         )
 
 
-__all__ = ["MANIFESTS", "Tables", "configure", "create_collection", "read_manifest"]
+__all__ = [
+    "MANIFESTS",
+    "Tables",
+    "analyze_if_grown",
+    "configure",
+    "create_collection",
+    "read_manifest",
+]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from colrank.store.base import LexicalResult, StoredDoc
-from colrank.store.codecs import Codec, make_codec
+from colrank.store.codecs import Codec
 from colrank.store.filters import Filter
 from colrank.store.local.lexical_index import K1, B, lucene_idf, texts_bm25
 from colrank.store.postgres.filters import compile_pg_filter
@@ -38,9 +38,7 @@ class PostgresReadView:
         self._conn = conn
         self._m = manifest
         self._t = backend.tables
-        self.codec: Codec | None = (
-            make_codec(manifest["codec"], int(manifest["colbert_dim"])) if manifest else None
-        )
+        self.codec: Codec | None = backend.codec(conn, manifest) if manifest else None
 
     def _rows(
         self, sql: str, params: Sequence[Any] = (), *, binary: bool = False
