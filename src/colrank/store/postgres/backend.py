@@ -170,14 +170,14 @@ class PostgresBackend:
         """One snapshot of the collection (a read-only REPEATABLE READ transaction)."""
         from psycopg import IsolationLevel
 
-        manifest = self.manifest()
         with self._pool.connection() as conn:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             try:
                 with conn.transaction():
-                    if manifest is None:  # a writer may have created it since
-                        manifest = self.manifest(refresh=True)
+                    # the manifest as of this snapshot: another process may have created the
+                    # collection or re-coded its tokens since this one last looked
+                    manifest = schema.read_manifest(conn, self.collection)
                     yield PostgresReadView(self, conn, manifest)
             finally:
                 conn.read_only = False
@@ -215,7 +215,7 @@ class PostgresBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _prepare(self, rows: DocumentRows) -> dict[str, Any]:
-        """Encode codes and BM25 terms before the transaction (no lock is held)."""
+        """Check dimensions and split the texts into BM25 terms before the transaction."""
         dims = {t.shape[1] if t.ndim == 2 else -1 for t in rows.tokens}
         if len(dims) != 1 or rows.vectors.ndim != 2:
             raise DimensionMismatchError("token embeddings of one batch differ in dimension")
