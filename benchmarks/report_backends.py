@@ -65,7 +65,14 @@ def server_section(
     quality: dict[str, Any] | None, scale: dict[str, Any] | None, provenance
 ) -> list[str]:
     """PostgreSQL + pgvector: parity with the local backend, then scale."""
-    lines = ["## PostgreSQL + pgvector backend", ""]
+    lines = [
+        "## PostgreSQL + pgvector backend",
+        "",
+        "Acceptance: same top-10 as the local backend with exact search, nDCG@10 within 0.5 "
+        "with HNSW (met: identical), and at 100k documents a query path without encoding of "
+        "at most 25 ms p50 on this 2-core machine (see the scale table).",
+        "",
+    ]
     if quality:
         lines += [
             "Same saved index copied into a real PostgreSQL 18.6 + pgvector 0.8.6 server (no",
@@ -158,8 +165,29 @@ def server_section(
                         f"{c['query_ms']['total']['p50_ms']:.2f} | "
                         f"{c['maxsim_rank_agreement']:.2f} |"
                     )
+                lines += [
+                    "",
+                    "Chosen server default: **int8**. It halves float16's bytes on disk and on "
+                    "the wire, fetches faster, keeps 99% of the MaxSim top-10 here and gave the "
+                    "same SciFact nDCG@10 as float16 (0.6753, 'Storage per token vs quality' "
+                    "above). pq32 moves a sixth of the bytes but keeps only about three quarters "
+                    "of the top-10 on these synthetic tokens and lost about 1 nDCG@10 point on "
+                    "SciFact; it stays an option (`codec=\"pq32\"`, trained at creation). The "
+                    "PostgreSQL columns of the scale tables were measured with float16 tokens, "
+                    "the slower of the two.",
+                ]
             lines.append("")
-        lines += [provenance(scale), ""]
+        lines += [
+            "At 100k documents the PostgreSQL query path (float16 tokens, after autovacuum's "
+            "`VACUUM ANALYZE`) is within the 25 ms p50 target, just; BM25 over the postings is "
+            "its largest stage, then the token fetch. HNSW recall@100 on these synthetic, "
+            "weakly clustered vectors is lower at 100k than at 10k; raise `ef_search` "
+            "(`ColrankIndex.open(..., ef_search=400)`) where recall of the first stage matters "
+            "more than a few milliseconds. On the real corpora above, HNSW changed no nDCG.",
+            "",
+            provenance(scale),
+            "",
+        ]
     return lines
 
 

@@ -43,8 +43,8 @@ def fill(index: ColrankIndex) -> None:
 def test_exact_search_matches_the_local_backend(postgres_url, collection, tiny_config) -> None:
     local = ColrankIndex(tiny_config)
     fill(local)
-    server = ColrankIndex.open(
-        postgres_url, collection, tiny_config, exact=True, dense_type="vector"
+    server = ColrankIndex.open(  # the same token codec as the local default, for parity
+        postgres_url, collection, tiny_config, exact=True, dense_type="vector", codec="float16"
     )
     server.backend.drop()
     try:
@@ -199,10 +199,28 @@ def test_cli_indexes_into_and_searches_a_database(
     ColrankIndex.open(postgres_url, collection).backend.drop()
 
 
+def test_the_server_default_codec_is_int8_unless_one_is_chosen(
+    postgres_url, collection, tiny_config
+) -> None:
+    store = tiny_config.token_store.model_copy(update={"codec": "float16"})
+    for config, codec in (
+        (tiny_config, "int8"),
+        (tiny_config.model_copy(update={"token_store": store}), "float16"),
+    ):
+        index = ColrankIndex.open(postgres_url, collection, config)
+        index.backend.drop()
+        fill(index)
+        assert index.stats()["codec"] == codec
+        index.backend.drop()
+        index.backend.close()
+
+
 def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> None:
+    pg_index.backend.drop()
     fill(pg_index)
     more = [f"{text} In other words: {text.lower()}" for _, text, _ in CORPUS]
     pg_index.add(more, ids=[f"more-{i}" for i, *_ in CORPUS])  # pq needs 256 tokens to train
+    pg_index.recode_tokens("float16")
     before = pg_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
     bytes_before = pg_index.stats()["token_bytes"]
     pg_index.recode_tokens("int8")

@@ -76,10 +76,12 @@ def open_database(
             "the PostgreSQL backend needs psycopg and pgvector: pip install 'colrank[postgres]'"
         ) from exc
     wanted = config or ColrankConfig.from_env()
+    chosen = "codec" in wanted.token_store.model_fields_set  # else the server's default, int8
+    codec = options.pop("codec", None) or (wanted.token_store.codec if chosen else None)
     backend = PostgresBackend(
         url,
         collection,
-        codec=options.pop("codec", None) or wanted.token_store.codec,
+        **({"codec": codec} if codec else {}),
         pool_factor=wanted.token_store.pool_factor,
         **options,
     )
