@@ -172,7 +172,7 @@ def server_section(
                     "same SciFact nDCG@10 as float16 (0.6753, 'Storage per token vs quality' "
                     "above). pq32 moves a sixth of the bytes but keeps only about three quarters "
                     "of the top-10 on these synthetic tokens and lost about 1 nDCG@10 point on "
-                    "SciFact; it stays an option (`codec=\"pq32\"`, trained at creation). The "
+                    'SciFact; it stays an option (`codec="pq32"`, trained at creation). The '
                     "PostgreSQL columns of the scale tables were measured with float16 tokens, "
                     "the slower of the two.",
                 ]
