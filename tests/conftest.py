@@ -207,3 +207,31 @@ def assert_stores_agree(index) -> None:
         words = " ".join(d.text for d in view.documents(live))
         lexical = view.lexical_search(words, len(live) + 5, None)
         assert sorted(lexical.iids.tolist()) == live  # BM25 knows each live text, no other
+
+
+def run_concurrently(seconds: float, *bodies) -> list[BaseException]:
+    """Call each ``body(step)`` over and over, each in its own thread, for ``seconds``.
+
+    Returns what the threads raised (the first error of each stops that thread).
+    """
+    import threading
+    import time
+
+    stop = time.monotonic() + seconds
+    errors: list[BaseException] = []
+
+    def spin(body) -> None:
+        step = 0
+        try:
+            while time.monotonic() < stop:
+                step += 1
+                body(step)
+        except BaseException as exc:  # reported to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=spin, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    return errors

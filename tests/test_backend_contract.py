@@ -9,8 +9,6 @@ the local backend: save, then load the snapshot; for PostgreSQL: connect again),
 
 from __future__ import annotations
 
-import threading
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,8 @@ from colrank.errors import DimensionMismatchError, DuplicateIdError, UnknownIdEr
 from colrank.store.base import DocumentRows, StorageBackend, WriteBatch
 from colrank.store.local.backend import LocalBackend
 from colrank.store.local.docstore import DocStore
+
+from .conftest import run_concurrently
 
 DENSE_DIM, TOKEN_DIM = 8, 4
 Reopen = Callable[[StorageBackend], StorageBackend]
@@ -219,48 +219,30 @@ def test_readers_see_one_state_while_a_writer_replaces_and_deletes(store) -> Non
     backend, _ = store
     ids = [f"d{i}" for i in range(40)]
     backend.write(WriteBatch(upserts=rows(ids)))
-    stop = time.monotonic() + 2.0
-    errors: list[BaseException] = []
     reads = [0]
 
-    def reader(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        try:
-            while time.monotonic() < stop:
-                q = rng.normal(size=(1, DENSE_DIM)).astype(np.float32)
-                with backend.read() as view:
-                    _, found = view.dense_search(q, 10, None)
-                    iids = [i for i in found[0].tolist() if i >= 0]
-                    codes, lengths = view.token_codes(iids)
-                    docs = view.documents(iids)
-                    tokens = view.decode(codes).numpy()
-                start = 0
-                for doc, n in zip(docs, lengths, strict=True):
-                    version = doc.metadata["version"]
-                    assert doc.text == f"text of {doc.metadata['id']} version {version}"
-                    assert np.allclose(tokens[start : start + n], version + 1.0, atol=1e-2)
-                    start += n
-                reads[0] += 1
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
+    def read(step: int) -> None:
+        q = np.random.default_rng(step).normal(size=(1, DENSE_DIM)).astype(np.float32)
+        with backend.read() as view:
+            _, found = view.dense_search(q, 10, None)
+            iids = [i for i in found[0].tolist() if i >= 0]
+            codes, lengths = view.token_codes(iids)
+            docs = view.documents(iids)
+            tokens = view.decode(codes).numpy()
+        start = 0
+        for doc, n in zip(docs, lengths, strict=True):
+            version = doc.metadata["version"]
+            assert doc.text == f"text of {doc.metadata['id']} version {version}"
+            assert np.allclose(tokens[start : start + n], version + 1.0, atol=1e-2)
+            start += n
+        reads[0] += 1
 
-    def writer() -> None:
-        version = 0
-        try:
-            while time.monotonic() < stop:
-                version += 1
-                chosen = [ids[(version * 7 + j) % len(ids)] for j in range(3)]
-                backend.write(WriteBatch(upserts=rows(chosen, version), on_conflict="replace"))
-                backend.write(WriteBatch(deletes=[chosen[0]]))
-                backend.write(WriteBatch(upserts=rows([chosen[0]], version)))
-        except BaseException as exc:
-            errors.append(exc)
+    def write(version: int) -> None:
+        chosen = [ids[(version * 7 + j) % len(ids)] for j in range(3)]
+        backend.write(WriteBatch(upserts=rows(chosen, version), on_conflict="replace"))
+        backend.write(WriteBatch(deletes=[chosen[0]]))
+        backend.write(WriteBatch(upserts=rows([chosen[0]], version)))
 
-    threads = [threading.Thread(target=reader, args=(s,)) for s in range(4)]
-    threads.append(threading.Thread(target=writer))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    errors = run_concurrently(2.0, read, read, read, read, write)
     assert not errors, errors[:3]
     assert reads[0] > 10 and len(state(backend)) == len(ids)

@@ -8,12 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 
 from colrank import ColrankIndex
 
-from .conftest import CORPUS, assert_stores_agree
+from .conftest import CORPUS, assert_stores_agree, run_concurrently
 
 
 def _docs(version: int, n: int = 4) -> tuple[list[str], list[str], list[dict]]:
@@ -25,47 +23,31 @@ def _docs(version: int, n: int = 4) -> tuple[list[str], list[str], list[dict]]:
 def test_searches_beside_a_writer_never_fail_or_mix_documents(tiny_index: ColrankIndex) -> None:
     ids, texts, metas = _docs(0)
     tiny_index.add(texts, metas, ids)
-    stop = time.monotonic() + 3.0
-    errors: list[BaseException] = []
+    corpus_text = {i: t for i, t, _ in CORPUS}
     searches = [0]
 
-    def reader(query: str) -> None:
-        try:
-            while time.monotonic() < stop:
-                for hit in tiny_index.search(query, k=8, candidates=20):
-                    if hit.id.startswith("v-"):  # text, id and metadata of one document
-                        version, slot = hit.metadata["version"], hit.metadata["slot"]
-                        assert hit.id == f"v-{slot}"
-                        assert hit.text == f"Document {slot} in version {version} of the batch."
-                    else:
-                        assert hit.text == {i: t for i, t, _ in CORPUS}[hit.id]
-                searches[0] += 1
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def reader(query: str):
+        def search(_step: int) -> None:
+            for hit in tiny_index.search(query, k=8, candidates=20):
+                if hit.id.startswith("v-"):  # text, id and metadata of one document
+                    version, slot = hit.metadata["version"], hit.metadata["slot"]
+                    assert hit.id == f"v-{slot}"
+                    assert hit.text == f"Document {slot} in version {version} of the batch."
+                else:
+                    assert hit.text == corpus_text[hit.id]
+            searches[0] += 1
 
-    def writer() -> None:
-        version = 0
-        try:
-            while time.monotonic() < stop:
-                version += 1
-                batch_ids, batch_texts, batch_metas = _docs(version)
-                tiny_index.upsert(batch_texts, batch_metas, batch_ids)
-                tiny_index.delete(["v-0"])
-                tiny_index.add(
-                    [f"Document 0 in version {version} of the batch."],
-                    [{"version": version, "slot": 0}],
-                    ["v-0"],
-                )
-        except BaseException as exc:
-            errors.append(exc)
+        return search
+
+    def write(version: int) -> None:
+        batch_ids, batch_texts, batch_metas = _docs(version)
+        tiny_index.upsert(batch_texts, batch_metas, batch_ids)
+        tiny_index.delete(["v-0"])
+        text = f"Document 0 in version {version} of the batch."
+        tiny_index.add([text], [{"version": version, "slot": 0}], ["v-0"])
 
     queries = ["document version batch", "capital city", "energy cells", "version 3"]
-    threads = [threading.Thread(target=reader, args=(q,)) for q in queries]
-    threads.append(threading.Thread(target=writer))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    errors = run_concurrently(3.0, *(reader(q) for q in queries), write)
     assert not errors, errors[:3]
     assert searches[0] >= 4
     assert_stores_agree(tiny_index)
