@@ -110,3 +110,48 @@ def test_a_writer_killed_mid_batch_leaves_the_state_before_or_after(
         assert extras == [f"x-{version}"]
         assert len(loaded) == len(CORPUS) + 5
         assert_stores_agree(loaded)
+
+
+SAVER = textwrap.dedent(
+    """
+    import sys
+    from colrank import ColrankConfig, ColrankIndex
+    root, config, name = sys.argv[1], ColrankConfig.model_validate_json(sys.argv[2]), sys.argv[3]
+    for round in range(8):
+        index = ColrankIndex.load(root, config)
+        index.upsert([f"Saved by {name} in round {round}."], ids=[f"by-{name}"])
+        index.save(root)
+    print("done", flush=True)
+    """
+)
+
+
+def test_two_processes_saving_one_folder_while_a_third_loads(tiny_index, tmp_path) -> None:
+    from colrank import CorruptIndexError
+
+    root = tiny_index.save(tmp_path / "idx")
+    config = tiny_index.config.model_dump_json()
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    savers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(root), config, name],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in ("a", "b")
+    ]
+    loads, damaged = 0, []
+    while any(s.poll() is None for s in savers):  # load while both save, until they finish
+        try:
+            loaded = ColrankIndex.load(root, tiny_index.config)
+            assert len(loaded) >= len(CORPUS)
+            loads += 1
+        except CorruptIndexError as exc:  # a false "damaged" is what this test forbids
+            damaged.append(exc)
+    assert [s.stdout.read().strip() for s in savers] == ["done", "done"]
+    assert not damaged and loads > 0
+    final = ColrankIndex.load(root, tiny_index.config)
+    assert {"by-a", "by-b"} & set(final.ids())  # the last save of each round is there
+    snapshots = [p.name for p in root.glob("snapshot-*")]
+    assert len(snapshots) <= 2  # the live one and the one before: no orphans pile up

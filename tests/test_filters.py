@@ -59,6 +59,40 @@ def test_bad_filters_raise(store: DocStore, spec) -> None:
         store.matching_iids(spec)
 
 
+def nested(depth: int) -> dict:
+    spec: dict = {"lang": "en"}
+    for _ in range(depth):
+        spec = {"$and": [spec]}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (nested(50), "deeper than"),
+        ({"$or": [{"year": y} for y in range(2000)]}, "more than 512"),
+        ({"lang": {"$in": [f"l{i}" for i in range(600)]}}, "more than 512"),
+        ({"tags": {"$exists": "no"}}, "true or false"),
+        ({"year": {"$gt": float("nan")}}, "finite"),
+    ],
+)
+def test_filters_beyond_the_grammar_get_clear_errors(store: DocStore, spec, message) -> None:
+    with pytest.raises(InvalidFilterError, match=message):
+        store.matching_iids(spec)
+
+
+def test_deep_and_wide_filters_within_the_limits_work(store: DocStore) -> None:
+    assert store.matching_iids(nested(16)) == [0, 2, 4]
+    assert store.matching_iids({"year": {"$in": list(range(1500, 2012))}}) == []
+
+
+def test_integers_beyond_64_bits(store: DocStore) -> None:
+    s = DocStore()
+    s.add([0, 1], ["a", "b"], ["t", "t"], [{"n": 2**70}, {"n": 5}])
+    assert s.matching_iids({"n": {"$gt": 2**69}}) == [0]
+    assert s.matching_iids({"n": {"$lt": 2**64}}) == [1]
+
+
 def test_injection_in_field_names_is_harmless(store: DocStore) -> None:
     assert store.matching_iids({"x') OR 1=1 --": "y"}) == []
 

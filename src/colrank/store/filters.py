@@ -32,6 +32,8 @@ Filter = Mapping[str, Any]
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 _SCALARS = (str, int, float, bool)
+MAX_DEPTH = 16  # nested $and / $or levels
+MAX_CLAUSES = 512  # conditions and list items in one filter
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def _scalar(value: Any, op: str) -> Any:
         raise InvalidFilterError(
             f"{op} takes a string, number or boolean, not {type(value).__name__}"
         )
+    if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
+        raise InvalidFilterError(f"{op} takes a finite number, not {value}")
     return value
 
 
@@ -106,7 +110,9 @@ def _condition(field: str, spec: Any) -> list[Expr]:
                 raise InvalidFilterError(f"{op} takes a non-empty list, not {value!r}")
             parts.append(InList(field, tuple(_scalar(v, op) for v in value), op == "$nin"))
         elif op == "$exists":
-            parts.append(Exists(field, bool(value)))
+            if not isinstance(value, bool):
+                raise InvalidFilterError(f"$exists takes true or false, not {value!r}")
+            parts.append(Exists(field, value))
         else:
             raise InvalidFilterError(
                 f"unknown filter operator {op!r}; use one of "
@@ -115,15 +121,17 @@ def _condition(field: str, spec: Any) -> list[Expr]:
     return parts
 
 
-def _parse(spec: Any) -> Expr:
+def _parse(spec: Any, depth: int = 0) -> Expr:
     if not isinstance(spec, Mapping):
         raise InvalidFilterError(f"a filter is a dict, not {type(spec).__name__}")
+    if depth > MAX_DEPTH:
+        raise InvalidFilterError(f"the filter nests $and/$or deeper than {MAX_DEPTH} levels")
     parts: list[Expr] = []
     for key, value in spec.items():
         if key in ("$and", "$or"):
             if not isinstance(value, Sequence) or isinstance(value, str) or not value:
                 raise InvalidFilterError(f"{key} takes a non-empty list of filters")
-            parts.append(Junction(key[1:], tuple(_parse(v) for v in value)))
+            parts.append(Junction(key[1:], tuple(_parse(v, depth + 1) for v in value)))
         elif isinstance(key, str) and key.startswith("$"):
             raise InvalidFilterError(f"unknown top-level filter operator {key!r}")
         else:
@@ -134,10 +142,26 @@ def _parse(spec: Any) -> Expr:
 
 
 def parse(spec: Filter) -> Expr | None:
-    """Check a filter and return its tree (None for ``{}``: no filter)."""
+    """Check a filter and return its tree (None for ``{}``: no filter).
+
+    Limits: :data:`MAX_DEPTH` levels of ``$and`` / ``$or``, :data:`MAX_CLAUSES` conditions
+    and list items in all (a larger filter is better written as a metadata field).
+    """
     if isinstance(spec, Mapping) and not spec:
         return None
-    return _parse(spec)
+    expr = _parse(spec)
+    if _size(expr) > MAX_CLAUSES:
+        raise InvalidFilterError(
+            f"the filter has more than {MAX_CLAUSES} conditions and list items; "
+            "tag the documents with a metadata field and filter on that instead"
+        )
+    return expr
+
+
+def _size(expr: Expr) -> int:
+    if isinstance(expr, Junction):
+        return sum(_size(p) for p in expr.parts)
+    return len(expr.values) if isinstance(expr, InList) else 1
 
 
 # ------------------------------------------------------------------ SQLite
@@ -154,6 +178,13 @@ def _sqlite_path(name: str) -> str:
     return f"'$.{quoted}'"
 
 
+def _sqlite_value(value: Any) -> Any:
+    """SQLite binds 64-bit integers at most; a larger one compares as a float, as JSON stores it."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return float(value)
+    return value
+
+
 def _sqlite(expr: Expr, params: list[Any]) -> str:
     if isinstance(expr, Junction):
         joined = f" {expr.kind.upper()} ".join(f"({_sqlite(p, params)})" for p in expr.parts)
@@ -167,14 +198,14 @@ def _sqlite(expr: Expr, params: list[Any]) -> str:
         return f"json_type(metadata, {_sqlite_path(expr.field)}) IN {_SQLITE_KINDS[kind_of(value)]}"
 
     if isinstance(expr, Compare):
-        params.append(expr.value)
+        params.append(_sqlite_value(expr.value))
         if expr.op == "$ne":
             return f"({column} IS NULL OR NOT ({typed(expr.value)}) OR {column} != ?)"
         return f"({typed(expr.value)} AND {column} {_SQL_OPS[expr.op]} ?)"
     ors = []
     for kind in dict.fromkeys(kind_of(v) for v in expr.values):  # each kind matches its own
         group = [v for v in expr.values if kind_of(v) == kind]
-        params.extend(group)
+        params.extend(_sqlite_value(v) for v in group)
         ors.append(f"({typed(group[0])} AND {column} IN ({', '.join('?' for _ in group)}))")
     match = " OR ".join(ors)
     return f"({column} IS NULL OR NOT ({match}))" if expr.negate else f"({match})"
@@ -194,6 +225,8 @@ def compile_filter(spec: Filter) -> tuple[str, list[Any]]:
 
 __all__ = [
     "COMPARISONS",
+    "MAX_CLAUSES",
+    "MAX_DEPTH",
     "Compare",
     "Exists",
     "Expr",

@@ -320,9 +320,23 @@ class LocalBackend:
     ) -> tuple[LocalBackend, dict[str, Any]]:
         """Open the live snapshot under ``root``; returns the backend and its manifest.
 
-        The index type, codec and pooling are the saved ones.
+        The index type, codec and pooling are the saved ones. When other processes
+        publish two saves while this one reads, the snapshot it started on can be
+        removed under it; it then opens the new live one (a few times at most).
         """
-        snapshot = current_snapshot(root)
+        for attempt in range(5):
+            snapshot = current_snapshot(root)
+            try:
+                return cls._load_snapshot(root, snapshot, verify=verify, mmap=mmap)
+            except (CorruptIndexError, OSError):
+                if attempt == 4 or current_snapshot(root) == snapshot:
+                    raise  # really damaged, not replaced while being read
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _load_snapshot(
+        cls, root: Path, snapshot: Path, *, verify: bool, mmap: bool
+    ) -> tuple[LocalBackend, dict[str, Any]]:
         manifest = read_manifest(snapshot)
         if manifest.get("format") != "colrank-index":
             raise CorruptIndexError(f"{snapshot} does not hold a colrank index")

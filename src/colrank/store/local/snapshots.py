@@ -6,7 +6,10 @@ checksums), fsyncs every file in it, and only then replaces ``CURRENT`` with an 
 rename. A crash at any point leaves ``CURRENT`` naming the previous complete snapshot,
 so a save can never lose the index that was there before. The previous snapshot is
 kept after publishing (a reader that has just read ``CURRENT`` may still be opening
-it); older ones are removed, and only folders whose names colrank itself generates.
+it); older ones are removed, and only folders that colrank made (its name pattern and
+its marker file). Processes that save into one folder take turns: each save holds an
+exclusive OS lock on ``.colrank-save.lock`` (``flock``; where the OS has none, as on
+Windows, one saver at a time is the user's to ensure).
 
 Example:
     >>> import tempfile, pathlib
@@ -39,6 +42,34 @@ MANIFEST_FILE = "manifest.json"
 _SNAPSHOT_PREFIX = "snapshot-"
 # Only names of this exact shape are ever removed (a user's "snapshot-photos/" is not ours).
 _SNAPSHOT_NAME = re.compile(r"snapshot-\d{8}T\d{6}-[0-9a-f]{8}")
+MARKER_FILE = ".colrank-snapshot"  # written first into every snapshot colrank makes
+LOCK_FILE = ".colrank-save.lock"
+
+
+@contextlib.contextmanager
+def _save_lock(root: Path) -> Iterator[None]:
+    """One saving process at a time per index folder (others wait)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with (root / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ours(folder: Path) -> bool:
+    """A snapshot folder colrank made: its name pattern and its marker (or a manifest)."""
+    return (
+        _SNAPSHOT_NAME.fullmatch(folder.name) is not None
+        and folder.is_dir()
+        and not folder.is_symlink()
+        and ((folder / MARKER_FILE).is_file() or (folder / MANIFEST_FILE).is_file())
+    )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -85,9 +116,15 @@ def write_snapshot(root: Path) -> Iterator[Path]:
     snapshot is removed and ``CURRENT`` is left untouched.
     """
     root.mkdir(parents=True, exist_ok=True)
+    with _save_lock(root):
+        yield from _write_locked(root)
+
+
+def _write_locked(root: Path) -> Iterator[Path]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     snapshot = root / f"{_SNAPSHOT_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
     snapshot.mkdir()
+    (snapshot / MARKER_FILE).write_text("colrank\n")
     try:
         yield snapshot
         if not (snapshot / MANIFEST_FILE).is_file():
@@ -103,8 +140,8 @@ def write_snapshot(root: Path) -> Iterator[Path]:
         shutil.rmtree(snapshot, ignore_errors=True)
         raise
     keep = {snapshot.name, previous}
-    for old in root.iterdir():
-        if _SNAPSHOT_NAME.fullmatch(old.name) and old.name not in keep:
+    for old in root.iterdir():  # under the lock: no other save is writing one of these
+        if old.name not in keep and _ours(old):
             shutil.rmtree(old, ignore_errors=True)
         elif old.name.startswith(f".{CURRENT_FILE}.") and old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)
