@@ -204,3 +204,29 @@ def test_version_and_every_flag_has_help(capsys) -> None:
         for action in command._actions:
             if action.dest != "help":
                 assert action.help, f"colrank {name} {action.option_strings or action.dest}"
+
+
+def test_bad_cli_input_gets_one_line_errors(tmp_path, tiny_model_dir, capsys) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "a", "text": "Bread needs yeast."}\nnull\n')
+    index_dir = tmp_path / "idx"
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not an index")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"_id": "a", "text": "Bread needs yeast."}\n')
+    assert main(["index", str(good), str(index_dir), *model_args(tiny_model_dir)]) == 0
+    capsys.readouterr()
+    cases = [
+        ["search", str(index_dir), "bread", "--filter", "topic=geo"],
+        ["search", str(index_dir), "bread", "--filter", '{"year": {"$regex": "x"}}'],
+        ["search", str(tmp_path / "missing"), "bread"],
+        ["search", str(a_file), "bread"],
+        ["index", str(corpus), str(tmp_path / "i2"), *model_args(tiny_model_dir)],
+        ["index", str(good), str(tmp_path / "i3"), "--chunk", "0", *model_args(tiny_model_dir)],
+        ["search", str(index_dir), "   "],
+    ]
+    for argv in cases:
+        assert main(argv) in (1, 2), argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("colrank: error:") and "\n" not in err, (argv, err)
+        assert "Traceback" not in err

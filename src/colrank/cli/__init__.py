@@ -137,6 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ColrankError as exc:
         print(f"colrank: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("colrank: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback (-v shows it)
+        if args.verbose:
+            raise
+        what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(
+            f"colrank: error: {type(exc).__name__}: {what} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _quiet_third_party() -> None:

@@ -20,7 +20,7 @@ from colrank.cli.common import (
     open_target,
     passage_splitter,
 )
-from colrank.errors import InvalidInputError
+from colrank.errors import InvalidFilterError, InvalidInputError
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -45,7 +45,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a saved index and print a ranked table (or JSON)."""
     index = open_target(args.index, args)
-    flt = json.loads(args.filter) if args.filter else None
+    flt = None
+    if args.filter:
+        try:
+            flt = json.loads(args.filter)
+        except json.JSONDecodeError as exc:
+            raise InvalidFilterError(
+                f'--filter must be a JSON object such as \'{{"topic": "geo"}}\', '
+                f"not {args.filter!r} ({exc.msg})"
+            ) from exc
     if args.dense_only:
         hits = index.dense_search(args.query, k=args.k, filter=flt)
     else:
