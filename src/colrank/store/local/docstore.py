@@ -116,13 +116,12 @@ class DocStore:
             return [r[0] for r in self._conn.execute(query, params)]
 
     def save(self, directory: Path) -> list[str]:
-        """Write the store to ``directory / docs.sqlite``."""
-        target = sqlite3.connect(directory / DOCS_FILE)
-        try:
-            with self._lock:
-                self._conn.backup(target)
-        finally:
-            target.close()
+        """Write the store to ``directory / docs.sqlite``, compacted (``VACUUM INTO``).
+
+        The file holds live rows only: its size follows the documents, not their history.
+        """
+        with self._lock:
+            self._conn.execute("VACUUM INTO ?", (str(directory / DOCS_FILE),))
         return [DOCS_FILE]
 
     @classmethod
@@ -132,6 +131,7 @@ class DocStore:
         try:
             source = sqlite3.connect(f"file:{directory / DOCS_FILE}?mode=ro", uri=True)
             try:
+                _check_schema(source, directory)  # before any query touches its objects
                 source.backup(store._conn)
             finally:
                 source.close()
@@ -139,6 +139,21 @@ class DocStore:
         except sqlite3.DatabaseError as exc:
             raise CorruptIndexError(f"document store in {directory} is unreadable: {exc}") from exc
         return store
+
+
+def _check_schema(conn: sqlite3.Connection, directory: Path) -> None:
+    """Refuse a document store holding anything but colrank's table (views, triggers...).
+
+    Reading ``sqlite_master`` runs nothing; a view or trigger could (a recursive view can
+    hang a query, a trigger can change rows behind the other stores' back).
+    """
+    objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
+    allowed = {("table", "docs"), ("index", "sqlite_autoindex_docs_1")}
+    unexpected = [f"{kind} {name}" for kind, name in objects if (kind, name) not in allowed]
+    if unexpected or ("table", "docs") not in objects:
+        raise CorruptIndexError(
+            f"document store in {directory.name} is not colrank's (holds {unexpected[:3]}); refused"
+        )
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

@@ -174,9 +174,11 @@ def current_snapshot(root: Path) -> Path:
             f"{root} is not a colrank index (no {CURRENT_FILE} file); build one with "
             "ColrankIndex.save() or `colrank index`."
         )
-    name = pointer.read_text().strip()
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    if not _SNAPSHOT_NAME.fullmatch(name):  # a sibling folder colrank named, nothing else
+        raise CorruptIndexError(f"{pointer} does not name a colrank snapshot; the index is damaged")
     snapshot = root / name
-    if not name.startswith(_SNAPSHOT_PREFIX) or not snapshot.is_dir():
+    if snapshot.is_symlink() or not snapshot.is_dir():
         raise CorruptIndexError(
             f"{pointer} names a missing snapshot {name!r}; the index is damaged"
         )
@@ -191,10 +193,31 @@ def read_manifest(snapshot: Path) -> dict[str, Any]:
         raise CorruptIndexError(f"manifest of {snapshot} is missing or unreadable: {exc}") from exc
 
 
+def _inside(snapshot: Path, name: Any) -> Path:
+    """The file a manifest names, refused unless it is a plain file inside the snapshot."""
+    parts = Path(name).parts if isinstance(name, str) else ()
+    if not parts or Path(name).is_absolute() or any(p in ("..", "") for p in parts):
+        raise CorruptIndexError(f"the manifest of {snapshot.name} names a file outside it")
+    path = snapshot.joinpath(*parts)
+    here = snapshot
+    for part in parts:  # no link anywhere on the way: nothing outside is read
+        here = here / part
+        if here.is_symlink():
+            raise CorruptIndexError(f"index file {name} is a symbolic link; refused")
+    return path
+
+
 def verify_files(snapshot: Path, manifest: dict[str, Any], *, checksums: bool = True) -> None:
-    """Check every file the manifest lists: present, right size, and (optionally) checksum."""
-    for name, entry in manifest.get("files", {}).items():
-        path = snapshot / name
+    """Check every file the manifest lists: present, right size, and (optionally) checksum.
+
+    A listed name must be a plain file inside the snapshot (no ``..``, no absolute path,
+    no symbolic link): a hostile manifest cannot make a load read or measure other files.
+    """
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        raise CorruptIndexError(f"the manifest of {snapshot.name} is malformed")
+    for name, entry in files.items():
+        path = _inside(snapshot, name)
         if not path.is_file():
             raise CorruptIndexError(f"index file {name} is missing from {snapshot}")
         size = path.stat().st_size

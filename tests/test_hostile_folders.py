@@ -1,0 +1,89 @@
+"""An index folder from somewhere else: it must not make a load read outside it, hang, or lie."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from colrank import ColrankIndex, CorruptIndexError
+from colrank.store.local.snapshots import CURRENT_FILE, current_snapshot, sha256_file
+
+
+@pytest.fixture
+def saved(tiny_index, tmp_path):
+    return tiny_index.save(tmp_path / "idx"), tiny_index.config
+
+
+def manifest_of(root):
+    path = current_snapshot(root) / "manifest.json"
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("name", ["../../secret.txt", "/etc/hostname", "bm25/../../secret.txt"])
+def test_manifest_names_outside_the_snapshot_are_refused(saved, tmp_path, name) -> None:
+    root, config = saved
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read me")
+    path, manifest = manifest_of(root)
+    manifest["files"][name] = {"bytes": secret.stat().st_size, "sha256": "0" * 64}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndexError, match="outside") as caught:
+        ColrankIndex.load(root, config)
+    assert "do not read me" not in str(caught.value) and str(secret.stat().st_size) not in str(
+        caught.value
+    )
+
+
+def test_a_symlinked_index_file_is_refused(saved, tmp_path) -> None:
+    root, config = saved
+    snapshot = current_snapshot(root)
+    outside = tmp_path / "elsewhere.npy"
+    (snapshot / "token_lengths.npy").rename(outside)
+    (snapshot / "token_lengths.npy").symlink_to(outside)
+    with pytest.raises(CorruptIndexError, match="symbolic link"):
+        ColrankIndex.load(root, config)
+
+
+@pytest.mark.parametrize("pointer", ["../other", "snapshot-../../etc", "/tmp", "snapshot-x"])
+def test_current_must_name_a_sibling_snapshot(saved, tmp_path, pointer) -> None:
+    root, config = saved
+    (tmp_path / "other").mkdir()
+    (root / CURRENT_FILE).write_text(pointer)
+    with pytest.raises(CorruptIndexError, match="does not name a colrank snapshot"):
+        ColrankIndex.load(root, config)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TRIGGER t AFTER DELETE ON docs BEGIN SELECT 1; END",
+        "CREATE VIEW v AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) "
+        "SELECT x FROM r",
+    ],
+)
+def test_document_stores_with_triggers_or_views_are_refused(saved, statement) -> None:
+    root, config = saved
+    snapshot = current_snapshot(root)
+    db = sqlite3.connect(snapshot / "docs.sqlite")
+    db.execute(statement)
+    db.commit()
+    db.close()
+    path, manifest = manifest_of(root)  # a hostile folder signs its own changes
+    docs = snapshot / "docs.sqlite"
+    manifest["files"]["docs.sqlite"] = {"bytes": docs.stat().st_size, "sha256": sha256_file(docs)}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndexError, match="not colrank's"):
+        ColrankIndex.load(root, config)
+
+
+def test_the_saved_document_store_shrinks_after_deletes(tiny_index, tmp_path) -> None:
+    tiny_index.add(
+        [f"Filler document number {i} " * 40 for i in range(200)], ids=[f"f{i}" for i in range(200)]
+    )
+    big = tiny_index.save(tmp_path / "a")
+    size_before = (current_snapshot(big) / "docs.sqlite").stat().st_size
+    tiny_index.delete([f"f{i}" for i in range(200)])
+    small = tiny_index.save(tmp_path / "b")
+    assert (current_snapshot(small) / "docs.sqlite").stat().st_size < 0.5 * size_before
