@@ -242,3 +242,13 @@ def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> 
         again.backend.close()
     np.testing.assert_allclose(there.colbert_scores, here.colbert_scores, rtol=1e-6)
     assert not np.allclose(here.colbert_scores, after.colbert_scores, rtol=1e-3)  # pq is lossy
+
+
+def test_an_unreachable_database_fails_at_once_and_clearly(postgres_url) -> None:
+    from colrank import StoreUnavailableError
+    from colrank.store.postgres.embedded import _free_port
+
+    url = f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/rag"
+    with pytest.raises(StoreUnavailableError, match="cannot connect") as caught:
+        ColrankIndex.open(url, "docs", connect_timeout=1)
+    assert "secret" not in str(caught.value)

@@ -30,6 +30,7 @@ EXPECTED = {
     "OutOfMemoryError",
     "RuntimeConfig",
     "SearchConfig",
+    "StoreUnavailableError",
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",

@@ -37,6 +37,7 @@ from colrank.errors import (
     ModelLoadError,
     ModelMismatchError,
     OutOfMemoryError,
+    StoreUnavailableError,
     UnknownIdError,
 )
 from colrank.index import ColrankIndex
@@ -67,6 +68,7 @@ __all__ = [
     "OutOfMemoryError",
     "RuntimeConfig",
     "SearchConfig",
+    "StoreUnavailableError",
     "TokenStoreConfig",
     "UnknownIdError",
     "__version__",

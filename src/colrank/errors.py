@@ -56,6 +56,10 @@ class ModelMismatchError(ColrankError, ValueError):
     """An index is opened with other models than the ones its embeddings were made with."""
 
 
+class StoreUnavailableError(ColrankError, ConnectionError):
+    """A database backend cannot be reached (wrong URL, server down, no permission)."""
+
+
 class IndexNotFoundError(ColrankError, FileNotFoundError):
     """No saved colrank index at the given path."""
 
@@ -80,6 +84,7 @@ __all__ = [
     "InvalidInputError",
     "ModelLoadError",
     "ModelMismatchError",
+    "StoreUnavailableError",
     "OutOfMemoryError",
     "UnknownIdError",
 ]

@@ -32,6 +32,7 @@ from colrank.errors import (
     DimensionMismatchError,
     DuplicateIdError,
     InvalidInputError,
+    StoreUnavailableError,
     UnknownIdError,
 )
 from colrank.store.base import (
@@ -71,6 +72,8 @@ class PostgresBackend:
         exact: search the dense vectors exhaustively instead of through HNSW.
         ef_search: HNSW candidate list size (pgvector's ``hnsw.ef_search``).
         pool_size: connections kept open.
+        connect_timeout: seconds to wait for the first connection before
+            :class:`~colrank.errors.StoreUnavailableError`.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class PostgresBackend:
         exact: bool = False,
         ef_search: int = 200,
         pool_size: int = 4,
+        connect_timeout: float = 10.0,
     ) -> None:
         if not _NAME.fullmatch(collection):
             raise InvalidInputError(
@@ -92,7 +96,7 @@ class PostgresBackend:
         _check_codec(codec)
         if dense_type not in ("halfvec", "vector"):
             raise InvalidInputError("dense_type is 'halfvec' or 'vector'")
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
         self.collection = collection
         self.tables = schema.Tables(collection)
@@ -102,6 +106,16 @@ class PostgresBackend:
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, configure=schema.configure, open=True
         )
+        try:  # fail here, clearly, rather than at the first search
+            self._pool.wait(timeout=connect_timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            where = url.split("@")[-1]  # no password in the message
+            raise StoreUnavailableError(
+                f"cannot connect to PostgreSQL at {where} within {connect_timeout:g} s; "
+                "check the URL, that the server runs and accepts this user, and that pgvector "
+                "is installed"
+            ) from exc
         self._bm25 = BM25Index()  # its tokenizer only: the statistics live in the database
         self._manifest: dict[str, Any] | None = None
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
