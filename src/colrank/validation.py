@@ -56,6 +56,15 @@ def check_candidates(candidates: Any, k: int) -> int:
     return candidates
 
 
+def recall_depth(candidates: int, k: int) -> int:
+    """The candidates a framework face recalls: its setting, raised to ``k`` when smaller.
+
+    The core refuses ``candidates < k`` (a caller's mistake); a face whose users change
+    ``k`` per call (``search_kwargs``, ``similarity_top_k``) raises the depth instead.
+    """
+    return max(check_k(candidates, "candidates"), check_k(k))
+
+
 def check_texts(texts: Any) -> list[str]:
     """A non-empty list of non-empty strings."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
@@ -127,4 +136,5 @@ __all__ = [
     "check_queries",
     "check_query",
     "check_texts",
+    "recall_depth",
 ]

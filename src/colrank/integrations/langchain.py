@@ -33,6 +33,7 @@ from colrank.config import ColrankConfig, with_model
 from colrank.index import ColrankIndex
 from colrank.rerank.ranker import Ranker, TextRanker
 from colrank.results import stage_scores
+from colrank.validation import recall_depth
 
 SCORE_KEY = "relevance_score"
 
@@ -168,7 +169,7 @@ class ColrankRetriever(BaseRetriever):
     ) -> list[Document]:
         options = self._options(kwargs)
         k = options["k"]
-        candidates = max(options["candidates"], k)
+        candidates = recall_depth(options["candidates"], k)
         hits = self.index.search(query, k=k, candidates=candidates, filter=options["filter"])
         threshold = options["score_threshold"]
         if threshold is not None:

@@ -33,6 +33,7 @@ from langchain_core.vectorstores import VectorStore
 from colrank.config import ColrankConfig
 from colrank.index import ColrankIndex
 from colrank.results import Hit
+from colrank.validation import recall_depth
 
 
 class EmbeddingsEncoder:
@@ -158,7 +159,9 @@ class ColrankVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """``(document, relevance score)`` pairs; the score is colrank's calibrated score."""
-        candidates = max(kwargs.pop("candidates", kwargs.pop("fetch_k", self.candidates)), k)
+        candidates = recall_depth(
+            kwargs.pop("candidates", kwargs.pop("fetch_k", self.candidates)), k
+        )
         _no_extra(kwargs, "similarity_search")
         if len(self.index) == 0:
             return []

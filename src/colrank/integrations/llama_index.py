@@ -47,6 +47,7 @@ from colrank.index import ColrankIndex
 from colrank.metadata import to_json_metadata
 from colrank.rerank.ranker import TextRanker
 from colrank.results import stage_scores
+from colrank.validation import recall_depth
 
 dispatcher = get_dispatcher(__name__)
 
@@ -225,7 +226,7 @@ class ColrankRetriever(BaseRetriever):
         hits = self.index.search(
             query_bundle.query_str,
             k=self.similarity_top_k,
-            candidates=max(self.candidates, self.similarity_top_k),
+            candidates=recall_depth(self.candidates, self.similarity_top_k),
             filter=to_colrank_filter(self.filters),
         )
         return [_hit_to_node(h) for h in hits]

@@ -40,6 +40,7 @@ from llama_index.core.vector_stores.types import (
 from colrank.config import ColrankConfig
 from colrank.index import ColrankIndex
 from colrank.integrations.llama_index import NODE_ID_KEY, node_row, stored_node, to_colrank_filter
+from colrank.validation import recall_depth
 
 _DEFAULT_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID)
 _LEXICAL_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
@@ -174,7 +175,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
         spec = _restrict(to_colrank_filter(query.filters), query.node_ids, query.doc_ids)
         if len(self._index) == 0:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        candidates = max(self.candidates, k)
+        candidates = recall_depth(self.candidates, k)
         if query.mode in _DEFAULT_MODES:
             hits = self._index.search(query.query_str, k=k, candidates=candidates, filter=spec)
         elif query.mode in _LEXICAL_MODES:
