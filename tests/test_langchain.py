@@ -235,3 +235,14 @@ def test_habitual_arguments_are_honoured_or_refused(tiny_index) -> None:
         ColrankReranker(top_n=2, devise="cpu")
     with pytest.raises(ValueError, match="not both"):
         _ = ColrankReranker(index=tiny_index, model="offline:minilm").ranker
+
+
+def test_user_metadata_is_never_overwritten_by_score_keys(tiny_config) -> None:
+    docs = [
+        Document(page_content="Bread needs yeast.", id="b", metadata={"rank": "senior"}),
+        Document(page_content="Paris is in France.", id="p", metadata={"relevance_score": 7}),
+    ]
+    retriever = ColrankRetriever.from_documents(docs, config=tiny_config, k=2)
+    out = {d.id: d.metadata for d in retriever.invoke("bread")}
+    assert out["b"]["user_rank"] == "senior" and isinstance(out["b"]["rank"], int)
+    assert out["p"]["user_relevance_score"] == 7 and isinstance(out["p"]["relevance_score"], float)

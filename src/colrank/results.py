@@ -82,4 +82,22 @@ def stage_scores(hit: Hit) -> dict[str, float]:
     return {name: getattr(hit, name) for name in names if getattr(hit, name) is not None}
 
 
-__all__ = ["CandidateScores", "Document", "Hit", "stage_scores"]
+def with_scores(metadata: dict[str, Any], scores: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``metadata`` with colrank's score keys added, the user's own kept.
+
+    A user key that a score key would overwrite (``rank``, ``relevance_score``,
+    ``dense_score`` ...) moves to ``user_<key>`` instead of being lost.
+
+    Example:
+        >>> with_scores({"rank": "senior", "topic": "x"}, {"rank": 1})
+        {'topic': 'x', 'user_rank': 'senior', 'rank': 1}
+    """
+    out = dict(metadata)
+    for key in scores:
+        if key in out:
+            out[f"user_{key}"] = out.pop(key)
+    out.update(scores)
+    return out
+
+
+__all__ = ["CandidateScores", "Document", "Hit", "stage_scores", "with_scores"]

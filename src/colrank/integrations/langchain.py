@@ -32,7 +32,7 @@ from colrank import Hit
 from colrank.config import ColrankConfig, with_model
 from colrank.index import ColrankIndex
 from colrank.rerank.ranker import Ranker, TextRanker
-from colrank.results import stage_scores
+from colrank.results import stage_scores, with_scores
 from colrank.validation import recall_depth
 
 SCORE_KEY = "relevance_score"
@@ -44,7 +44,8 @@ def _ids_of(documents: Sequence[Document]) -> list[str]:
 
 
 def _hit_to_document(hit: Hit) -> Document:
-    metadata = {**hit.metadata, SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank}
+    scores = {SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank}
+    metadata = with_scores(hit.metadata, scores)  # a user's own "rank" becomes "user_rank"
     return Document(page_content=hit.text, metadata=metadata, id=hit.id)
 
 
@@ -253,9 +254,10 @@ class ColrankReranker(BaseDocumentCompressor):
         for hit in hits:
             original = documents[int(hit.position)]  # type: ignore[arg-type]
             metadata = dict(original.metadata)
-            if SCORE_KEY in metadata:
+            if SCORE_KEY in metadata:  # the first retriever's score, kept under its own name
                 metadata["retrieval_score"] = metadata.pop(SCORE_KEY)
-            metadata.update({SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank})
+            scores = {SCORE_KEY: hit.score, **stage_scores(hit), "rank": hit.rank}
+            metadata = with_scores(metadata, scores)
             out.append(
                 Document(page_content=original.page_content, metadata=metadata, id=original.id)
             )

@@ -46,7 +46,7 @@ from colrank.errors import InvalidFilterError
 from colrank.index import ColrankIndex
 from colrank.metadata import to_json_metadata
 from colrank.rerank.ranker import TextRanker
-from colrank.results import stage_scores
+from colrank.results import stage_scores, with_scores
 from colrank.validation import recall_depth
 
 dispatcher = get_dispatcher(__name__)
@@ -135,11 +135,11 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
     scores = {**stage_scores(hit), "rank": hit.rank}
     if "_node_content" in hit.metadata:  # stored from a node: give the same node back
         node = stored_node(hit.text, hit.metadata)
-        node.metadata = {**node.metadata, **scores}
+        node.metadata = with_scores(node.metadata, scores)
         for keys in (node.excluded_llm_metadata_keys, node.excluded_embed_metadata_keys):
             keys.extend(k for k in scores if k not in keys)
         return NodeWithScore(node=node, score=hit.score)
-    metadata = {**hit.metadata, **scores}
+    metadata = with_scores(hit.metadata, scores)
     hidden = [k for k in (*_BOOKKEEPING, SOURCE_KEY) if k in metadata]
     node = TextNode(
         id_=hit.id or "",
