@@ -125,6 +125,13 @@ def test_dense_search_is_the_exact_cosine_top_k(tiny_index: ColrankIndex) -> Non
         (lambda ix: ix.delete(["nope", "geo-paris"]), UnknownIdError),
         (lambda ix: ix.delete("geo-paris"), InvalidInputError),
         (lambda ix: ix.rerank("q", "text"), InvalidInputError),
+        (lambda ix: ix.search("bread \ud800"), InvalidInputError),
+        (lambda ix: ix.add(["ok", "bad \udcff text"]), InvalidInputError),
+        (lambda ix: ix.get("geo-paris"), InvalidInputError),
+        (lambda ix: ix.get([1]), InvalidInputError),
+        (lambda ix: ix.delete(["geo-paris"], missing="sometimes"), InvalidInputError),
+        (lambda ix: ix.add(["a"], ids=["new"], on_conflict="merge"), InvalidInputError),
+        (lambda ix: ix.search("q", filter={"tags": {"$exists": "no"}}), InvalidFilterError),
         (lambda ix: ix.rerank("q", [3]), InvalidInputError),
     ],
 )
@@ -134,6 +141,14 @@ def test_bad_input_raises_specific_errors(tiny_index: ColrankIndex, call, error)
         call(tiny_index)
     assert len(tiny_index) == n  # nothing half-done
     assert "geo-paris" in tiny_index
+
+
+def test_a_huge_query_is_cut_with_a_warning(tiny_index: ColrankIndex) -> None:
+    from colrank.validation import MAX_QUERY_CHARS
+
+    with pytest.warns(UserWarning, match="cut to"):
+        hits = tiny_index.search("bread yeast " * 2000, k=1)
+    assert hits[0].id == "food-bread" and MAX_QUERY_CHARS == 4096
 
 
 def test_failed_add_leaves_index_unchanged(tiny_index: ColrankIndex, monkeypatch) -> None:

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,14 +21,37 @@ from colrank.errors import (
 )
 from colrank.metadata import to_json_metadata
 
+MAX_QUERY_CHARS = 4096
+"""Longer queries are cut here, with a warning: the ColBERT query keeps 32 tokens and the
+dense encoder 256, so the rest would only slow BM25 down."""
+
+
+def _check_encodable(text: str, what: str) -> None:
+    """Text that is valid UTF-8 once encoded (a lone surrogate is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} holds a lone surrogate ({text[exc.start]!r} at position {exc.start}), "
+            "which is not text; decode your input with errors='replace' first"
+        ) from None
+
 
 def check_query(query: Any) -> str:
-    """A non-empty string query, stripped."""
+    """A non-empty string query, stripped (and cut at :data:`MAX_QUERY_CHARS`, warned)."""
     if not isinstance(query, str):
         raise InvalidInputError(f"query must be a string, not {type(query).__name__}")
     stripped = query.strip()
     if not stripped:
         raise EmptyQueryError("query is empty; pass a question or keywords to search for")
+    _check_encodable(stripped, "the query")
+    if len(stripped) > MAX_QUERY_CHARS:
+        warnings.warn(
+            f"query of {len(stripped)} characters cut to {MAX_QUERY_CHARS}; the encoders keep "
+            "far fewer tokens anyway",
+            stacklevel=3,
+        )
+        stripped = stripped[:MAX_QUERY_CHARS]
     return stripped
 
 
@@ -76,6 +100,7 @@ def check_texts(texts: Any) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is a {type(text).__name__}, not a string")
         if not text.strip():
             raise InvalidInputError(f"texts[{i}] is empty; remove empty documents before adding")
+        _check_encodable(text, f"texts[{i}]")
     return list(texts)
 
 
@@ -127,6 +152,7 @@ def check_filter(spec: Any) -> Mapping[str, Any] | None:
 
 
 __all__ = [
+    "MAX_QUERY_CHARS",
     "check_candidates",
     "check_filter",
     "check_id_list",
