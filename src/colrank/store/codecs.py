@@ -40,6 +40,8 @@ from typing_extensions import override
 from colrank.errors import CorruptIndexError, InvalidInputError
 
 PQ_FILE = "token_pq.faiss"
+_MIN_TRAIN = 256
+_MAX_TRAIN = 10 * 256 * 39
 
 
 class Codec:
@@ -62,6 +64,22 @@ class Codec:
 
     def train(self, sample: np.ndarray) -> None:
         """Fit codec parameters on a sample of token vectors (no-op for most codecs)."""
+
+    def fit(self, vectors: np.ndarray) -> None:
+        """Train on the first documents' token vectors: at least 256, at most ~100k drawn.
+
+        FAISS wants ~39 points per centroid (256 centroids per sub-quantizer), so up to
+        ten times that is sampled, evenly and reproducibly.
+        """
+        if len(vectors) < _MIN_TRAIN:
+            raise InvalidInputError(
+                f"the {self.name} codec is trained on the first documents written and needs "
+                f"at least {_MIN_TRAIN} tokens (got {len(vectors)}); write more documents at once"
+            )
+        take = np.random.default_rng(0).choice(
+            len(vectors), min(len(vectors), _MAX_TRAIN), replace=False
+        )
+        self.train(np.asarray(vectors, dtype=np.float32)[np.sort(take)])
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """``(n, dim)`` float -> ``(n, width)`` uint8."""

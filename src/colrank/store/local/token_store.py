@@ -32,7 +32,6 @@ import numpy as np
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
-    InvalidInputError,
     UnknownIdError,
 )
 from colrank.store.codecs import Codec, make_codec
@@ -41,7 +40,6 @@ TOKENS_FILE = "tokens.npy"
 IIDS_FILE = "token_doc_ids.npy"
 LENGTHS_FILE = "token_lengths.npy"
 CODEC_FILE = "token_codec.json"
-_PQ_MIN_TRAIN = 256 * 39  # FAISS wants ~39 points per centroid
 _MAX_LOOSE_SEGMENTS = 32
 
 
@@ -109,14 +107,7 @@ class TokenStore:
         lengths = np.array([e.shape[0] for e in embeddings], dtype=np.int32)
         vectors = np.concatenate([np.asarray(e, dtype=np.float32) for e in embeddings])
         if not self.codec.trained:
-            if len(vectors) < 256:
-                raise InvalidInputError(
-                    f"the {self.codec.name} codec is trained on the first documents added and "
-                    f"needs at least 256 tokens (got {len(vectors)}); add more documents at once"
-                )
-            rng = np.random.default_rng(0)
-            take = rng.choice(len(vectors), min(len(vectors), 10 * _PQ_MIN_TRAIN), replace=False)
-            self.codec.train(vectors[np.sort(take)])
+            self.codec.fit(vectors)
         block = self.codec.encode(vectors)
         starts = self._n_tokens + np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)])
         self._segment_starts.append(self._n_tokens)

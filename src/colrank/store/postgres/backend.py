@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -328,7 +328,7 @@ class PostgresBackend:
         }
         codec = make_codec(manifest["codec"], manifest["colbert_dim"])
         if not codec.trained:  # trained once, at creation, before any parallel writer
-            codec.train(_training_sample(rows.tokens))
+            codec.fit(np.concatenate([np.asarray(t, np.float32) for t in rows.tokens]))
         schema.create_collection(conn, self.collection, self.tables, manifest, codec)
 
     def save_config(self, config: dict[str, Any]) -> None:
@@ -364,7 +364,7 @@ class PostgresBackend:
                 if new_codec is None:
                     new_codec = make_codec(codec, dim or old_codec.dim)
                     if not new_codec.trained:  # trained on the first chunk of the new tokens
-                        new_codec.train(_training_sample(made))
+                        new_codec.fit(np.concatenate([np.asarray(t, np.float32) for t in made]))
                     schema.write_codec_params(conn, self.tables, new_codec)
                 schema.update_tokens(conn, self.tables, part, made, new_codec)
                 done += len(part)
@@ -391,18 +391,6 @@ class PostgresBackend:
     def close(self) -> None:
         """Close the connections."""
         self._pool.close()
-
-
-def _training_sample(tokens: Sequence[np.ndarray]) -> np.ndarray:
-    """Token vectors to train a quantizer on (at least 256; up to ~100k, evenly drawn)."""
-    vectors = np.concatenate([np.asarray(t, dtype=np.float32) for t in tokens])
-    if len(vectors) < 256:
-        raise InvalidInputError(
-            f"a product-quantization codec is trained on the first documents written and "
-            f"needs at least 256 tokens (got {len(vectors)}); write more documents at once"
-        )
-    take = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 100_000), replace=False)
-    return vectors[np.sort(take)]
 
 
 __all__ = ["PostgresBackend"]
