@@ -49,14 +49,6 @@ from colrank.store.postgres.view import PostgresReadView
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_CODECS = re.compile(r"float16|float32|int8|o?pq\d+")
-
-
-def _check_codec(codec: str) -> None:
-    if not _CODECS.fullmatch(codec):
-        raise InvalidInputError(
-            f"unknown token codec {codec!r}; use float16, float32, int8, pq<M> or opq<M>"
-        )
 
 
 class PostgresBackend:
@@ -93,7 +85,7 @@ class PostgresBackend:
             raise InvalidInputError(
                 f"collection names are 1-40 lowercase letters, digits or _, not {collection!r}"
             )
-        _check_codec(codec)
+        schema.check_codec_name(codec)
         if dense_type not in ("halfvec", "vector"):
             raise InvalidInputError("dense_type is 'halfvec' or 'vector'")
         from psycopg_pool import ConnectionPool, PoolTimeout
@@ -119,6 +111,7 @@ class PostgresBackend:
         self._bm25 = BM25Index()  # its tokenizer only: the statistics live in the database
         self._manifest: dict[str, Any] | None = None
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
+        self._saved_config: dict[str, Any] | None = None
 
     def codec(self, conn: Any, manifest: dict[str, Any]) -> Codec:
         """The collection's token codec (trained parameters read once, then cached)."""
@@ -231,23 +224,12 @@ class PostgresBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _prepare(self, rows: DocumentRows) -> dict[str, Any]:
-        """Check dimensions and split the texts into BM25 terms before the transaction."""
+        """Split the texts into BM25 terms before the transaction (no lock is held)."""
         dims = {t.shape[1] if t.ndim == 2 else -1 for t in rows.tokens}
         if len(dims) != 1 or rows.vectors.ndim != 2:
             raise DimensionMismatchError("token embeddings of one batch differ in dimension")
-        colbert_dim = dims.pop()
-        m = self.manifest(refresh=True)
-        if m is not None and (m["dense_dim"], m["colbert_dim"]) != (
-            rows.vectors.shape[1],
-            colbert_dim,
-        ):
-            raise DimensionMismatchError(
-                f"this collection holds {m['dense_dim']}-d dense and {m['colbert_dim']}-d token "
-                f"vectors, not {rows.vectors.shape[1]} and {colbert_dim}; was it built with "
-                "other models?"
-            )
         bags = [Counter(tokens) for tokens in self._bm25.tokenize(rows.texts)]
-        return {"bags": bags, "colbert_dim": colbert_dim}
+        return {"bags": bags, "colbert_dim": dims.pop()}
 
     def _apply(
         self,
@@ -259,15 +241,19 @@ class PostgresBackend:
     ) -> WriteResult:
         rows = batch.upserts
         upsert_ids = rows.ids if rows is not None else []
+        manifest = schema.read_manifest(conn, self.collection)  # this transaction's view
         if prepared is not None:
-            self._ensure_collection(conn, rows, prepared, dense_model, colbert_model)
-            manifest = schema.read_manifest(conn, self.collection)  # this transaction's view
-            assert manifest is not None  # created above, or by another writer
+            if manifest is None:  # the first write creates the collection (or finds it made)
+                self._create_collection(conn, rows, prepared, dense_model, colbert_model)
+                manifest = schema.read_manifest(conn, self.collection)
+            assert manifest is not None
+            schema.check_dims(manifest, rows.vectors.shape[1], prepared["colbert_dim"])
             codec = self.codec(conn, manifest)
             prepared["codes"] = [
                 codec.encode(np.asarray(t, dtype=np.float32)).tobytes() for t in rows.tokens
             ]
-        elif self.manifest(refresh=True) is None:  # nothing stored yet: only deletes
+            prepared["dense_type"] = manifest["dense_type"]
+        elif manifest is None:  # nothing stored yet: only deletes
             unknown = list(batch.deletes)
             if unknown and batch.missing == "error":
                 raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
@@ -307,7 +293,7 @@ class PostgresBackend:
         added = [i for i in upsert_ids if i not in found]
         return WriteResult(added=added, replaced=replaced, deleted=deleted)
 
-    def _ensure_collection(
+    def _create_collection(
         self,
         conn: Any,
         rows: DocumentRows,
@@ -315,8 +301,6 @@ class PostgresBackend:
         dense_model: str | None,
         colbert_model: str | None,
     ) -> None:
-        if self.manifest(refresh=True) is not None:
-            return
         manifest = {
             "format": "colrank-collection",
             "format_version": FORMAT_VERSION,
@@ -332,10 +316,18 @@ class PostgresBackend:
         schema.create_collection(conn, self.collection, self.tables, manifest, codec)
 
     def save_config(self, config: dict[str, Any]) -> None:
-        """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back)."""
+        """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back).
+
+        Written when they change, not on every write (the manifest row is shared by all
+        writers of the collection).
+        """
+        if config == self._saved_config:
+            return
         with self._pool.connection() as conn, conn.transaction():
-            if schema.read_manifest(conn, self.collection) is not None:
-                schema.update_manifest(conn, self.collection, {"config": config})
+            if schema.read_manifest(conn, self.collection) is None:
+                return
+            schema.update_manifest(conn, self.collection, {"config": config})
+        self._saved_config = config
         self._manifest = None
 
     def rewrite_tokens(
@@ -349,7 +341,7 @@ class PostgresBackend:
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         """Re-make every document's tokens in one transaction (searches see the old ones)."""
-        _check_codec(codec)
+        schema.check_codec_name(codec)
         with self.read() as view:
             iids = sorted(view.iids_for(view.ids()).values())
             old_codec = view.codec
@@ -370,7 +362,9 @@ class PostgresBackend:
                 done += len(part)
                 if on_progress is not None:
                     on_progress(len(part))
-            version = int((self.manifest(refresh=True) or {}).get("codec_version", 0)) + 1
+            version = (
+                int((schema.read_manifest(conn, self.collection) or {}).get("codec_version", 0)) + 1
+            )
             update = {
                 "codec": codec,
                 "pool_factor": pool_factor,
@@ -386,7 +380,7 @@ class PostgresBackend:
         """Delete the collection: its tables and its manifest row."""
         with self._pool.connection() as conn, conn.transaction():
             schema.drop_collection(conn, self.collection, self.tables)
-        self._manifest = None
+        self._manifest = self._saved_config = None
 
     def close(self) -> None:
         """Close the connections."""

@@ -22,11 +22,13 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from colrank.errors import DimensionMismatchError, InvalidInputError
 from colrank.store.base import DocumentRows, StoredDoc
 from colrank.store.codecs import Codec
 
@@ -75,6 +77,27 @@ def configure(conn: Any) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(conn)
     conn.autocommit = False
+
+
+_CODECS = re.compile(r"float16|float32|int8|o?pq\d+")
+
+
+def check_codec_name(codec: str) -> None:
+    """Refuse a codec name colrank does not know (before anything is written)."""
+    if not _CODECS.fullmatch(codec):
+        raise InvalidInputError(
+            f"unknown token codec {codec!r}; use float16, float32, int8, pq<M> or opq<M>"
+        )
+
+
+def check_dims(manifest: dict[str, Any], dense_dim: int, colbert_dim: int) -> None:
+    """Refuse vectors of other dimensions than the collection holds."""
+    if (manifest["dense_dim"], manifest["colbert_dim"]) != (dense_dim, colbert_dim):
+        raise DimensionMismatchError(
+            f"this collection holds {manifest['dense_dim']}-d dense and "
+            f"{manifest['colbert_dim']}-d token vectors, not {dense_dim} and {colbert_dim}; "
+            "was it built with other models?"
+        )
 
 
 def read_manifest(conn: Any, collection: str) -> dict[str, Any] | None:
@@ -192,12 +215,7 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
     from pgvector import HalfVector, Vector
     from psycopg.types.json import Jsonb
 
-    manifest_type = conn.execute(
-        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = %s::regclass AND attname = 'dense'",
-        [t.docs],
-    ).fetchone()[0]
-    wrap = HalfVector if manifest_type.startswith("halfvec") else Vector
+    wrap = HalfVector if prepared["dense_type"] == "halfvec" else Vector
     iids = [
         r[0]
         for r in conn.execute(
@@ -288,6 +306,8 @@ def update_tokens(
 
 __all__ = [
     "MANIFESTS",
+    "check_codec_name",
+    "check_dims",
     "Tables",
     "analyze_if_grown",
     "configure",

@@ -112,12 +112,14 @@ class PostgresReadView:
         return scores[:, :width], found[:, :width]
 
     def _settings(self, n: int, *, filtered: bool) -> None:
-        ef = max(self._b.ef_search, n)
-        self._conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(ef, 1000))}")
+        """This transaction's search settings, sent in one round trip (they are constants)."""
+        ef = int(min(max(self._b.ef_search, n), 1000))
+        statements = [f"SET LOCAL hnsw.ef_search = {ef}"]
         if filtered:  # keep scanning the graph until n matching rows are found
-            self._conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            statements.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
         if self._b.exact:
-            self._conn.execute("SET LOCAL enable_indexscan = off")
+            statements.append("SET LOCAL enable_indexscan = off")
+        self._conn.execute("; ".join(statements))
 
     def dense_vectors(self, iids: Sequence[int]) -> np.ndarray:
         """Stored dense vectors (float32)."""
