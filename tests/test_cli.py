@@ -38,6 +38,7 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
         main(
             [
                 "search",
+                "--trust-models",
                 str(index_dir),
                 "capital",
                 "-k",
@@ -52,12 +53,24 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 2 and {h["metadata"]["topic"] for h in hits} == {"food"}
 
-    assert main(["search", str(index_dir), "capital", "-k", "2"]) == 0
+    assert main(["search", str(index_dir), "capital", "-k", "2", "--trust-models"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["rank", "score", "colbert", "dense", "bm25", "id", "text"]
     assert len(table) == 4  # header, rule, two hits
     assert (
-        main(["search", str(index_dir), "capital", "-k", "2", "--first-stage", "bm25", "--json"])
+        main(
+            [
+                "search",
+                str(index_dir),
+                "capital",
+                "-k",
+                "2",
+                "--first-stage",
+                "bm25",
+                "--json",
+                "--trust-models",
+            ]
+        )
         == 0
     )
     assert all(h["dense_score"] is None for h in json.loads(capsys.readouterr().out))
@@ -74,6 +87,7 @@ def test_index_search_eval(tmp_path, tiny_model_dir, capsys) -> None:
                 "2,5",
                 "--json",
                 "--quiet",
+                "--trust-models",
             ]
         )
         == 0
@@ -102,6 +116,7 @@ def test_bench_command_reports_every_section(tmp_path, tiny_index, capsys) -> No
         "1",
         "--candidates",
         "8",
+        "--trust-models",
     ]
     assert main([*args, "--indexing", "6", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -141,7 +156,9 @@ def test_finetune_command_trains_and_saves_a_model(tmp_path, tiny_model_dir, cap
     assert (out / "colrank_finetune.json").is_file() and (mining / "CURRENT").is_file()
     trained = ["--dense-model", tiny_model_dir, "--colbert-model", str(out), "--quiet"]
     assert main(["index", str(data), str(tmp_path / "idx"), *trained]) == 0
-    assert main(["search", str(tmp_path / "idx"), "yeast", "-k", "1", "--json"]) == 0
+    assert (
+        main(["search", str(tmp_path / "idx"), "yeast", "-k", "1", "--json", "--trust-models"]) == 0
+    )
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["colbert_score"] is not None
 
 
@@ -161,7 +178,7 @@ def test_a_folder_is_split_into_overlapping_passages(tmp_path, tiny_model_dir, c
     capsys.readouterr()
     from colrank import ColrankIndex
 
-    index = ColrankIndex.load(index_dir)
+    index = ColrankIndex.load(index_dir, trust_models=True)
     ids = index.ids()
     long_ids = [i for i in ids if i.startswith("long.md#")]
     assert "short.txt#0" in ids and len(long_ids) >= 10  # one file, many passages

@@ -274,7 +274,9 @@ def test_loading_with_other_models_fails_clearly(tiny_index, tmp_path, minilm_co
     other = DenseEncoder.load(minilm_config.models.dense_model, minilm_config.runtime)
     renamed = DenseEncoder(other.model, other.runtime, tiny_index.config.models.dense_model)
     with pytest.raises(DimensionMismatchError, match="dimension 32"):
-        ColrankIndex.load(root, dense_encoder=renamed)  # same name, 384 dimensions
+        ColrankIndex.load(
+            root, dense_encoder=renamed, trust_models=True
+        )  # same name, 384 dimensions
 
 
 def test_load_keeps_the_saved_index_type_and_codec(tiny_config, tmp_path) -> None:
@@ -399,12 +401,12 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
         "rrf_k": 60,
     }
     (snapshot / "manifest.json").write_text(json.dumps(manifest))
-    assert ColrankIndex.load(tmp_path / "plain").config.search == SearchConfig()
+    assert ColrankIndex.load(tmp_path / "plain", trust_models=True).config.search == SearchConfig()
     # a setting the user chose survives save and load
-    chosen = ColrankIndex.load(tmp_path / "plain")
+    chosen = ColrankIndex.load(tmp_path / "plain", trust_models=True)
     chosen.config = chosen.config.model_copy(
         update={"search": SearchConfig(first_stage="dense", colbert_weight=0.7)}
     )
     chosen.save(tmp_path / "chosen")
-    again = ColrankIndex.load(tmp_path / "chosen").config.search
+    again = ColrankIndex.load(tmp_path / "chosen", trust_models=True).config.search
     assert (again.first_stage, again.colbert_weight) == ("dense", 0.7)

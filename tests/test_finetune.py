@@ -164,4 +164,4 @@ def test_reencode_tokens_switches_the_reranker(tiny_index, tiny_model_dir, tmp_p
     hits = tiny_index.search("bread", k=3, first_stage="dense", rerank_fusion="none")
     assert len(hits) == 3 and tiny_index.config.models.colbert_model == str(tmp_path / "other")
     tiny_index.save(tmp_path / "idx")
-    assert ColrankIndex.load(tmp_path / "idx").colbert_encoder.dim == 16
+    assert ColrankIndex.load(tmp_path / "idx", trust_models=True).colbert_encoder.dim == 16

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from colrank import ColrankIndex, CorruptIndexError
+from colrank import ColrankIndex, CorruptIndexError, ModelMismatchError, UntrustedModelError
 from colrank.store.local.snapshots import CURRENT_FILE, current_snapshot, sha256_file
 
 
@@ -25,7 +25,7 @@ def manifest_of(root):
 def test_manifest_names_outside_the_snapshot_are_refused(saved, tmp_path, name) -> None:
     root, config = saved
     secret = tmp_path / "secret.txt"
-    secret.write_text("do not read me")
+    secret.write_text("do not read me" + "." * (98_765 - 14))  # a size no name contains
     path, manifest = manifest_of(root)
     manifest["files"][name] = {"bytes": secret.stat().st_size, "sha256": "0" * 64}
     path.write_text(json.dumps(manifest))
@@ -87,3 +87,42 @@ def test_the_saved_document_store_shrinks_after_deletes(tiny_index, tmp_path) ->
     tiny_index.delete([f"f{i}" for i in range(200)])
     small = tiny_index.save(tmp_path / "b")
     assert (current_snapshot(small) / "docs.sqlite").stat().st_size < 0.5 * size_before
+
+
+@pytest.mark.parametrize("where", ["top", "config"])
+def test_a_model_folder_named_by_the_index_is_not_loaded_without_trust(
+    saved, tmp_path, where
+) -> None:
+    root, config = saved
+    marker = tmp_path / "imported"
+    evil = root / "model"  # a "model" shipped inside the folder, with code in it
+    evil.mkdir()
+    (evil / "payload.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (evil / "modules.json").write_text(
+        json.dumps([{"idx": 0, "name": "0", "path": "", "type": "payload.Module"}])
+    )
+    path, manifest = manifest_of(root)
+    if where == "top":
+        manifest["colbert_model"] = manifest["dense_model"] = str(evil)
+    else:  # the settings the index would be opened with
+        manifest["config"]["models"]["colbert_model"] = str(evil)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(UntrustedModelError, match="trust_models"):
+        ColrankIndex.load(root).search("anything")
+    assert not marker.exists()
+    if where == "top":  # the caller's own config decides: other models are refused
+        with pytest.raises(ModelMismatchError):
+            ColrankIndex.load(root, config)
+    else:  # the caller's config is what loads, not the stored one
+        assert ColrankIndex.load(root, config).search("bread", k=1)[0].id == "food-bread"
+    assert not marker.exists()
+
+
+def test_hub_ids_and_the_offline_alias_need_no_trust(saved) -> None:
+    from colrank.models.identity import check_trusted_models
+
+    check_trusted_models({"dense": "offline:minilm", "colbert": "org/not-a-folder-here"}, False)
+    root, _ = saved
+    with pytest.raises(UntrustedModelError):
+        check_trusted_models({"dense": str(root)}, False)
+    check_trusted_models({"dense": str(root)}, True)

@@ -79,7 +79,7 @@ def test_writes_reads_and_reopening(pg_index, postgres_url, collection, tiny_con
     assert_stores_agree(pg_index)
     with pytest.raises(InvalidInputError, match="database"):
         pg_index.save("somewhere")
-    again = ColrankIndex.open(postgres_url, collection)  # no config: the stored one
+    again = ColrankIndex.open(postgres_url, collection, trust_models=True)  # the stored config
     try:
         assert again.config.models == tiny_config.models
         assert [h.id for h in again.search("capital", k=3)] == [
@@ -193,10 +193,11 @@ def test_cli_indexes_into_and_searches_a_database(
     assert main(["index", str(corpus), *flags, *model_args(tiny_model_dir)]) == 0
     assert f"indexed {len(CORPUS)} documents" in capsys.readouterr().out
     search = ["search", postgres_url, "yeast bread", "--collection", collection, "--json"]
+    search.append("--trust-models")
     assert main([*search, "-k", "2", "--filter", '{"topic": "food"}']) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["id"] == "food-bread" and len(hits) == 2
-    ColrankIndex.open(postgres_url, collection).backend.drop()
+    ColrankIndex.open(postgres_url, collection, trust_models=True).backend.drop()
 
 
 def test_the_server_default_codec_is_int8_unless_one_is_chosen(
@@ -235,7 +236,7 @@ def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> 
     pg_index.recode_tokens("pq8")  # trained on the stored tokens, kept in the database
     assert pg_index.stats()["bytes_per_token"] == 8
     here = pg_index.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
-    again = ColrankIndex.open(postgres_url, collection)  # a new process: codebooks from the DB
+    again = ColrankIndex.open(postgres_url, collection, trust_models=True)  # as a new process would
     try:
         there = again.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
     finally:

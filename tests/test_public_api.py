@@ -33,6 +33,7 @@ EXPECTED = {
     "StoreUnavailableError",
     "TokenStoreConfig",
     "UnknownIdError",
+    "UntrustedModelError",
     "__version__",
     "maxsim_flat",
     "maxsim_ragged",

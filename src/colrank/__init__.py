@@ -39,6 +39,7 @@ from colrank.errors import (
     OutOfMemoryError,
     StoreUnavailableError,
     UnknownIdError,
+    UntrustedModelError,
 )
 from colrank.index import ColrankIndex
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
@@ -71,6 +72,7 @@ __all__ = [
     "StoreUnavailableError",
     "TokenStoreConfig",
     "UnknownIdError",
+    "UntrustedModelError",
     "__version__",
     "maxsim_flat",
     "maxsim_ragged",

@@ -56,6 +56,10 @@ class ModelMismatchError(ColrankError, ValueError):
     """An index is opened with other models than the ones its embeddings were made with."""
 
 
+class UntrustedModelError(ColrankError, PermissionError):
+    """An index names a local model folder, and the caller did not say to trust it."""
+
+
 class StoreUnavailableError(ColrankError, ConnectionError):
     """A database backend cannot be reached (wrong URL, server down, no permission)."""
 
@@ -87,4 +91,5 @@ __all__ = [
     "StoreUnavailableError",
     "OutOfMemoryError",
     "UnknownIdError",
+    "UntrustedModelError",
 ]

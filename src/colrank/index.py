@@ -291,6 +291,7 @@ class ColrankIndex(SearchMethods):
         colbert_encoder: ColbertEncoder | None = None,
         verify: bool = True,
         mmap: bool = True,
+        trust_models: bool = False,
     ) -> ColrankIndex:
         """Open a saved index.
 
@@ -307,9 +308,18 @@ class ColrankIndex(SearchMethods):
             colbert_encoder: an already loaded ColBERT encoder (its dimension must match).
             verify: check every file's SHA-256 (sizes are always checked).
             mmap: keep token embeddings on disk, memory-mapped.
+            trust_models: with no ``config``, load the local model folders the index
+                names (refused by default: a model folder can ship code; hub ids and
+                ``offline:minilm`` need no trust).
         """
         backend, config = open_local(
-            Path(path), config, dense_encoder, colbert_encoder, verify=verify, mmap=mmap
+            Path(path),
+            config,
+            dense_encoder,
+            colbert_encoder,
+            verify=verify,
+            mmap=mmap,
+            trust_models=trust_models,
         )
         return cls(
             config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend
@@ -324,6 +334,7 @@ class ColrankIndex(SearchMethods):
         *,
         dense_encoder: DenseEncoder | None = None,
         colbert_encoder: ColbertEncoder | None = None,
+        trust_models: bool = False,
         **backend_options: Any,
     ) -> ColrankIndex:
         """Open a collection in PostgreSQL + pgvector (created on its first write).
@@ -331,13 +342,14 @@ class ColrankIndex(SearchMethods):
         The database is the persistence: every write is a committed transaction that
         other processes see; there is nothing to ``save``. ``backend_options`` go to
         :class:`~colrank.store.postgres.backend.PostgresBackend` (``exact``,
-        ``ef_search``, ``dense_type``, ``pool_size``).
+        ``ef_search``, ``dense_type``, ``pool_size``). ``trust_models`` is as in
+        :meth:`load`.
 
         Example:
             >>> index = ColrankIndex.open("postgresql://localhost/rag", "docs")  # doctest: +SKIP
         """
         backend, config = open_database(
-            url, collection, config, dense_encoder, colbert_encoder, **backend_options
+            url, collection, config, dense_encoder, colbert_encoder, trust_models, **backend_options
         )
         return cls(
             config, dense_encoder=dense_encoder, colbert_encoder=colbert_encoder, backend=backend

@@ -18,7 +18,7 @@ from typing import Any
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
-from colrank.models.identity import check_loaded_models
+from colrank.models.identity import check_loaded_models, check_trusted_models
 from colrank.store.local.backend import LocalBackend
 
 
@@ -28,11 +28,15 @@ def _settled(
     manifest: dict[str, Any],
     dense: DenseEncoder | None,
     colbert: ColbertEncoder | None,
+    trust_models: bool,
 ) -> ColrankConfig:
     stored = ColrankConfig.from_manifest(saved) if saved else None
     if config is None:
         base = stored or ColrankConfig.from_env()
         config = base.model_copy(update={"runtime": ColrankConfig.from_env().runtime})
+        named = {"dense": config.models.dense_model, "colbert": config.models.colbert_model}
+        given = {"dense": dense, "colbert": colbert}  # the caller's encoders are trusted
+        check_trusted_models({k: v for k, v in named.items() if given[k] is None}, trust_models)
     if stored is not None:  # what the stored data is, not what the caller asks for
         config = config.model_copy(
             update={"dense_index": stored.dense_index, "token_store": stored.token_store}
@@ -49,10 +53,16 @@ def open_local(
     *,
     verify: bool = True,
     mmap: bool = True,
+    trust_models: bool = False,
 ) -> tuple[LocalBackend, ColrankConfig]:
     """The backend of a saved index and the settings to open it with."""
     backend, manifest = LocalBackend.load(path, verify=verify, mmap=mmap)
-    return backend, _settled(manifest["config"], config, manifest, dense, colbert)
+    try:
+        settled = _settled(manifest["config"], config, manifest, dense, colbert, trust_models)
+    except Exception:
+        backend.close()
+        raise
+    return backend, settled
 
 
 def open_database(
@@ -61,6 +71,7 @@ def open_database(
     config: ColrankConfig | None,
     dense: DenseEncoder | None,
     colbert: ColbertEncoder | None,
+    trust_models: bool = False,
     **options: Any,
 ) -> tuple[Any, ColrankConfig]:
     """A database collection's backend (created on its first write) and its settings."""
@@ -88,7 +99,12 @@ def open_database(
     manifest = backend.manifest()
     if manifest is None:
         return backend, wanted
-    return backend, _settled(manifest.get("config"), config, manifest, dense, colbert)
+    try:
+        settled = _settled(manifest.get("config"), config, manifest, dense, colbert, trust_models)
+    except Exception:
+        backend.close()
+        raise
+    return backend, settled
 
 
 __all__ = ["open_database", "open_local"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from colrank import __version__
 from colrank.cli.collection import cmd_index, cmd_search
-from colrank.cli.common import add_model_args
+from colrank.cli.common import add_model_args, add_trust_arg
 from colrank.cli.evaluation import cmd_bench, cmd_eval, cmd_finetune
 from colrank.errors import ColrankError
 
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--width", type=int, default=80, help="text column width")
     p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+    add_trust_arg(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="nDCG@10 / Recall / MRR on a BEIR dataset")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=int, default=2048, help="documents encoded per step")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_model_args(p)
+    add_trust_arg(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("finetune", help="train a ColBERT on a BEIR split (offline)")
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add up to N unsupervised (title -> body) pairs from the corpus (few labels)",
     )
     add_model_args(p)
+    add_trust_arg(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="latency, rerank speed-up and indexing throughput")
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reencode", type=int, default=5, help="queries timed with re-encoding")
     p.add_argument("--indexing", type=int, default=0, help="documents for the throughput test")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_trust_arg(p)
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -83,13 +83,23 @@ def passage_splitter(args: argparse.Namespace, cfg: ColrankConfig) -> Any:
     return PassageSplitter.for_model(path, args.passage_tokens, args.overlap)
 
 
+def add_trust_arg(parser: argparse.ArgumentParser) -> None:
+    """``--trust-models``: load the local model folders an existing index names."""
+    parser.add_argument(
+        "--trust-models",
+        action="store_true",
+        help="load the local model folders the index names (only for indexes you made: "
+        "a model folder can ship code); hub ids and offline:minilm need no trust",
+    )
+
+
 def load_or_build(args: argparse.Namespace) -> Any:
     """The index at ``--index`` when saved there; else built over ``--data`` (and saved)."""
     from colrank.index import ColrankIndex
 
     index_dir = Path(args.index) if args.index else None
     if index_dir is not None and (index_dir / "CURRENT").is_file():
-        return ColrankIndex.load(index_dir)
+        return ColrankIndex.load(index_dir, trust_models=getattr(args, "trust_models", False))
     index = build_index(Path(args.data), flags_config(args), getattr(args, "chunk", 2048))
     if index_dir is not None:
         index.save(index_dir)
@@ -106,8 +116,14 @@ def open_target(target: str, args: argparse.Namespace, config: ColrankConfig | N
     from colrank.index import ColrankIndex
 
     if is_url(target):
-        return ColrankIndex.open(target, args.collection, config)
-    return ColrankIndex.load(target, verify=not getattr(args, "no_verify", False))
+        return ColrankIndex.open(
+            target, args.collection, config, trust_models=getattr(args, "trust_models", False)
+        )
+    return ColrankIndex.load(
+        target,
+        verify=not getattr(args, "no_verify", False),
+        trust_models=getattr(args, "trust_models", False),
+    )
 
 
 def format_table(rows: list[list[str]], header: list[str]) -> str:

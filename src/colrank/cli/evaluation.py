@@ -82,7 +82,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from colrank.eval.bench import indexing_throughput, query_latency, rerank_vs_reencode
     from colrank.index import ColrankIndex
 
-    index = ColrankIndex.load(args.index)
+    index = ColrankIndex.load(args.index, trust_models=args.trust_models)
     if args.queries:
         queries = [q.strip() for q in Path(args.queries).read_text().splitlines() if q.strip()]
     else:

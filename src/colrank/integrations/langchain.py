@@ -152,10 +152,15 @@ class ColrankRetriever(BaseRetriever):
 
     @classmethod
     def load(
-        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        config: ColrankConfig | None = None,
+        *,
+        trust_models: bool = False,
+        **kwargs: Any,
     ) -> ColrankRetriever:
         """Wrap an index saved with ``ColrankIndex.save`` (or ``colrank index``)."""
-        return cls(index=ColrankIndex.load(path, config), **kwargs)
+        return cls(index=ColrankIndex.load(path, config, trust_models=trust_models), **kwargs)
 
     def add_documents(self, documents: Sequence[Document]) -> list[str]:
         """Add LangChain documents to the index; returns their ids."""

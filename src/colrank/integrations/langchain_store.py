@@ -221,10 +221,15 @@ class ColrankVectorStore(VectorStore):
 
     @classmethod
     def load(
-        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        config: ColrankConfig | None = None,
+        *,
+        trust_models: bool = False,
+        **kwargs: Any,
     ) -> ColrankVectorStore:
         """Open a saved index (from either framework, or the CLI) as a vector store."""
-        return cls(ColrankIndex.load(path, config), **kwargs)
+        return cls(ColrankIndex.load(path, config, trust_models=trust_models), **kwargs)
 
 
 def _no_extra(kwargs: dict[str, Any], method: str) -> None:

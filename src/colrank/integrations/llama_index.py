@@ -217,10 +217,15 @@ class ColrankRetriever(BaseRetriever):
 
     @classmethod
     def load(
-        cls, path: str | Path, config: ColrankConfig | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        config: ColrankConfig | None = None,
+        *,
+        trust_models: bool = False,
+        **kwargs: Any,
     ) -> ColrankRetriever:
         """Wrap an index saved with ``ColrankIndex.save`` (or ``colrank index``)."""
-        return cls(ColrankIndex.load(path, config), **kwargs)
+        return cls(ColrankIndex.load(path, config, trust_models=trust_models), **kwargs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.index.search(

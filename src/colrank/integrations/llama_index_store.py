@@ -206,10 +206,16 @@ class ColrankVectorStore(BasePydanticVectorStore):
 
     @classmethod
     def from_persist_path(
-        cls, persist_path: str, config: ColrankConfig | None = None, **kwargs: Any
+        cls,
+        persist_path: str,
+        config: ColrankConfig | None = None,
+        *,
+        trust_models: bool = False,
+        **kwargs: Any,
     ) -> ColrankVectorStore:
         """Open what :meth:`persist` wrote (the same path LlamaIndex passed to it)."""
-        return cls(ColrankIndex.load(_folder(persist_path), config), **kwargs)
+        index = ColrankIndex.load(_folder(persist_path), config, trust_models=trust_models)
+        return cls(index, **kwargs)
 
     def _matching(self, node_ids: list[str] | None, filters: MetadataFilters | None) -> list[str]:
         spec = to_colrank_filter(filters)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from colrank.config import ColrankConfig
-from colrank.errors import DimensionMismatchError, ModelMismatchError
+from colrank.config import OFFLINE_MODEL, ColrankConfig
+from colrank.errors import DimensionMismatchError, ModelMismatchError, UntrustedModelError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 
 
@@ -31,6 +31,40 @@ def same_model(saved: str | None, wanted: str) -> bool:
         return a.exists() and b.exists() and a.resolve() == b.resolve()
     except (OSError, ValueError):
         return False
+
+
+def is_local_model(name: str) -> bool:
+    """Whether a model name is loaded from a folder here (not the offline alias or a hub id)."""
+    if name == OFFLINE_MODEL:
+        return False
+    if name.startswith(("/", ".", "~")) or "\\" in name:
+        return True
+    try:
+        return Path(name).expanduser().exists()
+    except (OSError, ValueError):
+        return True
+
+
+def check_trusted_models(names: dict[str, str], trust_models: bool) -> None:
+    """Refuse to load local model folders that only stored data names.
+
+    ``names`` maps ``"dense"`` / ``"colbert"`` to the models a stored index would make
+    colrank load. Loading a model folder can import code it ships (custom modules) and
+    reads files wherever it points, so a folder or database from elsewhere must not
+    choose one: the caller names the models (a ``config`` or encoders) or passes
+    ``trust_models``. Hub ids (loaded without remote code) and the offline alias need
+    neither.
+    """
+    if trust_models:
+        return
+    for kind, name in names.items():
+        if is_local_model(name):
+            raise UntrustedModelError(
+                f"this index names a local {kind} model folder ({name!r}); colrank loads a "
+                "model folder that an index names only when told to: pass "
+                "trust_models=True (CLI: --trust-models) if you made this index, or a "
+                "config / encoder naming the model yourself"
+            )
 
 
 def check_loaded_models(
@@ -61,4 +95,4 @@ def check_loaded_models(
             )
 
 
-__all__ = ["check_loaded_models", "same_model"]
+__all__ = ["check_loaded_models", "check_trusted_models", "is_local_model", "same_model"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -159,6 +159,51 @@ def parse(spec: Filter) -> Expr | None:
     return expr
 
 
+JSON_KINDS = ("boolean", "number", "string")
+_KIND_EXAMPLES = {"boolean": "true", "number": "2020", "string": '"2020"'}
+
+
+def compared_kinds(expr: Expr | None) -> dict[str, set[str]]:
+    """Each field the filter compares (or lists) -> the JSON kinds of its values."""
+    out: dict[str, set[str]] = {}
+    if isinstance(expr, Junction):
+        for part in expr.parts:
+            for field, kinds in compared_kinds(part).items():
+                out.setdefault(field, set()).update(kinds)
+    elif isinstance(expr, Compare):
+        out.setdefault(expr.field, set()).add(kind_of(expr.value))
+    elif isinstance(expr, InList):
+        out.setdefault(expr.field, set()).update(kind_of(v) for v in expr.values)
+    return out
+
+
+KindProbe = Callable[[str, tuple[str, ...]], bool]
+
+
+def check_kinds(spec: Filter | None, holds: KindProbe) -> None:
+    """Refuse a filter that compares a field with values of a kind the collection never stores.
+
+    ``holds(field, kinds)`` says whether some document holds ``field`` with a value of
+    one of ``kinds``. ``{"year": {"$gt": "2000"}}`` on a collection whose years are
+    numbers would match nothing (or, with ``$ne``, everything) without a word; this
+    raises :class:`~colrank.errors.InvalidFilterError` naming the stored kind instead. A
+    field no document holds is not an error (it may be filled later). Costs one
+    ``LIMIT 1`` probe per compared field when the kinds agree.
+    """
+    expr = parse(spec) if spec else None
+    for field, kinds in compared_kinds(expr).items():
+        if holds(field, tuple(sorted(kinds))):
+            continue
+        stored = [k for k in JSON_KINDS if k not in kinds and holds(field, (k,))]
+        if stored:
+            wanted = " or ".join(sorted(kinds))
+            raise InvalidFilterError(
+                f"the filter compares {field!r} with a {wanted}, but the collection stores "
+                f"{field!r} as {' and '.join(stored)}: a value only matches its own kind, "
+                f"so write it as a {stored[0]} (e.g. {_KIND_EXAMPLES[stored[0]]})"
+            )
+
+
 def _size(expr: Expr) -> int:
     if isinstance(expr, Junction):
         return sum(_size(p) for p in expr.parts)
@@ -235,6 +280,17 @@ def _sqlite(expr: Expr, params: list[Any]) -> str:
     return f"({head} IS NULL OR NOT ({match}))" if expr.negate else f"({match})"
 
 
+def sqlite_kind_probe(field: str, kinds: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """SQL for :data:`KindProbe`: a row exists whose ``field`` holds one of ``kinds``."""
+    listed = ", ".join(_SQLITE_KINDS[k].strip("()") for k in kinds)
+    if _PLAIN_KEY.fullmatch(field):
+        where, param = f"json_type(metadata, ?) IN ({listed})", f'$."{field}"'
+    else:
+        where = f"(SELECT type FROM json_each(metadata) WHERE key = ?) IN ({listed})"  # noqa: S608
+        param = field
+    return f"SELECT 1 FROM docs WHERE {where} LIMIT 1", [param]  # noqa: S608
+
+
 def compile_filter(spec: Filter) -> tuple[str, list[Any]]:
     """Compile a filter dict into an SQLite ``WHERE`` expression and its parameters.
 
@@ -257,7 +313,12 @@ __all__ = [
     "Filter",
     "InList",
     "Junction",
+    "JSON_KINDS",
+    "KindProbe",
+    "check_kinds",
+    "compared_kinds",
     "compile_filter",
+    "sqlite_kind_probe",
     "kind_of",
     "parse",
 ]

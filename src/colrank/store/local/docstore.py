@@ -22,7 +22,7 @@ from typing import Any
 
 from colrank.errors import CorruptIndexError
 from colrank.store.base import StoredDoc
-from colrank.store.filters import Filter, compile_filter
+from colrank.store.filters import Filter, check_kinds, compile_filter, sqlite_kind_probe
 
 DOCS_FILE = "docs.sqlite"
 
@@ -112,8 +112,13 @@ class DocStore:
         """Internal ids of the documents whose metadata match a filter."""
         where, params = compile_filter(spec)
         with self._lock:
+            check_kinds(spec, self._holds)
             query = f"SELECT iid FROM docs WHERE {where} ORDER BY iid"  # noqa: S608
             return [r[0] for r in self._conn.execute(query, params)]
+
+    def _holds(self, field: str, kinds: tuple[str, ...]) -> bool:
+        sql, params = sqlite_kind_probe(field, kinds)
+        return self._conn.execute(sql, params).fetchone() is not None
 
     def save(self, directory: Path) -> list[str]:
         """Write the store to ``directory / docs.sqlite``, compacted (``VACUUM INTO``).

@@ -60,6 +60,12 @@ def _pg(expr: Expr, params: list[Any]) -> str:
     return f"NOT {match}" if expr.negate else match
 
 
+def pg_kind_probe(docs_table: str, field: str, kinds: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """SQL for :data:`~colrank.store.filters.KindProbe` (``field`` held as one of ``kinds``)."""
+    sql = f"SELECT 1 FROM {docs_table} WHERE jsonb_typeof(metadata -> %s) = ANY(%s) LIMIT 1"
+    return sql, [field, list(kinds)]  # the table name is colrank's own
+
+
 def compile_pg_filter(spec: Filter | None) -> tuple[str, list[Any]]:
     """A ``WHERE`` expression over the ``metadata`` column, and its parameters."""
     expr = parse(spec) if spec else None
@@ -69,4 +75,4 @@ def compile_pg_filter(spec: Filter | None) -> tuple[str, list[Any]]:
     return _pg(expr, params), params
 
 
-__all__ = ["compile_pg_filter"]
+__all__ = ["compile_pg_filter", "pg_kind_probe"]

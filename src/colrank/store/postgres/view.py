@@ -20,9 +20,9 @@ import torch
 
 from colrank.store.base import LexicalResult, StoredDoc
 from colrank.store.codecs import Codec
-from colrank.store.filters import Filter
+from colrank.store.filters import Filter, check_kinds
 from colrank.store.local.lexical_index import K1, B, lucene_idf, texts_bm25
-from colrank.store.postgres.filters import compile_pg_filter
+from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -39,6 +39,18 @@ class PostgresReadView:
         self._m = manifest
         self._t = backend.tables
         self.codec: Codec | None = backend.codec(conn, manifest) if manifest else None
+        self._checked: list[Filter] = []  # filters whose value kinds were checked
+
+    def _where(self, filter: Filter | None) -> tuple[str, list[Any]]:  # noqa: A002
+        """The filter as SQL, after refusing value kinds the collection never stores."""
+        if filter and not any(f is filter for f in self._checked):
+            check_kinds(filter, self._holds)
+            self._checked.append(filter)
+        return compile_pg_filter(filter)
+
+    def _holds(self, field: str, kinds: tuple[str, ...]) -> bool:
+        sql, params = pg_kind_probe(self._t.docs, field, kinds)
+        return bool(self._rows(sql, params))
 
     def _rows(
         self, sql: str, params: Sequence[Any] = (), *, binary: bool = False
@@ -56,7 +68,7 @@ class PostgresReadView:
         """User ids in insertion order; only those matching ``filter`` if given."""
         if self._m is None:
             return []
-        where, params = compile_pg_filter(filter)
+        where, params = self._where(filter)
         sql = f"SELECT id FROM {self._t.docs} WHERE {where} ORDER BY iid"
         return [r[0] for r in self._rows(sql, params)]
 
@@ -96,7 +108,7 @@ class PostgresReadView:
                 f"{self._m['dense_dim']}"
             )
         self._settings(n, filtered=bool(filter))
-        where, params = compile_pg_filter(filter)
+        where, params = self._where(filter)
         cast = self._m["dense_type"]
         sql = (
             f"SELECT iid, (dense <#> %s::{cast}) * -1 AS score FROM {self._t.docs} "
@@ -191,7 +203,7 @@ class PostgresReadView:
         picked = dict(zip(all_iids.tolist(), all_scores.tolist(), strict=True))
         also_scores = np.array([picked.get(i, 0.0) for i in also_ids], dtype=np.float64)
         if filter:
-            where, params = compile_pg_filter(filter)
+            where, params = self._where(filter)
             keep = self._rows(
                 self._bm25_sql(where), [*head, *params, sorted(set(terms))], binary=True
             )
