@@ -45,6 +45,7 @@ from colrank.store.base import (
 from colrank.store.filters import Filter
 from colrank.store.local.backend import LocalBackend
 from colrank.validation import (
+    check_choice,
     check_filter,
     check_id_list,
     check_ids,
@@ -131,6 +132,7 @@ class ColrankIndex(SearchMethods):
                 left out of the result (``"ignore"``).
         """
         ids = check_id_list(ids)
+        check_choice(missing, "missing", ("error", "ignore"))
         with self.backend.read() as view:
             found = view.iids_for(ids)
             unknown = [i for i in ids if i not in found]
@@ -212,6 +214,10 @@ class ColrankIndex(SearchMethods):
 
         from colrank.store.transfer import copy_collection
 
+        if not isinstance(other, ColrankIndex):
+            raise InvalidInputError(
+                f"copy_from takes a ColrankIndex (open it first), not {type(other).__name__}"
+            )
         check_loaded_models(
             {"dense_model": other.encoders.names[0], "colbert_model": other.encoders.names[1]},
             self.config,

@@ -13,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from colrank.errors import InvalidInputError
 from colrank.results import CandidateScores, Document, Hit
 from colrank.store.filters import Filter
 from colrank.timing import Timings
-from colrank.validation import check_candidates, check_filter, check_k, check_queries, check_query
+from colrank.validation import (
+    check_candidates,
+    check_filter,
+    check_fraction,
+    check_k,
+    check_queries,
+    check_query,
+)
 
 if TYPE_CHECKING:
     from colrank.config import ColrankConfig
@@ -113,7 +121,10 @@ class SearchMethods:
         vectors (:func:`colrank.rank.diversity.mmr`). ``rank`` is the MMR order.
         """
         k = check_k(k)
-        fetch_k = max(check_k(fetch_k, "fetch_k"), k)
+        fetch_k = check_k(fetch_k, "fetch_k")
+        if fetch_k < k:
+            raise InvalidInputError(f"fetch_k ({fetch_k}) must be >= k ({k}): MMR picks k of them")
+        lambda_mult = check_fraction(lambda_mult, "lambda_mult")
         hits = self.search(query, k=fetch_k, candidates=max(fetch_k, 100), filter=filter)
         return self.pipeline.diversify(hits, k, lambda_mult)
 

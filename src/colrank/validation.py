@@ -69,6 +69,21 @@ def check_k(k: Any, name: str = "k") -> int:
     return k
 
 
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """One of a few named options (``missing="error"``, ...)."""
+    if not isinstance(value, str) or value not in choices:
+        listed = " or ".join(repr(c) for c in choices)
+        raise InvalidInputError(f"{name} must be {listed}, not {value!r}")
+    return value
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A number in [0, 1] (a weight)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidInputError(f"{name} must be a number between 0 and 1, not {value!r}")
+    return float(value)
+
+
 def check_candidates(candidates: Any, k: int) -> int:
     """A candidate count of at least k."""
     candidates = check_k(candidates, "candidates")
@@ -154,6 +169,8 @@ def check_filter(spec: Any) -> Mapping[str, Any] | None:
 __all__ = [
     "MAX_QUERY_CHARS",
     "check_candidates",
+    "check_choice",
+    "check_fraction",
     "check_filter",
     "check_id_list",
     "check_ids",

@@ -182,10 +182,15 @@ class ColrankVectorStore(VectorStore):
         filter: dict[str, Any] | None = None,  # noqa: A002
         **kwargs: Any,
     ) -> list[Document]:
-        """``k`` of the two-stage top ``fetch_k``, picked for relevance and variety (MMR)."""
+        """``k`` of the two-stage top ``fetch_k``, picked for relevance and variety (MMR).
+
+        A ``fetch_k`` below ``k`` is raised to ``k`` (LangChain callers often change only
+        ``k``); the core :meth:`~colrank.index.ColrankIndex.search_diverse` refuses it.
+        """
         _no_extra(kwargs, "max_marginal_relevance_search")
         if len(self.index) == 0:
             return []
+        fetch_k = max(fetch_k, k) if isinstance(fetch_k, int) and isinstance(k, int) else fetch_k
         hits = self.index.search_diverse(query, k, fetch_k, lambda_mult, filter)
         return [_doc(h) for h in hits]
 
