@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from colrank import __version__
 from colrank.cli.collection import cmd_index, cmd_search
@@ -25,11 +26,16 @@ from colrank.errors import ColrankError
 logger = logging.getLogger("colrank")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line like every other colrank error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"colrank: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``colrank`` command."""
-    parser = argparse.ArgumentParser(
-        prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking."
-    )
+    parser = _Parser(prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--version", action="version", version=f"colrank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``colrank`` command."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

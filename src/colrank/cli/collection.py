@@ -27,9 +27,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Build an index from a corpus and save it (or write it into a database)."""
     started = time.perf_counter()
     cfg = flags_config(args)
+    if args.store and args.index:
+        raise InvalidInputError("give an index folder or --store, not both")
     target = args.store or args.index
     if target is None:
         raise InvalidInputError("give an index folder, or --store postgresql://...")
+    if args.store and not is_url(args.store):
+        raise InvalidInputError(f"--store takes a postgresql://... URL, not {args.store!r}")
+    if not is_url(target) and Path(target).exists() and not Path(target).is_dir():
+        raise InvalidInputError(f"{target} is a file; give a folder to save the index in")
     if is_url(target):
         built = build_index(Path(args.corpus), cfg, args.chunk, passage_splitter(args, cfg))
         index = open_target(target, args, cfg)
@@ -49,10 +55,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.filter:
         try:
             flt = json.loads(args.filter)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
             raise InvalidFilterError(
                 f'--filter must be a JSON object such as \'{{"topic": "geo"}}\', '
-                f"not {args.filter!r} ({exc.msg})"
+                f"not {args.filter[:60]!r} ({why})"
             ) from exc
     if args.dense_only:
         hits = index.dense_search(args.query, k=args.k, filter=flt)

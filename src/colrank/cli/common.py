@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError
 
@@ -24,10 +26,15 @@ def flags_config(args: argparse.Namespace) -> ColrankConfig:
         models.dense_model = args.dense_model
     if getattr(args, "colbert_model", None):
         models.colbert_model = args.colbert_model
-    if getattr(args, "document_length", None):
-        models.document_length = args.document_length
-    if getattr(args, "device", None):
-        runtime.device = args.device
+    try:
+        if getattr(args, "document_length", None) is not None:
+            models.document_length = args.document_length
+        if getattr(args, "device", None):
+            runtime.device = args.device
+    except ValidationError as exc:  # validate_assignment: one line that names the flag
+        first = exc.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-")
+        raise InvalidInputError(f"{flag}: {first['msg']}") from exc
     if getattr(args, "quiet", False):
         runtime.show_progress = False
     update: dict[str, Any] = {"models": models, "runtime": runtime}

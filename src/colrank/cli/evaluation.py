@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from colrank.cli.common import flags_config, format_table, load_or_build
+from colrank.errors import InvalidInputError
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -82,13 +83,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from colrank.eval.bench import indexing_throughput, query_latency, rerank_vs_reencode
     from colrank.index import ColrankIndex
 
+    if args.n < 1:
+        raise InvalidInputError(f"-n must be at least 1, not {args.n}")
+    source = Path(args.queries) if args.queries else Path(args.data) / "queries.jsonl"
+    if not source.is_file():
+        raise InvalidInputError(f"no queries file at {source}")
     index = ColrankIndex.load(args.index, trust_models=args.trust_models)
     if args.queries:
-        queries = [q.strip() for q in Path(args.queries).read_text().splitlines() if q.strip()]
+        lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
+        queries = [q.strip() for q in lines if q.strip()]
     else:
         from colrank.eval.corpus import iter_jsonl
 
-        queries = [str(r["text"]) for r in iter_jsonl(Path(args.data) / "queries.jsonl")]
+        queries = [str(r.get("text", "")) for r in iter_jsonl(source) if r.get("text")]
+    if not queries:
+        raise InvalidInputError(f"{source} holds no queries")
     queries = queries[: args.n]
     report: dict[str, Any] = {
         "default_search": query_latency(index, queries, args.candidates, progress=not args.json),

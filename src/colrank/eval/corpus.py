@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from colrank.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 
@@ -36,10 +39,15 @@ class BeirDataset:
 
 
 def beir_document(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """``(id, text, metadata)`` from one BEIR corpus row."""
+    """``(id, text, metadata)`` from one BEIR corpus row (title and text must be strings)."""
+    for key in ("title", "text"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise InvalidInputError(
+                f"{key!r} must be a string, not {type(row[key]).__name__} ({row[key]!r:.40})"
+            )
     doc_id = str(row.get("_id", row.get("id", "")))
-    title = str(row.get("title") or "").strip()
-    body = str(row.get("text") or "").strip()
+    title = (row.get("title") or "").strip()
+    body = (row.get("text") or "").strip()
     text = f"{title}\n{body}" if title and body else title or body
     meta = {k: v for k, v in row.items() if k not in {"_id", "id", "text"}}
     if not title:
@@ -48,14 +56,30 @@ def beir_document(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSON-lines file (blank lines skipped)."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{path}:{number} is not valid JSON: {exc}") from exc
+    """Rows of a JSON-lines file (blank lines skipped); each must be a JSON object."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{where} is not UTF-8 (byte {raw[exc.start]:#04x} at column "
+                    f"{exc.start + 1}); convert the file, e.g. iconv -f latin1 -t utf-8"
+                ) from exc
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+                raise InvalidInputError(f"{where} is not valid JSON: {why}") from exc
+            if not isinstance(row, dict):
+                raise InvalidInputError(
+                    f"{where} is {type(row).__name__ if row is not None else 'null'}, "
+                    'not a JSON object such as {"_id": "d1", "text": "..."}'
+                )
+            yield row
 
 
 def read_corpus(
@@ -74,12 +98,20 @@ def read_corpus(
     texts: list[str] = []
     metas: list[dict[str, Any]] = []
     if path.is_file() and path.suffix in {".jsonl", ".json"}:
-        for row in iter_jsonl(path):
-            doc_id, text, meta = beir_document(row)
-            if text:
-                ids.append(doc_id or str(len(ids)))
-                texts.append(text)
-                metas.append(meta)
+        skipped = 0
+        for number, row in enumerate(iter_jsonl(path), start=1):
+            try:
+                doc_id, text, meta = beir_document(row)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{path}, document {number}: {exc}") from exc
+            if not text:
+                skipped += 1
+                continue
+            ids.append(doc_id or str(len(ids)))
+            texts.append(text)
+            metas.append(meta)
+        if skipped:
+            logger.warning("%s: %d documents without a title or text were skipped", path, skipped)
     elif path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES):
             text = file.read_text(encoding="utf-8", errors="replace").strip()
