@@ -6,13 +6,20 @@ built at session start with the tokenizer of the bundled all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# exported ONNX graphs of the session's tiny models go to a throwaway cache, not ~/.cache
+_ONNX_CACHE = tempfile.mkdtemp(prefix="colrank-test-cache-")
+os.environ.setdefault("COLRANK_CACHE", _ONNX_CACHE)
+atexit.register(shutil.rmtree, _ONNX_CACHE, True)
 
 SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
 

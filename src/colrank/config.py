@@ -12,6 +12,7 @@ Environment overrides (read by :meth:`ColrankConfig.from_env`):
 ``COLRANK_COLBERT_MODEL``  hub id, local path or alias of the ColBERT model
 ``COLRANK_DEVICE``         ``auto`` | ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``
 ``COLRANK_DTYPE``          ``auto`` | ``float32`` | ``float16`` | ``bfloat16``
+``COLRANK_ENGINE``         ``auto`` | ``torch`` | ``onnx`` | ``onnx-int8``
 =========================  ===================================================
 
 Example:
@@ -79,6 +80,14 @@ class RuntimeConfig(_Section):
     )
     max_batch_size: int = Field(128, gt=0, description="Upper bound on texts per batch.")
     show_progress: bool = Field(True, description="tqdm progress bars on long encodes.")
+    engine: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description=(
+            "What runs the transformers at indexing and query time: PyTorch, or ONNX Runtime "
+            "in fp32 or dynamically quantised int8 (needs colrank[onnx]). 'auto' is ONNX "
+            "Runtime fp32 on CPU when installed, PyTorch otherwise (docs/benchmarks.md)."
+        ),
+    )
 
     @field_validator("device")
     @classmethod
@@ -285,6 +294,8 @@ class ColrankConfig(_Section):
             runtime.device = env["COLRANK_DEVICE"]
         if env.get("COLRANK_DTYPE"):
             runtime.dtype = env["COLRANK_DTYPE"]  # type: ignore[assignment]
+        if env.get("COLRANK_ENGINE"):
+            runtime.engine = env["COLRANK_ENGINE"]  # type: ignore[assignment]
         return cfg.model_copy(update={"models": models, "runtime": runtime})
 
 

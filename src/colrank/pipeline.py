@@ -4,14 +4,14 @@ The queries are encoded first, outside any lock. Everything after runs inside on
 read view of the backend, so recall, token fetch and document lookup all see the
 same state of the collection, whatever writes happen meanwhile.
 
-=================  ======================================  ==============================
-stage              module                                  timings key
-=================  ======================================  ==============================
-encode             :mod:`colrank.models.pair`              ``dense_encode``, ``colbert_encode``
-recall             :mod:`colrank.recall.stage`             ``faiss``, ``bm25``, ``hybrid_fusion``
-stored tokens      :mod:`colrank.rerank.stored`            ``token_fetch``, ``maxsim``
-final ranking      :mod:`colrank.rank.final`               ``docstore``, ``cross_encoder``
-=================  ======================================  ==============================
+=============  ============================  ===================================================
+stage          module                        timings key
+=============  ============================  ===================================================
+encode         :mod:`colrank.models.pair`    ``encode`` (or ``dense_encode``, ``colbert_encode``)
+recall         :mod:`colrank.recall.stage`   ``faiss``, ``bm25``, ``hybrid_fusion``
+stored tokens  :mod:`colrank.rerank.stored`  ``token_fetch``, ``maxsim``
+final ranking  :mod:`colrank.rank.final`     ``docstore``, ``cross_encoder``
+=============  ============================  ===================================================
 
 Example:
     >>> from colrank import ColrankConfig
@@ -61,15 +61,10 @@ class SearchPipeline:
     def _encode(
         self, queries: list[str], strategy: SearchConfig, timings: Timings | None, colbert: bool
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        vectors = None
-        if strategy.first_stage != "bm25":
-            with timed(timings, "dense_encode"):
-                vectors = self.encoders.dense.encode(queries, progress=False)
-        tokens: list[np.ndarray] = []
-        if colbert:
-            with timed(timings, "colbert_encode"):
-                tokens = self.encoders.colbert.encode_queries(queries)
-        return vectors, tokens
+        dense = strategy.first_stage != "bm25"
+        if not dense and not colbert:
+            return None, []
+        return self.encoders.encode_queries(queries, dense=dense, colbert=colbert, timings=timings)
 
     def search(
         self,

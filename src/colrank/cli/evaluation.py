@@ -135,7 +135,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if "indexing" in report:
         i = report["indexing"]
         print(
-            f"indexing: colrank {i['colrank_docs_per_s']:.1f} docs/s vs PyLate "
-            f"{i['pylate_docs_per_s']:.1f} docs/s ({i['speedup']:.2f}x)"
+            f"indexing ({i['engine']}, dense + ColBERT): colrank {i['colrank_docs_per_s']:.1f} "
+            f"docs/s vs PyLate encode (ColBERT only) {i['pylate_docs_per_s']:.1f} docs/s "
+            f"({i['speedup']:.2f}x)"
         )
     return 0

@@ -227,9 +227,8 @@ class ColbertEncoder(_BatchedEncoder):
         with model_lock(self.model):
             return self._encode_documents(texts, progress, pool_factor)
 
-    def _encode_documents(
-        self, texts: Sequence[str], progress: bool | None, pool_factor: int
-    ) -> list[np.ndarray]:
+    def document_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each document is encoded with (marker included), warning on truncation."""
         raw = _token_lengths(self.model.tokenizer, texts)
         limit = self.document_length
         too_long = [n for n in raw if n + 1 > limit]
@@ -242,7 +241,12 @@ class ColbertEncoder(_BatchedEncoder):
                 limit,
                 max(too_long),
             )
-        lengths = [min(n + 1, limit) for n in raw]
+        return [min(n + 1, limit) for n in raw]
+
+    def _encode_documents(
+        self, texts: Sequence[str], progress: bool | None, pool_factor: int
+    ) -> list[np.ndarray]:
+        lengths = self.document_lengths(texts)
 
         def encode_batch(batch: list[str]) -> list[np.ndarray]:
             out = self.model.encode(

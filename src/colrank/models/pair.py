@@ -1,9 +1,14 @@
 """The two encoders a collection uses, loaded on first use, behind one object.
 
-Indexing and queries ask for both kinds of embedding at once (dense vector and
-ColBERT tokens), so they ask this object, not the two encoders: whether both come
-from separate models or, later, from one shared forward pass is a property of the
-models, not of the search code.
+Indexing and queries ask for both kinds of embedding at once (dense vector and ColBERT
+tokens), so they ask this object, not the two encoders. How the work is done is a
+property of the models and the runtime, decided here and nowhere else:
+
+- both models on the **same transformer** (the offline default) -> one backbone call
+  per batch gives both (:class:`~colrank.models.backbone.BackboneEncoder`);
+- ``runtime.engine`` ``onnx`` / ``onnx-int8`` (or ``auto`` on CPU with ``colrank[onnx]``
+  installed) -> the transformers run in ONNX Runtime (:mod:`colrank.models.ort`);
+- otherwise the libraries' own ``encode`` (sentence-transformers, PyLate), one each.
 
 Example:
     >>> from colrank.config import ColrankConfig
@@ -14,13 +19,35 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from colrank.config import ColrankConfig
-from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.errors import InvalidInputError
+from colrank.models.backbone import Backbone, BackboneEncoder, TorchBackbone, same_backbone
+from colrank.models.device import resolve_device
+from colrank.models.encoders import ColbertEncoder, DenseEncoder, model_lock
+from colrank.timing import Timings, timed
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_engine(engine: str, device: str) -> str:
+    """``torch``, ``onnx`` or ``onnx-int8`` for a configured engine on a resolved device."""
+    from colrank.models.ort import onnx_runtime_available
+
+    if engine == "auto":
+        return "onnx" if device == "cpu" and onnx_runtime_available() else "torch"
+    if engine.startswith("onnx") and not onnx_runtime_available():
+        raise InvalidInputError(
+            f"engine={engine!r} needs ONNX Runtime: pip install 'colrank[onnx]' "
+            "(or use engine='torch')"
+        )
+    return engine
 
 
 class EncoderPair:
@@ -42,6 +69,7 @@ class EncoderPair:
         self._dense = dense
         self._colbert = colbert
         self._loading = threading.Lock()
+        self._backbones: BackboneEncoder | bool | None = False  # False: not decided yet
 
     @property
     def names(self) -> tuple[str, str]:
@@ -77,24 +105,114 @@ class EncoderPair:
                     )
         return self._colbert
 
+    @property
+    def engine(self) -> str:
+        """What runs the transformers: ``torch``, ``onnx`` or ``onnx-int8``."""
+        return resolve_engine(
+            self.config.runtime.engine, resolve_device(self.config.runtime.device)
+        )
+
+    @property
+    def backbones(self) -> BackboneEncoder | None:
+        """The backbone encoder, or None when each library encodes on its own."""
+        if self._backbones is False:
+            dense, colbert = self.dense, self.colbert  # loaded outside the lock
+            with self._loading:
+                if self._backbones is False:
+                    self._backbones = self._build_backbones(dense, colbert)
+        return self._backbones  # type: ignore[return-value]
+
+    def _build_backbones(
+        self, dense: DenseEncoder, colbert: ColbertEncoder
+    ) -> BackboneEncoder | None:
+        if not isinstance(dense, DenseEncoder) or not isinstance(colbert, ColbertEncoder):
+            return None  # e.g. a LangChain Embeddings as the dense encoder: it encodes itself
+        engine = self.engine
+        shared = same_backbone(dense.model, colbert.model)
+        if engine == "torch" and not shared:
+            return None
+
+        def backbone(model: object) -> Backbone:
+            transformer = model[0]  # type: ignore[index]
+            if engine == "torch":
+                return TorchBackbone(transformer)
+            from colrank.models.ort import OrtBackbone
+
+            folder = transformer.auto_model.name_or_path
+            precision = "int8" if engine == "onnx-int8" else "fp32"
+            return OrtBackbone(transformer, folder, precision, colbert.device)
+
+        colbert_backbone = backbone(colbert.model)
+        dense_backbone = colbert_backbone if shared else backbone(dense.model)
+        logger.info("encoding with %s, %s backbone", engine, "one shared" if shared else "two")
+        return BackboneEncoder(
+            dense.model, colbert.model, dense_backbone, colbert_backbone, self.config.runtime
+        )
+
     def swap_colbert(self, encoder: ColbertEncoder) -> None:
         """Use another ColBERT encoder from now on (after re-encoding the stored tokens)."""
-        self._colbert = encoder
+        with self._loading:
+            self._colbert = encoder
+            self._backbones = False
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # fast tokenizers refuse concurrent use; one model's lock is taken first, always
+        first, second = model_lock(self.dense.model), model_lock(self.colbert.model)
+        with first, second if second is not first else contextlib.nullcontext():
+            yield
 
     def encode_documents(
         self, texts: Sequence[str], *, pool_factor: int = 1, progress: bool | None = None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Dense vectors ``(n, dense_dim)`` and token embeddings of documents."""
-        vectors = self.dense.encode(texts, progress=progress)
-        tokens = self.colbert.encode_documents(texts, progress=progress, pool_factor=pool_factor)
+        joint = self.backbones
+        if joint is None:
+            vectors = self.dense.encode(texts, progress=progress)
+            tokens = self.colbert.encode_documents(
+                texts, progress=progress, pool_factor=pool_factor
+            )
+            return vectors, tokens
+        if not texts:
+            return np.zeros((0, self.dense.dim), np.float32), []
+        with self._locked():
+            lengths = self.colbert.document_lengths(texts)
+            vectors, tokens = joint.encode_documents(texts, lengths, progress=progress)
+        if pool_factor > 1:
+            tokens = self.colbert.pool(tokens, pool_factor)
         return vectors, tokens
 
     def encode_queries(
-        self, queries: Sequence[str], *, dense: bool = True
+        self,
+        queries: Sequence[str],
+        *,
+        dense: bool = True,
+        colbert: bool = True,
+        timings: Timings | None = None,
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        """Dense query vectors (None when ``dense`` is false) and query token embeddings."""
-        vectors = self.dense.encode(queries, progress=False) if dense else None
-        return vectors, self.colbert.encode_queries(queries)
+        """Dense query vectors (None when ``dense`` is false) and query token embeddings.
+
+        ``timings`` gets ``encode`` for one joint call, or ``dense_encode`` and
+        ``colbert_encode`` when the libraries encode separately.
+        """
+        joint = self.backbones
+        if joint is None:
+            vectors, tokens = None, []
+            if dense:
+                with timed(timings, "dense_encode"):
+                    vectors = self.dense.encode(queries, progress=False)
+            if colbert:
+                with timed(timings, "colbert_encode"):
+                    tokens = self.colbert.encode_queries(queries)
+            return vectors, tokens
+        step = max(1, self.config.runtime.max_batch_size // 2)  # two rows per query
+        parts = []
+        with timed(timings, "encode"), self._locked():
+            for start in range(0, len(queries), step):
+                chunk = list(queries[start : start + step])
+                parts.append(joint.encode_batch(chunk, dense=dense, colbert=colbert, is_query=True))
+        vectors = np.concatenate([p[0] for p in parts]) if dense and parts else None
+        return vectors, [t for p in parts for t in p[1]]
 
 
-__all__ = ["EncoderPair"]
+__all__ = ["EncoderPair", "resolve_engine"]

@@ -1,0 +1,210 @@
+"""Dense vectors and ColBERT tokens from transformer hidden states, one call per batch.
+
+A sentence-transformers dense model is a transformer followed by heads (pooling,
+normalisation); a PyLate ColBERT is a transformer followed by a projection. When both
+are built on the *same* transformer (the offline default: MiniLM for both stages, or
+any config naming one model twice), a text's dense input and its ColBERT input go
+through that transformer in **one batched call**: each keeps its own tokenisation (the
+ColBERT marker, query padding, lengths), rows are padded to a common width with masked
+positions, and each head reads its own rows. Masked positions change nothing that is
+kept, so the outputs equal the two separate encodes (within float rounding, checked to
+1e-5 in the tests). Models with different transformers get one call each.
+
+The transformer itself runs in PyTorch (:class:`TorchBackbone`) or ONNX Runtime
+(:class:`~colrank.models.ort.OrtBackbone`); the heads are always the models' own
+PyTorch modules, so pooling, projection, PyLate's skiplist and query expansion are the
+libraries' code, not a copy.
+
+Example:
+    >>> pad_to(torch.tensor([[1, 2]]), 4, 0).tolist()
+    [[1, 2, 0, 0]]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from colrank.config import RuntimeConfig
+from colrank.models.device import empty_device_cache, run_batches, token_budget_batches
+
+logger = logging.getLogger(__name__)
+
+
+class Backbone(Protocol):
+    """Maps tokenised features to ``(rows, length, hidden)`` hidden states."""
+
+    def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hidden states of the tokenised rows (padding positions masked)."""
+        ...
+
+
+class TorchBackbone:
+    """The model's own transformer module, in PyTorch."""
+
+    def __init__(self, transformer: Any) -> None:
+        self.transformer = transformer
+        self.device = next(transformer.parameters()).device
+
+    def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hidden states, on the model's device and in its dtype."""
+        moved = {k: v.to(self.device) for k, v in features.items()}
+        with torch.inference_mode():
+            return self.transformer(moved)["token_embeddings"]
+
+
+def pad_to(values: torch.Tensor, width: int, fill: int) -> torch.Tensor:
+    """Right-pad a ``(rows, length)`` tensor to ``width`` columns with ``fill``."""
+    extra = width - values.shape[1]
+    if extra <= 0:
+        return values
+    return torch.nn.functional.pad(values, (0, extra), value=fill)
+
+
+def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
+    """Whether two loaded models hold the same transformer (architecture and weights)."""
+    a, b = dense_model[0], colbert_model[0]
+    if type(a).__name__ != "Transformer" or type(b).__name__ != "Transformer":
+        return False
+    if a.auto_model.config.to_dict() != b.auto_model.config.to_dict():
+        return False
+    pa, pb = dict(a.auto_model.named_parameters()), dict(b.auto_model.named_parameters())
+    if pa.keys() != pb.keys():
+        return False
+    return all(torch.equal(pa[name], pb[name]) for name in pa)
+
+
+class BackboneEncoder:
+    """Dense vectors and ColBERT tokens computed from backbone hidden states.
+
+    Args:
+        dense_model: a loaded sentence-transformers model (tokenizer and heads are used).
+        colbert_model: a loaded PyLate ColBERT (tokenizer, projection, skiplist).
+        dense_backbone: runs the dense model's transformer.
+        colbert_backbone: runs the ColBERT transformer; pass the same object as
+            ``dense_backbone`` when both share it, and each batch is one call.
+        runtime: batching settings (token budget, batch size, progress bars).
+    """
+
+    def __init__(
+        self,
+        dense_model: Any,
+        colbert_model: Any,
+        dense_backbone: Backbone,
+        colbert_backbone: Backbone,
+        runtime: RuntimeConfig,
+    ) -> None:
+        self.dense_model = dense_model
+        self.colbert_model = colbert_model
+        self.dense_backbone = dense_backbone
+        self.colbert_backbone = colbert_backbone
+        self.runtime = runtime
+        self.shared = dense_backbone is colbert_backbone
+
+    # ------------------------------------------------------------------ one batch
+    def _hidden(self, parts: list[tuple[Backbone, dict[str, torch.Tensor]]]) -> list[torch.Tensor]:
+        """Hidden states of each tokenised part; parts with the same backbone share a call."""
+        out: list[torch.Tensor | None] = [None] * len(parts)
+        groups: dict[int, list[int]] = {}
+        for i, (backbone, _) in enumerate(parts):
+            groups.setdefault(id(backbone), []).append(i)
+        for members in groups.values():
+            backbone = parts[members[0]][0]
+            feats = [parts[i][1] for i in members]
+            width = max(f["input_ids"].shape[1] for f in feats)
+            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats[0]]
+            batch = {
+                k: torch.cat([pad_to(f[k], width, 0) for f in feats]) for k in keys
+            }  # padded positions are masked: their ids do not matter
+            hidden = backbone(batch)
+            start = 0
+            for i, f in zip(members, feats, strict=True):
+                rows, length = f["input_ids"].shape
+                out[i] = hidden[start : start + rows, :length]
+                start += rows
+        return [h for h in out if h is not None]
+
+    def _dense_head(self, features: dict[str, torch.Tensor], hidden: torch.Tensor) -> np.ndarray:
+        model = self.dense_model
+        feats = dict(features)
+        feats["token_embeddings"] = hidden.to(model.device, next(model.parameters()).dtype)
+        feats["attention_mask"] = feats["attention_mask"].to(model.device)
+        with torch.inference_mode():
+            for module in list(model)[1:]:
+                feats = module(feats)
+            vectors = torch.nn.functional.normalize(feats["sentence_embedding"].float(), dim=-1)
+        return vectors.cpu().numpy()
+
+    def _colbert_head(
+        self, features: dict[str, torch.Tensor], hidden: torch.Tensor, is_query: bool
+    ) -> list[np.ndarray]:
+        model = self.colbert_model
+        feats = {k: v.to(model.device) for k, v in features.items()}
+        feats["token_embeddings"] = hidden.to(model.device, next(model.parameters()).dtype)
+        with torch.inference_mode():
+            for module in list(model)[1:]:
+                feats = module(feats)
+            if is_query and model.do_query_expansion:  # PyLate keeps every query position
+                masks = torch.ones_like(feats["input_ids"], dtype=torch.bool)
+            elif is_query:
+                masks = feats["attention_mask"].bool()
+            else:  # documents drop padding and skiplist tokens (punctuation)
+                keep = model.skiplist_mask(input_ids=feats["input_ids"], skiplist=model.skiplist)
+                masks = torch.logical_and(keep, feats["attention_mask"])
+            return [
+                torch.nn.functional.normalize(emb[mask].float(), p=2, dim=1).cpu().numpy()
+                for emb, mask in zip(feats["token_embeddings"], masks, strict=True)
+            ]
+
+    def encode_batch(
+        self, texts: list[str], *, dense: bool, colbert: bool, is_query: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """Dense vectors and/or ColBERT tokens of ``texts``, in one backbone call if shared."""
+        parts: list[tuple[Backbone, dict[str, torch.Tensor]]] = []
+        if dense:
+            parts.append((self.dense_backbone, self.dense_model.tokenize(texts)))
+        if colbert:
+            tokenized = self.colbert_model.tokenize(texts, is_query=is_query)
+            parts.append((self.colbert_backbone, tokenized))
+        hidden = self._hidden(parts)
+        vectors = self._dense_head(parts[0][1], hidden[0]) if dense else None
+        tokens = self._colbert_head(parts[-1][1], hidden[-1], is_query) if colbert else []
+        return vectors, tokens
+
+    # ------------------------------------------------------------------ many texts
+    def encode_documents(
+        self, texts: Sequence[str], lengths: Sequence[int], *, progress: bool | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Dense vectors and ColBERT tokens of documents, batched by padded token count.
+
+        ``lengths`` are each text's padded token count (the longer of its two inputs).
+        """
+        rows = 2 if self.shared else 1  # a shared call holds two rows per text
+        batches = token_budget_batches(
+            lengths, max(1, self.runtime.token_budget // rows), self.runtime.max_batch_size
+        )
+        show = self.runtime.show_progress if progress is None else progress
+
+        def run(idx: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+            vectors, tokens = self.encode_batch(
+                [texts[i] for i in idx], dense=True, colbert=True, is_query=False
+            )
+            assert vectors is not None
+            return list(zip(vectors, tokens, strict=True))
+
+        pairs = run_batches(
+            batches,
+            run,
+            n_items=len(texts),
+            on_oom=lambda: empty_device_cache(str(self.colbert_model.device)),
+            progress=show and len(texts) > 1,
+            desc="Encoding",
+        )
+        return np.stack([p[0] for p in pairs]).astype(np.float32), [p[1] for p in pairs]
+
+
+__all__ = ["Backbone", "BackboneEncoder", "TorchBackbone", "pad_to", "same_backbone"]

@@ -1,0 +1,142 @@
+"""One backbone call for both stages, and ONNX Runtime engines, against the libraries' encodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colrank import ColrankConfig, InvalidInputError
+from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.models.pair import EncoderPair, resolve_engine
+
+from .conftest import CORPUS, tiny_bert
+
+DOCS = [text for _, text, _ in CORPUS] + ["word " * 300, "Short.", "Why? Because, well: it is."]
+QUERIES = ["capital of germany", "energy", "why does bread rise when yeast is added?"]
+
+
+def pair_for(config: ColrankConfig, engine: str) -> EncoderPair:
+    runtime = config.runtime.model_copy(update={"engine": engine, "token_budget": 512})
+    return EncoderPair(config.model_copy(update={"runtime": runtime}))
+
+
+def library_outputs(config: ColrankConfig, pool_factor: int = 1):
+    """What sentence-transformers' and PyLate's own encode return (the reference)."""
+    dense = DenseEncoder.load(config.models.dense_model, config.runtime)
+    colbert = ColbertEncoder.load(config.models.colbert_model, config.runtime)
+    return (
+        dense.encode(DOCS, progress=False),
+        colbert.encode_documents(DOCS, progress=False, pool_factor=pool_factor),
+        dense.encode(QUERIES, progress=False),
+        colbert.encode_queries(QUERIES),
+    )
+
+
+def assert_same(got, want, atol: float) -> None:
+    vectors, tokens, q_vectors, q_tokens = got
+    ref_vectors, ref_tokens, ref_q_vectors, ref_q_tokens = want
+    np.testing.assert_allclose(vectors, ref_vectors, atol=atol)
+    np.testing.assert_allclose(q_vectors, ref_q_vectors, atol=atol)
+    pairs = [*zip(tokens, ref_tokens, strict=True), *zip(q_tokens, ref_q_tokens, strict=True)]
+    for ours, theirs in pairs:
+        assert ours.shape == theirs.shape  # same tokens kept (skiplist, padding, expansion)
+        np.testing.assert_allclose(ours, theirs, atol=atol)
+
+
+def encode(pair: EncoderPair, pool_factor: int = 1):
+    vectors, tokens = pair.encode_documents(DOCS, progress=False, pool_factor=pool_factor)
+    q_vectors, q_tokens = pair.encode_queries(QUERIES)
+    return vectors, tokens, q_vectors, q_tokens
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_one_call_for_a_shared_transformer_equals_the_two_library_encodes(
+    tiny_config, engine
+) -> None:
+    pair = pair_for(tiny_config, engine)
+    got = encode(pair)
+    assert pair.backbones is not None and pair.backbones.shared
+    assert_same(got, library_outputs(tiny_config), atol=1e-5)
+
+
+def test_each_backbone_call_holds_both_inputs_of_a_text(tiny_config) -> None:
+    pair = pair_for(tiny_config, "torch")
+    joint = pair.backbones
+    calls: list[int] = []
+    real = joint.colbert_backbone
+
+    def counting(features):
+        calls.append(features["input_ids"].shape[0])
+        return real(features)
+
+    joint.dense_backbone = joint.colbert_backbone = counting
+    pair.encode_queries(QUERIES)
+    assert calls == [2 * len(QUERIES)]  # one call: a dense row and a ColBERT row per query
+    calls.clear()
+    pair.encode_queries(QUERIES, dense=False)
+    assert calls == [len(QUERIES)]
+
+
+def test_pooled_tokens_match_the_library(tiny_config) -> None:
+    pair = pair_for(tiny_config, "torch")
+    _, tokens = pair.encode_documents(DOCS, progress=False, pool_factor=2)
+    _, reference, _, _ = library_outputs(tiny_config, pool_factor=2)
+    for ours, theirs in zip(tokens, reference, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tmp_path_factory) -> str:
+    """A second tiny model with other weights (a dense model that is not the ColBERT's)."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertModel
+
+    root = tmp_path_factory.mktemp("other-model")
+    tiny_bert(BertModel, root / "bert", seed=7, num_hidden_layers=1, max_position_embeddings=256)
+    transformer = models.Transformer(str(root / "bert"), max_seq_length=64)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "cls")
+    SentenceTransformer(modules=[transformer, pooling]).save(str(root / "st"))
+    return str(root / "st")
+
+
+def test_different_transformers_get_a_call_each(tiny_config, other_model_dir) -> None:
+    models = tiny_config.models.model_copy(update={"dense_model": other_model_dir})
+    config = tiny_config.model_copy(update={"models": models})
+    assert pair_for(config, "torch").backbones is None  # the libraries encode on their own
+    pair = pair_for(config, "onnx")
+    got = encode(pair)
+    assert pair.backbones is not None and not pair.backbones.shared
+    assert_same(got, library_outputs(config), atol=1e-5)  # CLS pooling, no Normalize module
+
+
+def test_int8_stays_close_to_fp32(tiny_config) -> None:
+    fp32 = encode(pair_for(tiny_config, "onnx"))
+    int8 = encode(pair_for(tiny_config, "onnx-int8"))
+    cosine = (fp32[0] * int8[0]).sum(axis=1)
+    assert cosine.min() > 0.9, cosine
+    assert [t.shape for t in int8[1]] == [t.shape for t in fp32[1]]
+
+
+def test_the_exported_graph_is_cached(tiny_config) -> None:
+    first = pair_for(tiny_config, "onnx").backbones.colbert_backbone
+    stamp = first.path.stat().st_mtime_ns
+    again = pair_for(tiny_config, "onnx").backbones.colbert_backbone
+    assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
+
+
+def test_engine_choice() -> None:
+    from colrank.models import ort
+
+    assert resolve_engine("auto", "cuda") == "torch"  # PyTorch on accelerators
+    assert resolve_engine("torch", "cpu") == "torch"
+    expected = "onnx" if ort.onnx_runtime_available() else "torch"
+    assert resolve_engine("auto", "cpu") == expected
+
+
+def test_an_onnx_engine_without_onnx_runtime_says_what_to_install(monkeypatch) -> None:
+    from colrank.models import ort
+
+    monkeypatch.setattr(ort, "onnx_runtime_available", lambda: False)  # a machine without it
+    assert resolve_engine("auto", "cpu") == "torch"
+    with pytest.raises(InvalidInputError, match=r"colrank\[onnx\]"):
+        resolve_engine("onnx-int8", "cpu")
