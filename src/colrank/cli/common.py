@@ -31,6 +31,8 @@ def flags_config(args: argparse.Namespace) -> ColrankConfig:
             models.document_length = args.document_length
         if getattr(args, "device", None):
             runtime.device = args.device
+        if getattr(args, "engine", None):
+            runtime.engine = args.engine
     except ValidationError as exc:  # validate_assignment: one line that names the flag
         first = exc.errors()[0]
         flag = "--" + str(first["loc"][0]).replace("_", "-")
@@ -55,6 +57,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colbert-model", help="ColBERT model: hub id, path or alias")
     parser.add_argument("--document-length", type=int, help="ColBERT tokens kept per document")
     parser.add_argument("--device", help="auto, cpu, cuda[:N] or mps (default: auto)")
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "torch", "onnx", "onnx-int8"],
+        help="what runs the transformers (default auto: ONNX Runtime on CPU when installed)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

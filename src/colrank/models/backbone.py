@@ -177,24 +177,29 @@ class BackboneEncoder:
 
     # ------------------------------------------------------------------ many texts
     def encode_documents(
-        self, texts: Sequence[str], lengths: Sequence[int], *, progress: bool | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Dense vectors and ColBERT tokens of documents, batched by padded token count.
+        self,
+        texts: Sequence[str],
+        lengths: Sequence[int],
+        *,
+        progress: bool | None = None,
+        dense: bool = True,
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """Dense vectors (unless ``dense`` is false) and ColBERT tokens of documents.
 
-        ``lengths`` are each text's padded token count (the longer of its two inputs).
+        Batched by padded token count; ``lengths`` are each text's padded token count
+        (the longer of its two inputs).
         """
-        rows = 2 if self.shared else 1  # a shared call holds two rows per text
+        rows = 2 if self.shared and dense else 1  # a shared call holds two rows per text
         batches = token_budget_batches(
             lengths, max(1, self.runtime.token_budget // rows), self.runtime.max_batch_size
         )
         show = self.runtime.show_progress if progress is None else progress
 
-        def run(idx: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        def run(idx: list[int]) -> list[tuple[np.ndarray | None, np.ndarray]]:
             vectors, tokens = self.encode_batch(
-                [texts[i] for i in idx], dense=True, colbert=True, is_query=False
+                [texts[i] for i in idx], dense=dense, colbert=True, is_query=False
             )
-            assert vectors is not None
-            return list(zip(vectors, tokens, strict=True))
+            return list(zip(vectors if dense else [None] * len(idx), tokens, strict=True))
 
         pairs = run_batches(
             batches,
@@ -204,7 +209,10 @@ class BackboneEncoder:
             progress=show and len(texts) > 1,
             desc="Encoding",
         )
-        return np.stack([p[0] for p in pairs]).astype(np.float32), [p[1] for p in pairs]
+        tokens = [p[1] for p in pairs]
+        if not dense:
+            return None, tokens
+        return np.stack([p[0] for p in pairs]).astype(np.float32), tokens
 
 
 __all__ = ["Backbone", "BackboneEncoder", "TorchBackbone", "pad_to", "same_backbone"]

@@ -178,6 +178,7 @@ class EncoderPair:
         with self._locked():
             lengths = self.colbert.document_lengths(texts)
             vectors, tokens = joint.encode_documents(texts, lengths, progress=progress)
+        assert vectors is not None
         if pool_factor > 1:
             tokens = self.colbert.pool(tokens, pool_factor)
         return vectors, tokens

@@ -1,0 +1,214 @@
+"""The query path at the encoding floor: engines and one-call encoding, side by side in one run.
+
+All on the offline MiniLM (dense and stand-in ColBERT share it), 2 threads, CPU:
+
+1. query encoding (batch 1, SciFact test queries, rounds interleaved): the two library
+   encodes of before (sentence-transformers + PyLate), one backbone call in PyTorch,
+   in ONNX Runtime fp32 and int8; and each one's largest difference to the libraries';
+2. one transformer forward, PyTorch vs ONNX Runtime fp32 / int8, at query and document
+   shapes;
+3. document encoding (SciFact documents): PyLate ``encode`` (ColBERT tokens only) vs
+   colrank's indexing encode (dense + ColBERT) and its ColBERT-only encode, per engine;
+4. on the SciFact index with the default engine: each search stage after encoding
+   against one query encoding, and rerank of 100 stored candidates vs PyLate re-encoding.
+
+    python benchmarks/encoders.py [--queries 50] [--rounds 3] [--documents 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import numpy as np
+import torch
+from common import ROOT, percentiles, write_result
+
+from colrank import ColrankConfig, ColrankIndex
+from colrank.eval.bench import query_latency, rerank_vs_reencode
+from colrank.eval.corpus import load_beir
+from colrank.models.backbone import TorchBackbone
+from colrank.models.pair import EncoderPair
+
+DATA = ROOT / ".." / "shared" / "data" / "scifact"
+ENGINES = ("torch", "onnx", "onnx-int8")
+
+
+def pair(engine: str) -> EncoderPair:
+    cfg = ColrankConfig.offline()
+    runtime = cfg.runtime.model_copy(
+        update={"engine": engine, "device": "cpu", "show_progress": False}
+    )
+    encoders = EncoderPair(cfg.model_copy(update={"runtime": runtime}))
+    encoders.backbones  # noqa: B018 - load (and export) before timing
+    return encoders
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def query_encoding(pairs: dict[str, EncoderPair], queries: list[str], rounds: int) -> dict:
+    library = pairs["torch"]
+    runs = {
+        "two library encodes": lambda q: (
+            library.dense.encode([q], progress=False),
+            library.colbert.encode_queries([q]),
+        ),
+        **{f"one call, {e}": (lambda q, p=pairs[e]: p.encode_queries([q])) for e in ENGINES},
+    }
+    for fn in runs.values():
+        fn(queries[0])  # warm-up
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for q in queries:
+            for name, fn in runs.items():
+                seconds[name].append(timed(lambda fn=fn, q=q: fn(q)))
+    diffs = {}
+    for name, fn in runs.items():
+        worst = 0.0
+        for q in queries[:20]:
+            ref_v, ref_t = runs["two library encodes"](q)
+            v, t = fn(q)
+            worst = max(worst, float(np.abs(v - ref_v).max()), float(np.abs(t[0] - ref_t[0]).max()))
+        diffs[name] = worst
+    base = np.percentile(seconds["two library encodes"], 50)
+    return {
+        name: {
+            **percentiles(s),
+            "ratio_to_two_encodes": float(np.percentile(s, 50) / base),
+            "max_abs_diff": diffs[name],
+        }
+        for name, s in seconds.items()
+    }
+
+
+def forwards(pairs: dict[str, EncoderPair]) -> dict:
+    transformer = pairs["torch"].colbert.model[0]
+    backbones = {
+        "torch": TorchBackbone(transformer),
+        "onnx": pairs["onnx"].backbones.colbert_backbone,
+        "onnx-int8": pairs["onnx-int8"].backbones.colbert_backbone,
+    }
+    out = {}
+    for rows, length in ((1, 32), (2, 32), (32, 256)):
+        feats = {
+            "input_ids": torch.randint(1000, 20000, (rows, length)),
+            "attention_mask": torch.ones(rows, length, dtype=torch.long),
+            "token_type_ids": torch.zeros(rows, length, dtype=torch.long),
+        }
+        times: dict[str, list[float]] = {name: [] for name in backbones}
+        for _ in range(7):
+            for name, backbone in backbones.items():
+                times[name].append(timed(lambda b=backbone, f=feats: b(f)))
+        torch_p50 = np.percentile(times["torch"], 50)
+        out[f"{rows}x{length}"] = {
+            name: {
+                "p50_ms": float(np.percentile(t, 50) * 1e3),
+                "ratio": float(np.percentile(t, 50) / torch_p50),
+            }
+            for name, t in times.items()
+        }
+    return out
+
+
+def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
+    library = pairs["torch"]
+    model = library.colbert.model
+    runs = {
+        "PyLate encode (ColBERT only)": lambda: model.encode(
+            docs, is_query=False, batch_size=32, show_progress_bar=False
+        ),
+        "colrank library encodes (dense + ColBERT)": lambda: (
+            library.dense.encode(docs, progress=False),
+            library.colbert.encode_documents(docs, progress=False),
+        ),
+    }
+    for engine in ENGINES:
+        p = pairs[engine]
+        runs[f"colrank {engine} (dense + ColBERT)"] = lambda p=p: p.encode_documents(
+            docs, progress=False
+        )
+        lengths = library.colbert.document_lengths(docs)
+        runs[f"colrank {engine} (ColBERT only)"] = lambda p=p, n=lengths: (
+            p.backbones.encode_documents(docs, n, progress=False, dense=False)
+        )
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(2):
+        for name, fn in runs.items():
+            seconds[name].append(timed(fn))
+    pylate = min(seconds["PyLate encode (ColBERT only)"])
+    reference = model.encode(docs, is_query=False, batch_size=32, show_progress_bar=False)
+    out = {}
+    for name, s in seconds.items():
+        row = {"docs_per_s": len(docs) / min(s), "ratio_to_pylate": pylate / min(s)}
+        if name.startswith("colrank") and "library" not in name:
+            engine = name.split()[1]
+            _, tokens = pairs[engine].encode_documents(docs[:32], progress=False)
+            row["max_abs_diff_to_pylate"] = max(
+                float(np.abs(a - np.asarray(b)).max())
+                for a, b in zip(tokens, reference[:32], strict=True)
+            )
+        out[name] = row
+    return out
+
+
+def search_stages(queries: list[str]) -> dict:
+    index = ColrankIndex.load(ROOT / "indexes" / "scifact-offline")
+    core = query_latency(index, queries, 100, first_stage="dense", rerank_fusion="none")
+    default = query_latency(index, queries, 100)
+    encode = core["stages"]["encode"]["p50_ms"]
+    after = sum(core["stages"][s]["p50_ms"] for s in ("faiss", "token_fetch", "maxsim", "docstore"))
+    return {
+        "engine": index.encoders.engine,
+        "core": core,
+        "default": default,
+        "after_encoding_p50_ms": after,
+        "one_query_encoding_p50_ms": encode,
+        "after_encoding_share_of_encoding": after / encode,
+        "rerank": rerank_vs_reencode(index, queries, n_reencode=10, candidates=100),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--documents", type=int, default=256)
+    args = parser.parse_args()
+    logging.getLogger("colrank.models.encoders").setLevel(logging.ERROR)
+    torch.set_num_threads(2)
+    data = load_beir(DATA, "test")
+    queries = list(data.queries.values())[: args.queries]
+    docs = data.texts[1000 : 1000 + args.documents]
+    pairs = {engine: pair(engine) for engine in ENGINES}
+    result = {"threads": torch.get_num_threads()}
+    result["query_encoding"] = query_encoding(pairs, queries, args.rounds)
+    print(
+        "query encoding:", {k: round(v["p50_ms"], 2) for k, v in result["query_encoding"].items()}
+    )
+    result["forward"] = forwards(pairs)
+    print("forward:", result["forward"])
+    result["document_encoding"] = document_encoding(pairs, docs)
+    print(
+        "documents:", {k: round(v["docs_per_s"], 1) for k, v in result["document_encoding"].items()}
+    )
+    os.environ.pop("COLRANK_ENGINE", None)  # the index gets the default engine
+    result["search"] = search_stages(queries)
+    print(
+        "after encoding:",
+        round(result["search"]["after_encoding_p50_ms"], 2),
+        "ms vs encoding",
+        round(result["search"]["one_query_encoding_p50_ms"], 2),
+        "ms; rerank speed-up",
+        round(result["search"]["rerank"]["speedup_p50"], 1),
+    )
+    write_result("encoders", {**result, "queries": len(queries), "documents": len(docs)})
+
+
+if __name__ == "__main__":
+    main()
