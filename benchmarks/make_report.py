@@ -11,6 +11,8 @@ from typing import Any
 from common import RESULTS, ROOT
 from report_backends import refactor_section, server_section
 from report_defaults import designs_section
+from report_encoders import engines_section, peers_section
+from report_encoders import speed_section as encoders_speed_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
 
@@ -463,6 +465,15 @@ def main() -> None:
     server_quality, server_scale = load("server_quality"), load("scale_server")
     if server_quality or server_scale:
         lines += server_section(server_quality, server_scale, provenance)
+    engines = load("engine_quality")
+    if engines:
+        lines += engines_section(engines, provenance)
+    encoders = load("encoders")
+    if encoders:
+        lines += encoders_speed_section(encoders, provenance)
+    peers = load("peers")
+    if peers:
+        lines += peers_section(peers, provenance)
     plots(speed, storage)
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT.relative_to(ROOT)}")

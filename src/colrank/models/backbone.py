@@ -6,7 +6,9 @@ are built on the *same* transformer (the offline default: MiniLM for both stages
 any config naming one model twice), a text's dense input and its ColBERT input go
 through that transformer in **one batched call**: each keeps its own tokenisation (the
 ColBERT marker, query padding, lengths), rows are padded to a common width with masked
-positions, and each head reads its own rows. Masked positions change nothing that is
+positions, and each head reads its own rows. When that padding would cost more than a
+second call (a short dense query beside a ColBERT query padded to 32 tokens), the two
+inputs are run as two calls of their own widths. Masked positions change nothing that is
 kept, so the outputs equal the two separate encodes (within float rounding, checked to
 1e-5 in the tests). Models with different transformers get one call each.
 
@@ -65,6 +67,24 @@ def pad_to(values: torch.Tensor, width: int, fill: int) -> torch.Tensor:
     return torch.nn.functional.pad(values, (0, extra), value=fill)
 
 
+PADDING_TOLERANCE = 1.25  # one call may compute up to 25% padded positions more than two
+
+
+def _padding_waste(features: list[dict[str, torch.Tensor]]) -> bool:
+    """Whether padding the parts to one width costs more than the saved call.
+
+    A transformer's cost grows with rows x width. A short dense query (~12 tokens) beside
+    a ColBERT query padded to 32 would compute 64 positions in one call instead of 44 in
+    two; measured on CPU, a call's own overhead is far below 20 positions' work
+    (docs/benchmarks.md), so such parts go in separate calls. Documents (both inputs
+    near the same length) share one call.
+    """
+    shapes = [f["input_ids"].shape for f in features]
+    joint = sum(rows for rows, _ in shapes) * max(width for _, width in shapes)
+    separate = sum(rows * width for rows, width in shapes)
+    return joint > PADDING_TOLERANCE * separate
+
+
 def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
     """Whether two loaded models hold the same transformer (architecture and weights)."""
     a, b = dense_model[0], colbert_model[0]
@@ -112,6 +132,8 @@ class BackboneEncoder:
         groups: dict[int, list[int]] = {}
         for i, (backbone, _) in enumerate(parts):
             groups.setdefault(id(backbone), []).append(i)
+        if any(len(m) > 1 and _padding_waste([parts[i][1] for i in m]) for m in groups.values()):
+            groups = {i: [i] for i in range(len(parts))}  # one call each costs less
         for members in groups.values():
             backbone = parts[members[0]][0]
             feats = [parts[i][1] for i in members]

@@ -1,0 +1,166 @@
+"""The report's sections on the query path at the encoding floor (rendered by make_report.py).
+
+- engines: nDCG@10 per engine (PyTorch, ONNX Runtime fp32 / int8) on both corpora;
+- encoding speed: query encoding, one forward, document encoding, stages after encoding,
+  stored rerank vs re-encoding (``benchmarks/encoders.py``);
+- the peers side by side (``benchmarks/peers.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Provenance = Callable[[dict[str, Any]], str]
+
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def engines_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
+    lines = [
+        "## Encoding engines: quality",
+        "",
+        "Every document indexed and every query encoded with the engine (offline MiniLM for both",
+        "stages). `torch` is the PyTorch index built before the engines existed. Rule fixed",
+        "before the run: an engine may be the CPU default only if both nDCG@10 stay within 0.3",
+        "points of `torch` on both corpora.",
+        "",
+        "| engine | SciFact default | SciFact dense | MS MARCO default | MS MARCO dense | indexing s (SciFact) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for engine, corpora in r["runs"].items():
+        s, m = corpora["scifact"], corpora["msmarco-dl19"]
+        seconds = "-" if s["index_seconds"] is None else f"{s['index_seconds']:.0f}"
+        lines.append(
+            f"| {engine} | {s['default_ndcg@10']:.4f} | {s['dense_ndcg@10']:.4f} | "
+            f"{m['default_ndcg@10']:.4f} | {m['dense_ndcg@10']:.4f} | {seconds} |"
+        )
+    lines.append("")
+    for engine, v in r["verdict"].items():
+        lines.append(
+            f"- `{engine}`: largest gap {v['largest_gap_points']:.2f} points: "
+            f"{'within' if v['within_0.3'] else 'outside'} the 0.3-point rule."
+        )
+    lines += ["", provenance(r), ""]
+    return lines
+
+
+def speed_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
+    q = r["query_encoding"]
+    lines = [
+        "## Encoding speed: one call, ONNX Runtime",
+        "",
+        f"Query encoding, batch 1, {r['queries']} SciFact queries x rounds interleaved, "
+        f"{r['threads']} threads. *Two library encodes* is what a query cost before "
+        "(sentence-transformers for the dense vector, PyLate for the ColBERT tokens); *one "
+        "call* puts both inputs of a query in one batch of the shared transformer.",
+        "",
+        "| query encoding | p50 ms | p95 ms | ratio to two encodes | max abs diff to the libraries |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in q.items():
+        lines.append(
+            f"| {name} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | "
+            f"{row['ratio_to_two_encodes']:.2f} | {row['max_abs_diff']:.1e} |"
+        )
+    best_exact = min(
+        (row["ratio_to_two_encodes"], name)
+        for name, row in q.items()
+        if row["max_abs_diff"] <= 1e-5 and name != "two library encodes"
+    )
+    lines += [
+        "",
+        f"- Fastest exact (<= 1e-5) query encoding: {best_exact[1]}, **{best_exact[0]:.2f}x** "
+        f"the two encodes (target <= 0.5x: {_met(best_exact[0] <= 0.5)}).",
+        "",
+        "One transformer forward (p50 ms; ratio to PyTorch):",
+        "",
+        "| rows x tokens | torch | onnx | onnx-int8 |",
+        "|---|---|---|---|",
+    ]
+    for shape, row in r["forward"].items():
+        cells = [
+            f"{row[e]['p50_ms']:.1f} ({row[e]['ratio']:.2f})"
+            for e in ("torch", "onnx", "onnx-int8")
+        ]
+        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+    d = r["document_encoding"]
+    lines += [
+        "",
+        f"Document encoding, {r['documents']} SciFact documents (most are cut at 256 tokens), "
+        "best of 2 rounds. PyLate `encode` computes the ColBERT tokens only; colrank's "
+        "indexing encode computes the dense vector *and* the tokens.",
+        "",
+        "| document encoding | docs/s | ratio to PyLate encode | max abs diff to PyLate |",
+        "|---|---|---|---|",
+    ]
+    for name, row in d.items():
+        diff = row.get("max_abs_diff_to_pylate")
+        lines.append(
+            f"| {name} | {row['docs_per_s']:.1f} | {row['ratio_to_pylate']:.2f} | "
+            f"{'-' if diff is None else f'{diff:.1e}'} |"
+        )
+    s = r["search"]
+    stages = s["core"]["stages"]
+    lines += [
+        "",
+        f"Search stages on the SciFact index, engine `{s['engine']}`, "
+        f"`search(k=10, candidates=100)`, p50 ms (core: dense -> ColBERT; default: hybrid):",
+        "",
+        "| stage | core p50 | default p50 |",
+        "|---|---|---|",
+    ]
+    for stage in stages:
+        other = s["default"]["stages"].get(stage, {}).get("p50_ms")
+        lines.append(
+            f"| {stage} | {stages[stage]['p50_ms']:.2f} | {'-' if other is None else f'{other:.2f}'} |"
+        )
+    for stage in s["default"]["stages"]:
+        if stage not in stages:
+            lines.append(f"| {stage} | - | {s['default']['stages'][stage]['p50_ms']:.2f} |")
+    lines.append(
+        f"| **total** | {s['core']['total']['p50_ms']:.2f} | {s['default']['total']['p50_ms']:.2f} |"
+    )
+    share = s["after_encoding_share_of_encoding"]
+    rr = s["rerank"]
+    lines += [
+        "",
+        f"- Work after query encoding (FAISS + token fetch + MaxSim + docstore): "
+        f"{s['after_encoding_p50_ms']:.2f} ms, **{100 * share:.0f}%** of one query encoding "
+        f"({s['one_query_encoding_p50_ms']:.2f} ms) (target <= 50%: {_met(share <= 0.5)}).",
+        f"- Rerank of 100 candidates, stored vs re-encoded by PyLate with the same model: "
+        f"{rr['stored']['p50_ms']:.1f} ms vs {rr['reencode']['p50_ms']:.0f} ms at p50, "
+        f"**{rr['speedup_p50']:.0f}x** (target >= 300x: {_met(rr['speedup_p50'] >= 300)}); "
+        f"scores differ by at most {rr['max_abs_score_diff']:.4f}, identical top-10 on "
+        f"{rr['identical_top10']} queries.",
+        "",
+        provenance(r),
+        "",
+    ]
+    return lines
+
+
+def peers_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
+    lines = [
+        "## Side by side with the peers",
+        "",
+        f"{r['queries']} SciFact test queries, the same local MiniLM for every method; the "
+        f"rerankers all get colrank's dense top-{r['candidates']}. Latency per query.",
+        "",
+        "| method | p50 ms | p95 ms | ratio to colrank's stored rerank | nDCG@10 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in r["methods"].items():
+        lines.append(
+            f"| {name} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | "
+            f"{row['ratio_to_colrank_rerank']:.1f} | {row['ndcg@10']:.4f} |"
+        )
+    if r.get("plaid_build_seconds") is not None:
+        lines += ["", f"- PLAID build (after encoding): {r['plaid_build_seconds']:.0f} s."]
+    lines += ["", provenance(r), ""]
+    return lines
+
+
+__all__ = ["engines_section", "peers_section", "speed_section"]
