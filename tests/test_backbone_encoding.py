@@ -59,22 +59,28 @@ def test_one_call_for_a_shared_transformer_equals_the_two_library_encodes(
     assert_same(got, library_outputs(tiny_config), atol=1e-5)
 
 
-def test_each_backbone_call_holds_both_inputs_of_a_text(tiny_config) -> None:
+def test_a_shared_call_holds_both_inputs_unless_padding_costs_more(tiny_config) -> None:
     pair = pair_for(tiny_config, "torch")
     joint = pair.backbones
-    calls: list[int] = []
+    calls: list[tuple[int, int]] = []
     real = joint.colbert_backbone
 
     def counting(features):
-        calls.append(features["input_ids"].shape[0])
+        calls.append(tuple(features["input_ids"].shape))
         return real(features)
 
     joint.dense_backbone = joint.colbert_backbone = counting
+    docs = ["Bread dough rises because yeast ferments sugars.", "Paris is the capital of France."]
+    pair.encode_documents(docs, progress=False)
+    assert [rows for rows, _ in calls] == [4]  # one call: a dense and a ColBERT row per text
+    calls.clear()
+    # short queries beside ColBERT queries padded to query_length: two calls of their widths
     pair.encode_queries(QUERIES)
-    assert calls == [2 * len(QUERIES)]  # one call: a dense row and a ColBERT row per query
+    widths = sorted(width for _, width in calls)
+    assert [rows for rows, _ in calls] == [3, 3] and widths[0] < widths[1]
     calls.clear()
     pair.encode_queries(QUERIES, dense=False)
-    assert calls == [len(QUERIES)]
+    assert [rows for rows, _ in calls] == [3]
 
 
 def test_pooled_tokens_match_the_library(tiny_config) -> None:
