@@ -11,7 +11,7 @@ from typing import Any
 from common import RESULTS, ROOT
 from report_backends import refactor_section, server_section
 from report_defaults import designs_section
-from report_encoders import engines_section, peers_section
+from report_encoders import engines_section, peers_section, precision_section
 from report_encoders import speed_section as encoders_speed_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -468,6 +468,9 @@ def main() -> None:
     engines = load("engine_quality")
     if engines:
         lines += engines_section(engines, provenance)
+    precision = load("maxsim_precision")
+    if precision:
+        lines += precision_section(precision, provenance)
     encoders = load("encoders")
     if encoders:
         lines += encoders_speed_section(encoders, provenance)

@@ -134,8 +134,9 @@ def main() -> None:
             plaid_build = time.perf_counter() - start
             print(f"PLAID build: {plaid_build:.0f} s for {len(ids)} documents")
             for label, full in (("default", None), ("n_full_scores=256", 256)):
-                if full is not None:
-                    plaid.n_full_scores = full
+                if full is not None:  # the search setting lives on the inner FastPlaid index
+                    inner = getattr(plaid, "_index", plaid)
+                    inner.n_full_scores = full
                 retriever = retrieve.ColBERT(index=plaid)
 
                 def plaid_search(q: str, retriever=retriever) -> list[str]:

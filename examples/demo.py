@@ -88,7 +88,9 @@ def stored_vs_reencoded(index: ColrankIndex, question: str) -> None:
     candidates = index.dense_search(question, k=len(index))
     timings: dict[str, float] = {}
     index.search(question, k=3, candidates=len(candidates), timings=timings)
-    stored = timings["colbert_encode"] + timings["token_fetch"] + timings["maxsim"]
+    encode: dict[str, float] = {}  # the ColBERT query encoding alone, as a reranker needs
+    index.encoders.encode_queries([question], dense=False, timings=encode)
+    stored = sum(encode.values()) + timings["token_fetch"] + timings["maxsim"]
     started = time.perf_counter()
     index.colbert_encoder.encode_queries([question])
     index.colbert_encoder.encode_documents([h.text for h in candidates], progress=False)

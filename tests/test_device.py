@@ -9,9 +9,11 @@ import torch
 from colrank import DenseEncoder, InvalidInputError, OutOfMemoryError
 from colrank.models.device import (
     DeviceFacts,
+    cpu_has_native_bf16,
     is_out_of_memory,
     resolve_device,
     resolve_dtype,
+    resolve_maxsim_dtype,
     run_batches,
     token_budget_batches,
 )
@@ -127,3 +129,15 @@ def test_encoder_survives_simulated_oom_with_identical_embeddings(tiny_config) -
         del encoder.model.encode
     assert max(batch_sizes) > 3 and batch_sizes[-1] <= 3
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_maxsim_multiplies_in_bfloat16_only_where_the_cpu_does_it_natively() -> None:
+    zen4 = "flags : fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni"
+    skylake = "flags : fpu sse2 avx2 avx512f avx512bw avx512_vnni"
+    graviton3 = "Features : fp asimd sve bf16 i8mm"
+    assert cpu_has_native_bf16(zen4) and cpu_has_native_bf16(graviton3)
+    assert not cpu_has_native_bf16(skylake) and not cpu_has_native_bf16("")
+    assert resolve_maxsim_dtype("auto", DeviceFacts(cpu_bf16=True)) == torch.bfloat16
+    assert resolve_maxsim_dtype("auto", CPU) == torch.float32
+    assert resolve_maxsim_dtype("float32", DeviceFacts(cpu_bf16=True)) == torch.float32
+    assert resolve_maxsim_dtype("bfloat16", CPU) == torch.bfloat16

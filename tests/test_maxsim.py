@@ -132,3 +132,21 @@ def test_per_token_maxima_are_each_query_tokens_best_match() -> None:
     np.testing.assert_allclose(best, expected, rtol=1e-5, atol=1e-6)
     empty = maxsim_flat(torch.from_numpy(query), np.zeros((0, 6)), np.zeros(0), per_token=True)
     assert empty.shape == (0, 4)
+
+
+def test_bfloat16_products_stay_within_bfloat16_rounding() -> None:
+    from colrank.rerank.maxsim import maxsim_flat
+
+    rng = np.random.default_rng(14)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    docs = [unit(rng.standard_normal((n, 64))).astype(np.float32) for n in (5, 40, 1, 90)]
+    query = torch.from_numpy(unit(rng.standard_normal((8, 64))).astype(np.float32))
+    lengths = np.array([len(d) for d in docs])
+    exact = maxsim_flat(query, np.concatenate(docs), lengths, per_token=True)
+    low = maxsim_flat(
+        query, np.concatenate(docs), lengths, per_token=True, compute_dtype=torch.bfloat16
+    )
+    assert low.dtype == np.float32 and low.shape == exact.shape
+    # bfloat16 keeps 8 significant bits: inputs and each product round by < 2^-8 relative
+    assert np.abs(low - exact).max() < 0.01
+    assert not np.array_equal(low, exact)  # it did multiply in bfloat16

@@ -13,6 +13,7 @@ Environment overrides (read by :meth:`ColrankConfig.from_env`):
 ``COLRANK_DEVICE``         ``auto`` | ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``
 ``COLRANK_DTYPE``          ``auto`` | ``float32`` | ``float16`` | ``bfloat16``
 ``COLRANK_ENGINE``         ``auto`` | ``torch`` | ``onnx`` | ``onnx-int8``
+``COLRANK_MAXSIM``         ``auto`` | ``float32`` | ``bfloat16`` (MaxSim precision)
 =========================  ===================================================
 
 Example:
@@ -80,6 +81,13 @@ class RuntimeConfig(_Section):
     )
     max_batch_size: int = Field(128, gt=0, description="Upper bound on texts per batch.")
     show_progress: bool = Field(True, description="tqdm progress bars on long encodes.")
+    maxsim_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description=(
+            "What MaxSim multiplies stored tokens in: 'auto' is bfloat16 on CPUs with native "
+            "bfloat16 (AVX512-BF16, AMX, Arm BF16), float32 elsewhere."
+        ),
+    )
     engine: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
         description=(
@@ -296,6 +304,8 @@ class ColrankConfig(_Section):
             runtime.dtype = env["COLRANK_DTYPE"]  # type: ignore[assignment]
         if env.get("COLRANK_ENGINE"):
             runtime.engine = env["COLRANK_ENGINE"]  # type: ignore[assignment]
+        if env.get("COLRANK_MAXSIM"):
+            runtime.maxsim_precision = env["COLRANK_MAXSIM"]  # type: ignore[assignment]
         return cfg.model_copy(update={"models": models, "runtime": runtime})
 
 

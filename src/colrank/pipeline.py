@@ -30,6 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from colrank.config import RuntimeConfig, SearchConfig
+from colrank.models.device import resolve_maxsim_dtype
 from colrank.models.pair import EncoderPair
 from colrank.rank.cross_encoder import CrossEncoderScorer
 from colrank.rank.diversity import mmr
@@ -53,6 +54,7 @@ class SearchPipeline:
     def __init__(self, backend: StorageBackend, encoders: EncoderPair) -> None:
         self.backend = backend
         self.encoders = encoders
+        self.maxsim_dtype = resolve_maxsim_dtype(encoders.config.runtime.maxsim_precision)
 
     def _is_empty(self) -> bool:
         with self.backend.read() as view:
@@ -87,7 +89,7 @@ class SearchPipeline:
                 rank_candidates(
                     query,
                     r,
-                    score_stored(view, q_tokens, r.iids, timings),
+                    score_stored(view, q_tokens, r.iids, timings, self.maxsim_dtype),
                     k,
                     strategy,
                     share,
@@ -145,7 +147,7 @@ class SearchPipeline:
             for r, q_tokens in zip(
                 recall(view, queries, vectors, candidates, filter, strategy), tokens, strict=True
             ):
-                colbert = score_stored(view, q_tokens, r.iids)
+                colbert = score_stored(view, q_tokens, r.iids, compute_dtype=self.maxsim_dtype)
                 ids = [d.id for d in view.documents(r.iids.tolist())]
                 final = final_scores(r, colbert, strategy, share)
                 out.append(CandidateScores(ids, r.dense, colbert.total, r.bm25, r.first, final))

@@ -26,6 +26,7 @@ import numpy as np
 
 from colrank.config import ColrankConfig, SearchConfig
 from colrank.errors import InvalidInputError
+from colrank.models.device import resolve_maxsim_dtype
 from colrank.models.pair import EncoderPair
 from colrank.rank.final import calibrated_score, colbert_share, optional
 from colrank.recall.candidates import bm25_share
@@ -111,7 +112,12 @@ class TextRanker:
                 token_sets[j] = t
             if fused:
                 dense_rows.update(zip(others, self._cached(texts, "dense"), strict=True))
-        colbert = score_embeddings(q_tokens[0], [t for t in token_sets if t is not None])
+        precision = self.encoders.config.runtime.maxsim_precision  # as the search does
+        colbert = score_embeddings(
+            q_tokens[0],
+            [t for t in token_sets if t is not None],
+            resolve_maxsim_dtype(precision),
+        )
         dense = np.full(len(docs), np.nan)
         scores = colbert.total
         if fused:

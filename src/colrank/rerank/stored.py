@@ -50,6 +50,7 @@ def score_stored(
     query_tokens: np.ndarray,
     iids: np.ndarray,
     timings: Timings | None = None,
+    compute_dtype: torch.dtype = torch.float32,
 ) -> ColbertScores:
     """MaxSim of one query's tokens against the stored tokens of ``iids``."""
     if len(iids) == 0:
@@ -58,18 +59,31 @@ def score_stored(
         codes, lengths = view.token_codes(iids.tolist())
     with timed(timings, "maxsim"):  # decodes the rows block by block, then MaxSim
         best = maxsim_flat(
-            torch.from_numpy(query_tokens), codes, lengths, decode=view.decode, per_token=True
+            torch.from_numpy(query_tokens),
+            codes,
+            lengths,
+            decode=view.decode,
+            per_token=True,
+            compute_dtype=compute_dtype,
         )
     return ColbertScores.from_best(best)
 
 
-def score_embeddings(query_tokens: np.ndarray, token_sets: list[np.ndarray]) -> ColbertScores:
+def score_embeddings(
+    query_tokens: np.ndarray,
+    token_sets: list[np.ndarray],
+    compute_dtype: torch.dtype = torch.float32,
+) -> ColbertScores:
     """MaxSim against token embeddings in hand (documents from outside the index)."""
     if not token_sets:
         return ColbertScores.empty()
     lengths = np.fromiter((len(t) for t in token_sets), dtype=np.int64, count=len(token_sets))
     best = maxsim_flat(
-        torch.from_numpy(query_tokens), np.concatenate(token_sets), lengths, per_token=True
+        torch.from_numpy(query_tokens),
+        np.concatenate(token_sets),
+        lengths,
+        per_token=True,
+        compute_dtype=compute_dtype,
     )
     return ColbertScores.from_best(best)
 
