@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from colrank import ColrankConfig, InvalidInputError
+from colrank.models.backbone import TorchBackbone
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.pair import EncoderPair, resolve_engine
 
@@ -146,3 +147,18 @@ def test_an_onnx_engine_without_onnx_runtime_says_what_to_install(monkeypatch) -
     assert resolve_engine("auto", "cpu") == "torch"
     with pytest.raises(InvalidInputError, match=r"colrank\[onnx\]"):
         resolve_engine("onnx-int8", "cpu")
+
+
+def test_auto_falls_back_to_pytorch_when_the_export_cannot_run(tiny_config, monkeypatch) -> None:
+    from colrank.models import ort
+
+    def broken(*args, **kwargs):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr(ort, "onnx_runtime_available", lambda: True)
+    monkeypatch.setattr(ort, "graph_for", broken)  # e.g. no writable cache folder
+    pair = pair_for(tiny_config, "auto")
+    assert_same(encode(pair), library_outputs(tiny_config), atol=1e-5)  # PyTorch instead
+    assert isinstance(pair.backbones.colbert_backbone, TorchBackbone)
+    with pytest.raises(PermissionError):  # asked for by name: the error is the user's to see
+        pair_for(tiny_config, "onnx").backbones  # noqa: B018

@@ -131,7 +131,19 @@ class EncoderPair:
         shared = same_backbone(dense.model, colbert.model)
         if engine == "torch" and not shared:
             return None
+        try:
+            return self._backbone_encoder(dense, colbert, engine, shared)
+        except Exception as exc:
+            if self.config.runtime.engine != "auto" or engine == "torch":
+                raise
+            # 'auto' chose ONNX Runtime; an export that cannot run here (no writable cache,
+            # an architecture the exporter does not handle) falls back to PyTorch
+            logger.warning("ONNX Runtime unavailable for these models (%s); using PyTorch", exc)
+            return self._backbone_encoder(dense, colbert, "torch", shared) if shared else None
 
+    def _backbone_encoder(
+        self, dense: DenseEncoder, colbert: ColbertEncoder, engine: str, shared: bool
+    ) -> BackboneEncoder:
         def backbone(model: object) -> Backbone:
             transformer = model[0]  # type: ignore[index]
             if engine == "torch":
