@@ -85,6 +85,26 @@ def _padding_waste(features: list[dict[str, torch.Tensor]]) -> bool:
     return joint > PADDING_TOLERANCE * separate
 
 
+def run_parts(backbone: Backbone, parts: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+    """Hidden states of tokenised parts: one call padded to one width, or one call each.
+
+    One call each when that padding would cost more (:func:`_padding_waste`).
+    """
+    if len(parts) > 1 and _padding_waste(parts):
+        return [backbone(f) for f in parts]
+    width = max(f["input_ids"].shape[1] for f in parts)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in parts[0]]
+    # padded positions are masked: their ids do not matter
+    batch = {k: torch.cat([pad_to(f[k], width, 0) for f in parts]) for k in keys}
+    hidden = backbone(batch)
+    out, start = [], 0
+    for f in parts:
+        rows, length = f["input_ids"].shape
+        out.append(hidden[start : start + rows, :length])
+        start += rows
+    return out
+
+
 def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
     """Whether two loaded models hold the same transformer (architecture and weights)."""
     a, b = dense_model[0], colbert_model[0]
@@ -132,22 +152,11 @@ class BackboneEncoder:
         groups: dict[int, list[int]] = {}
         for i, (backbone, _) in enumerate(parts):
             groups.setdefault(id(backbone), []).append(i)
-        if any(len(m) > 1 and _padding_waste([parts[i][1] for i in m]) for m in groups.values()):
-            groups = {i: [i] for i in range(len(parts))}  # one call each costs less
         for members in groups.values():
             backbone = parts[members[0]][0]
             feats = [parts[i][1] for i in members]
-            width = max(f["input_ids"].shape[1] for f in feats)
-            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats[0]]
-            batch = {
-                k: torch.cat([pad_to(f[k], width, 0) for f in feats]) for k in keys
-            }  # padded positions are masked: their ids do not matter
-            hidden = backbone(batch)
-            start = 0
-            for i, f in zip(members, feats, strict=True):
-                rows, length = f["input_ids"].shape
-                out[i] = hidden[start : start + rows, :length]
-                start += rows
+            for i, h in zip(members, run_parts(backbone, feats), strict=True):
+                out[i] = h
         return [h for h in out if h is not None]
 
     def _dense_head(self, features: dict[str, torch.Tensor], hidden: torch.Tensor) -> np.ndarray:
@@ -237,4 +246,4 @@ class BackboneEncoder:
         return np.stack([p[0] for p in pairs]).astype(np.float32), tokens
 
 
-__all__ = ["Backbone", "BackboneEncoder", "TorchBackbone", "pad_to", "same_backbone"]
+__all__ = ["Backbone", "BackboneEncoder", "TorchBackbone", "pad_to", "run_parts", "same_backbone"]
