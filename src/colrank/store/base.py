@@ -41,6 +41,7 @@ import torch
 
 from colrank.errors import InvalidInputError
 from colrank.store.filters import Filter
+from colrank.validation import check_choice
 
 OnConflict = Literal["error", "replace"]
 OnMissing = Literal["error", "ignore"]
@@ -106,12 +107,8 @@ class WriteBatch:
     def __post_init__(self) -> None:
         if isinstance(self.deletes, str):
             raise InvalidInputError("deletes must be a list of ids (wrap a single id in a list)")
-        if self.on_conflict not in ("error", "replace"):
-            raise InvalidInputError(
-                f"on_conflict must be 'error' or 'replace', not {self.on_conflict!r}"
-            )
-        if self.missing not in ("error", "ignore"):
-            raise InvalidInputError(f"missing must be 'error' or 'ignore', not {self.missing!r}")
+        check_choice(self.on_conflict, "on_conflict", ("error", "replace"))
+        check_choice(self.missing, "missing", ("error", "ignore"))
 
 
 @dataclass(frozen=True)
