@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,8 @@ def _settled(
 ) -> ColrankConfig:
     stored = ColrankConfig.from_manifest(saved) if saved else None
     if config is None:
-        base = stored or ColrankConfig.from_env()
-        config = base.model_copy(update={"runtime": ColrankConfig.from_env().runtime})
+        here = ColrankConfig.from_env()
+        config = (stored or here).model_copy(update={"runtime": here.runtime})
         named = {"dense": config.models.dense_model, "colbert": config.models.colbert_model}
         given = {"dense": dense, "colbert": colbert}  # the caller's encoders are trusted
         check_trusted_models({k: v for k, v in named.items() if given[k] is None}, trust_models)
@@ -43,6 +45,16 @@ def _settled(
         )
     check_loaded_models(manifest, config, dense, colbert)
     return config
+
+
+@contextlib.contextmanager
+def _closed_on_error(backend: Any) -> Iterator[None]:
+    """Close a just-opened backend when its settings are refused (models, trust)."""
+    try:
+        yield
+    except Exception:
+        backend.close()
+        raise
 
 
 def open_local(
@@ -57,12 +69,8 @@ def open_local(
 ) -> tuple[LocalBackend, ColrankConfig]:
     """The backend of a saved index and the settings to open it with."""
     backend, manifest = LocalBackend.load(path, verify=verify, mmap=mmap)
-    try:
-        settled = _settled(manifest["config"], config, manifest, dense, colbert, trust_models)
-    except Exception:
-        backend.close()
-        raise
-    return backend, settled
+    with _closed_on_error(backend):
+        return backend, _settled(manifest["config"], config, manifest, dense, colbert, trust_models)
 
 
 def open_database(
@@ -99,11 +107,8 @@ def open_database(
     manifest = backend.manifest()
     if manifest is None:
         return backend, wanted
-    try:
+    with _closed_on_error(backend):
         settled = _settled(manifest.get("config"), config, manifest, dense, colbert, trust_models)
-    except Exception:
-        backend.close()
-        raise
     return backend, settled
 
 
