@@ -216,31 +216,23 @@ class OrtBackbone:
         self.input_names = tuple(
             n for n in INPUT_NAMES if n in transformer.tokenizer.model_input_names
         )
-        self.threads = threads or torch.get_num_threads()
-        self._providers: list[Any] = ["CPUExecutionProvider"]
-        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            index = int(device.partition(":")[2] or 0)
-            self._providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
-        self.session = self._session(self.threads)
-
-    def _session(self, threads: int) -> Any:
-        import onnxruntime as ort
-
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # ONNX Runtime's idle threads spin-wait by default; beside PyTorch (the heads, MaxSim)
         # that spinning took the cores from torch's own ops (profiled: the ColBERT head of
         # one query took ~5 ms instead of ~0.2 ms), so idle threads sleep instead
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(self.path), options, providers=self._providers)
-
-    def _feed(self, features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {n: features[n].cpu().numpy().astype(np.int64, copy=False) for n in self.input_names}
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            index = int(device.partition(":")[2] or 0)
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        self.session = ort.InferenceSession(str(self.path), options, providers=providers)
 
     def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(rows, length, hidden)`` float32 hidden states."""
-        (hidden,) = self.session.run(["hidden"], self._feed(features))
+        feed = {n: features[n].cpu().numpy().astype(np.int64, copy=False) for n in self.input_names}
+        (hidden,) = self.session.run(["hidden"], feed)
         return torch.from_numpy(hidden)
 
 
