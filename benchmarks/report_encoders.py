@@ -52,8 +52,11 @@ def speed_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
     lines = [
         "## Encoding speed: one call, ONNX Runtime",
         "",
-        f"Query encoding, batch 1, {r['queries']} SciFact queries x rounds interleaved, "
-        f"{r['threads']} threads. *Two library encodes* is what a query cost before "
+        f"Query encoding, batch 1, {r['queries']} SciFact queries x {r.get('rounds', 3)} "
+        f"rounds, {r['threads']} threads; the methods take turns by block of queries, the "
+        "order rotating each round (query by query, each call would start while the previous "
+        "method's PyTorch workers still spin-wait, a cost an application using one method "
+        "does not pay). *Two library encodes* is what a query cost before "
         "(sentence-transformers for the dense vector, PyLate for the ColBERT tokens); *one "
         "call* puts both inputs of a query in one batch of the shared transformer.",
         "",

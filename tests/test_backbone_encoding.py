@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from colrank import ColrankConfig, InvalidInputError
-from colrank.models.backbone import TorchBackbone
+from colrank.models.backbone import TorchBackbone, one_torch_thread, run_parts
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.pair import EncoderPair, resolve_engine
 
@@ -60,7 +61,7 @@ def test_one_call_for_a_shared_transformer_equals_the_two_library_encodes(
     assert_same(got, library_outputs(tiny_config), atol=1e-5)
 
 
-def test_a_shared_call_holds_both_inputs_unless_padding_costs_more(tiny_config) -> None:
+def test_a_shared_call_holds_both_inputs(tiny_config) -> None:
     pair = pair_for(tiny_config, "torch")
     joint = pair.backbones
     calls: list[tuple[int, int]] = []
@@ -75,13 +76,40 @@ def test_a_shared_call_holds_both_inputs_unless_padding_costs_more(tiny_config) 
     pair.encode_documents(docs, progress=False)
     assert [rows for rows, _ in calls] == [4]  # one call: a dense and a ColBERT row per text
     calls.clear()
-    # short queries beside ColBERT queries padded to query_length: two calls of their widths
-    pair.encode_queries(QUERIES)
-    widths = sorted(width for _, width in calls)
-    assert [rows for rows, _ in calls] == [3, 3] and widths[0] < widths[1]
+    # a short dense query beside its ColBERT query padded to query_length: still one call
+    pair.encode_queries(QUERIES[:1])
+    assert [rows for rows, _ in calls] == [2]
     calls.clear()
     pair.encode_queries(QUERIES, dense=False)
     assert [rows for rows, _ in calls] == [3]
+
+
+def features(rows: int, width: int) -> dict[str, torch.Tensor]:
+    return {
+        "input_ids": torch.ones((rows, width), dtype=torch.long),
+        "attention_mask": torch.ones((rows, width), dtype=torch.long),
+    }
+
+
+@pytest.mark.parametrize(
+    ("shapes", "calls"),
+    [
+        ([(1, 15), (1, 32)], [(2, 32)]),  # a short dense query: padding is cheaper than a call
+        ([(1, 49), (1, 32)], [(2, 49)]),
+        ([(1, 200), (1, 32)], [(1, 200), (1, 32)]),  # a long one: padding 32 to 200 is not
+        ([(16, 255), (16, 256)], [(32, 256)]),  # documents: the ColBERT marker adds one token
+    ],
+)
+def test_parts_are_padded_into_one_call_unless_padding_costs_more(shapes, calls) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def backbone(batch):
+        seen.append(tuple(batch["input_ids"].shape))
+        return torch.zeros((*batch["input_ids"].shape, 4))
+
+    out = run_parts(backbone, [features(*shape) for shape in shapes])
+    assert seen == calls
+    assert [tuple(h.shape[:2]) for h in out] == shapes  # each part gets its own rows back
 
 
 def test_pooled_tokens_match_the_library(tiny_config) -> None:
@@ -162,3 +190,22 @@ def test_auto_falls_back_to_pytorch_when_the_export_cannot_run(tiny_config, monk
     assert isinstance(pair.backbones.colbert_backbone, TorchBackbone)
     with pytest.raises(PermissionError):  # asked for by name: the error is the user's to see
         pair_for(tiny_config, "onnx").backbones  # noqa: B018
+
+
+def test_one_torch_thread_restores_the_thread_count_even_on_error() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen: list[int] = []
+
+    def fail_inside() -> None:
+        with one_torch_thread():
+            seen.append(torch.get_num_threads())
+            raise RuntimeError("inside")
+
+    try:
+        with pytest.raises(RuntimeError):
+            fail_inside()
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

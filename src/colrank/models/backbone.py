@@ -7,7 +7,7 @@ any config naming one model twice), a text's dense input and its ColBERT input g
 through that transformer in **one batched call**: each keeps its own tokenisation (the
 ColBERT marker, query padding, lengths), rows are padded to a common width with masked
 positions, and each head reads its own rows. When that padding would cost more than a
-second call (a short dense query beside a ColBERT query padded to 32 tokens), the two
+second call (a long dense query beside a ColBERT query cut at 32 tokens), the two
 inputs are run as two calls of their own widths. Masked positions change nothing that is
 kept, so the outputs equal the two separate encodes (within float rounding, checked to
 1e-5 in the tests). Models with different transformers get one call each.
@@ -24,8 +24,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -67,22 +68,24 @@ def pad_to(values: torch.Tensor, width: int, fill: int) -> torch.Tensor:
     return torch.nn.functional.pad(values, (0, extra), value=fill)
 
 
-PADDING_TOLERANCE = 1.25  # one call may compute up to 25% padded positions more than two
+CALL_COST_POSITIONS = 32  # one more backbone call costs about as much as 32 more positions
 
 
 def _padding_waste(features: list[dict[str, torch.Tensor]]) -> bool:
-    """Whether padding the parts to one width costs more than the saved call.
+    """Whether padding the parts to one width costs more than the calls it saves.
 
-    A transformer's cost grows with rows x width. A short dense query (~12 tokens) beside
-    a ColBERT query padded to 32 would compute 64 positions in one call instead of 44 in
-    two, so such parts go in separate calls (with ONNX Runtime on 2 CPU cores one query
-    measured the same either way, 11-13 ms: the rule follows the arithmetic). Documents
-    (both inputs near the same length) share one call.
+    A forward costs a fixed amount per call plus an amount per position (rows x width).
+    Measured with ONNX Runtime on 2 CPU cores, a one-row forward took ~2.2 ms plus ~0.1 ms
+    per position, so a call is worth ~20-30 positions; over 50 SciFact queries one call
+    padded to 32 was never slower than two calls of their own widths (p50 6.0-6.6 vs
+    6.7-7.3 ms). Parts go in separate calls only when padding adds more positions than
+    the saved calls are worth: a long dense query (hundreds of tokens) beside a ColBERT
+    query cut at 32.
     """
     shapes = [f["input_ids"].shape for f in features]
     joint = sum(rows for rows, _ in shapes) * max(width for _, width in shapes)
     separate = sum(rows * width for rows, width in shapes)
-    return joint > PADDING_TOLERANCE * separate
+    return joint > separate + CALL_COST_POSITIONS * (len(shapes) - 1)
 
 
 def run_parts(backbone: Backbone, parts: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
@@ -103,6 +106,28 @@ def run_parts(backbone: Backbone, parts: list[dict[str, torch.Tensor]]) -> list[
         out.append(hidden[start : start + rows, :length])
         start += rows
     return out
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the enclosed PyTorch ops on the calling thread alone.
+
+    After a parallel region PyTorch's OpenMP workers spin-wait for a few milliseconds; on
+    a small CPU that spinning takes the cores from the ONNX Runtime call that follows.
+    Measured on 2 cores, one query: the ColBERT head's projection (a 32 x 384 x 384
+    product) on two threads made the query's encoding 12-13 ms instead of 7.3-7.5 ms on
+    one. The count is process-wide: PyTorch work on other threads during the heads (well
+    under a millisecond per query) runs on one thread too, and the count is restored after.
+    """
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
@@ -144,6 +169,12 @@ class BackboneEncoder:
         self.colbert_backbone = colbert_backbone
         self.runtime = runtime
         self.shared = dense_backbone is colbert_backbone
+        # heads beside ONNX Runtime stay off PyTorch's thread pool (see one_torch_thread)
+        self._heads_context = (
+            contextlib.nullcontext
+            if isinstance(colbert_backbone, TorchBackbone)
+            else one_torch_thread
+        )
 
     # ------------------------------------------------------------------ one batch
     def _hidden(self, parts: list[tuple[Backbone, dict[str, torch.Tensor]]]) -> list[torch.Tensor]:
@@ -202,8 +233,9 @@ class BackboneEncoder:
             tokenized = self.colbert_model.tokenize(texts, is_query=is_query)
             parts.append((self.colbert_backbone, tokenized))
         hidden = self._hidden(parts)
-        vectors = self._dense_head(parts[0][1], hidden[0]) if dense else None
-        tokens = self._colbert_head(parts[-1][1], hidden[-1], is_query) if colbert else []
+        with self._heads_context():
+            vectors = self._dense_head(parts[0][1], hidden[0]) if dense else None
+            tokens = self._colbert_head(parts[-1][1], hidden[-1], is_query) if colbert else []
         return vectors, tokens
 
     # ------------------------------------------------------------------ many texts
@@ -246,4 +278,12 @@ class BackboneEncoder:
         return np.stack([p[0] for p in pairs]).astype(np.float32), tokens
 
 
-__all__ = ["Backbone", "BackboneEncoder", "TorchBackbone", "pad_to", "run_parts", "same_backbone"]
+__all__ = [
+    "Backbone",
+    "BackboneEncoder",
+    "TorchBackbone",
+    "one_torch_thread",
+    "pad_to",
+    "run_parts",
+    "same_backbone",
+]
