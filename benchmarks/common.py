@@ -85,3 +85,22 @@ def scifact_index(rebuild: bool = False):
     seconds = time.perf_counter() - start
     index.save(SCIFACT_INDEX)
     return index, seconds
+
+
+def recoded_index(base: Path, codec: str):
+    """The saved index at ``base``, or its copy recoded to ``codec`` (made and saved once).
+
+    Recoding rounds the stored vectors again (float16 -> ``codec``): for ``bfloat16`` the
+    rows equal what MaxSim multiplies when it widens float16 rows and rounds them to
+    bfloat16, so scores match that path exactly.
+    """
+    from colrank import ColrankIndex
+
+    index = ColrankIndex.load(base)
+    if index.config.token_store.codec == codec:
+        return index
+    path = base.with_name(f"{base.name}-{codec}")
+    if not path.joinpath("CURRENT").is_file():
+        index.recode_tokens(codec, progress=False)
+        index.save(path)
+    return ColrankIndex.load(path)

@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 import torch
-from common import ROOT, percentiles, write_result
+from common import ROOT, percentiles, recoded_index, write_result
 
-from colrank import ColrankConfig, ColrankIndex
+from colrank import ColrankConfig
+from colrank.config import TokenStoreConfig
 from colrank.eval.bench import query_latency, rerank_vs_reencode
 from colrank.eval.corpus import load_beir
 from colrank.models.backbone import TorchBackbone
@@ -164,13 +165,15 @@ def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
 
 
 def search_stages(queries: list[str]) -> dict:
-    index = ColrankIndex.load(ROOT / "indexes" / "scifact-offline")
+    # the saved index, with the token codec a new index gets by default
+    index = recoded_index(ROOT / "indexes" / "scifact-offline", TokenStoreConfig().codec)
     core = query_latency(index, queries, 100, first_stage="dense", rerank_fusion="none")
     default = query_latency(index, queries, 100)
     encode = core["stages"]["encode"]["p50_ms"]
     after = sum(core["stages"][s]["p50_ms"] for s in ("faiss", "token_fetch", "maxsim", "docstore"))
     return {
         "engine": index.encoders.engine,
+        "codec": index.config.token_store.codec,
         "core": core,
         "default": default,
         "after_encoding_p50_ms": after,

@@ -41,7 +41,8 @@ def _local(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
         # the document store fails after FAISS, the tokens and BM25 took the batch
         monkeypatch.setattr(DocStore, "add", _broken)
 
-    return LocalBackend(), reopen, break_mid_write
+    # float32 tokens: the tests read each document's version back from its token values
+    return LocalBackend(codec="float32"), reopen, break_mid_write
 
 
 def _postgres(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:

@@ -99,7 +99,7 @@ def test_flat_scoring_equals_naive_reference() -> None:
         maxsim_flat(torch.from_numpy(query), np.concatenate(docs), lengths + 1)
 
 
-@pytest.mark.parametrize("codec_name", ["float16", "int8"])
+@pytest.mark.parametrize("codec_name", ["float16", "bfloat16", "int8"])
 @pytest.mark.parametrize("block_rows", [1, 5, 2048])
 def test_flat_scoring_decodes_codes_block_by_block(codec_name: str, block_rows: int) -> None:
     from colrank.rerank.maxsim import maxsim_flat
@@ -150,3 +150,31 @@ def test_bfloat16_products_stay_within_bfloat16_rounding() -> None:
     # bfloat16 keeps 8 significant bits: inputs and each product round by < 2^-8 relative
     assert np.abs(low - exact).max() < 0.01
     assert not np.array_equal(low, exact)  # it did multiply in bfloat16
+
+
+def test_bfloat16_storage_scores_as_float16_storage_multiplied_in_bfloat16() -> None:
+    """A bfloat16 store skips the cast, not the result: both round each row to bfloat16."""
+    from colrank.rerank.maxsim import maxsim_flat
+    from colrank.store.codecs import make_codec
+
+    rng = np.random.default_rng(15)
+    tokens = rng.standard_normal((60, 32)).astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    query = torch.from_numpy(rng.standard_normal((6, 32)).astype(np.float32))
+    lengths = np.array([10, 1, 30, 19])
+    half, brain = make_codec("float16", dim=32), make_codec("bfloat16", dim=32)
+    half_codes = half.encode(tokens)
+    # the stored float16 rows, rounded to bfloat16 as the float16 path does before multiplying
+    brain_codes = brain.encode(half.decode(half_codes).numpy())
+    scores = {
+        name: maxsim_flat(
+            query,
+            codes,
+            lengths,
+            decode=lambda rows, c=codec: c.decode(rows, torch.bfloat16),
+            compute_dtype=torch.bfloat16,
+        )
+        for name, codec, codes in (("half", half, half_codes), ("brain", brain, brain_codes))
+    }
+    np.testing.assert_array_equal(scores["half"], scores["brain"])
+    assert brain.decode(brain_codes, torch.bfloat16).dtype == torch.bfloat16  # no cast made

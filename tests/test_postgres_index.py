@@ -44,7 +44,12 @@ def test_exact_search_matches_the_local_backend(postgres_url, collection, tiny_c
     local = ColrankIndex(tiny_config)
     fill(local)
     server = ColrankIndex.open(  # the same token codec as the local default, for parity
-        postgres_url, collection, tiny_config, exact=True, dense_type="vector", codec="float16"
+        postgres_url,
+        collection,
+        tiny_config,
+        exact=True,
+        dense_type="vector",
+        codec=tiny_config.token_store.codec,
     )
     server.backend.drop()
     try:

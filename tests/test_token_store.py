@@ -17,7 +17,7 @@ def make(n: int, dim: int = 4, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_roundtrip_fp16_and_order() -> None:
-    store = TokenStore(dim=4)
+    store = TokenStore(dim=4, codec="float16")
     embs = make(5)
     store.add(list(range(5)), embs)
     got = store.get([3, 0, 4])
@@ -79,7 +79,8 @@ def test_save_load_memory_mapped_then_append(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("codec", "width", "tol"), [("float32", 64, 1e-7), ("float16", 32, 2e-3), ("int8", 20, 2e-2)]
+    ("codec", "width", "tol"),
+    [("float32", 64, 1e-7), ("float16", 32, 2e-3), ("bfloat16", 32, 8e-3), ("int8", 20, 2e-2)],
 )
 def test_codecs_round_trip_within_their_precision(tmp_path, codec, width, tol) -> None:
     embs = make(40, dim=16, seed=3)

@@ -128,8 +128,9 @@ def maxsim_flat(
             dtype; cast to float32 here with torch), or ``(T, w)`` codes when ``decode``
             is given.
         lengths: ``(N,)`` tokens per document (each >= 1), summing to ``T``.
-        decode: turns a block of code rows into a ``(rows, d)`` float32 tensor (a token
-            store codec's ``decode``); None when ``tokens`` are already floats.
+        decode: turns a block of code rows into a ``(rows, d)`` float tensor (a token
+            store codec's ``decode``, best asked for ``compute_dtype`` so a bfloat16
+            store needs no cast); None when ``tokens`` are already floats.
         block_rows: rows decoded and multiplied at a time.
         per_token: return each query token's best similarity, ``(N, Lq)``, instead of
             their sum (for weighting query tokens, e.g. leaving out ``[MASK]`` ones).
@@ -171,7 +172,7 @@ def maxsim_flat(
             if low:  # the product in bfloat16, widened back into the float32 buffer
                 sim[start : start + block_rows] = torch.matmul(block.to(compute_dtype), qt)
             else:
-                torch.matmul(block, qt, out=sim[start : start + block_rows])
+                torch.matmul(block.float(), qt, out=sim[start : start + block_rows])
     starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
     best = np.maximum.reduceat(sim.numpy(), starts, axis=0)
     return best if per_token else best.sum(axis=1, dtype=np.float32)

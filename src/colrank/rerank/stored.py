@@ -62,7 +62,7 @@ def score_stored(
             torch.from_numpy(query_tokens),
             codes,
             lengths,
-            decode=view.decode,
+            decode=lambda rows: view.decode(rows, compute_dtype),
             per_token=True,
             compute_dtype=compute_dtype,
         )

@@ -207,8 +207,8 @@ class ReadView(Protocol):
         """``(T, width)`` stored token codes back to back, and per-document lengths."""
         ...
 
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        """Token codes -> float32 vectors (the store's codec)."""
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Token codes -> vectors of ``dtype`` (the store's codec)."""
         ...
 
     def token_embeddings(self, iids: Sequence[int]) -> list[np.ndarray]:

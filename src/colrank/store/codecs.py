@@ -7,7 +7,8 @@ Every codec writes fixed-width ``uint8`` rows, so the token store is one
 codec         bytes per token      what is stored
 ============  ===================  ==========================================
 ``float32``   4 x dim              the vector
-``float16``   2 x dim              the vector in half precision (default)
+``float16``   2 x dim              the vector in half precision
+``bfloat16``  2 x dim              the vector in bfloat16 (default): multiplied as stored
 ``int8``      dim + 4              symmetric int8 per dimension + a float32 scale
 ``pq<M>``     M                    FAISS product quantizer, M sub-vectors x 8 bits
 ``opq<M>``    M                    learned rotation (OPQ), then ``pq<M>``
@@ -85,8 +86,8 @@ class Codec:
         """``(n, dim)`` float -> ``(n, width)`` uint8."""
         raise NotImplementedError
 
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        """``(n, width)`` uint8 -> ``(n, dim)`` float32 tensor."""
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``(n, width)`` uint8 -> ``(n, dim)`` tensor of ``dtype`` (float32 by default)."""
         raise NotImplementedError
 
     def save(self, directory: Path) -> list[str]:
@@ -123,9 +124,38 @@ class FloatCodec(Codec):
         return rows.view(np.uint8).reshape(len(rows), self.width)
 
     @override
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         values = np.ascontiguousarray(codes).view(self.dtype).reshape(len(codes), self.dim)
-        return torch.from_numpy(values).float()  # torch's cast is much faster than numpy's
+        # torch's cast is much faster than numpy's; float16 -> float32 -> bfloat16 measured
+        # 1.5 ms for 21k x 384 values, the direct float16 -> bfloat16 cast 4.5 ms
+        return torch.from_numpy(values).float().to(dtype)
+
+
+class BFloat16Codec(Codec):
+    """Vectors rounded to bfloat16 (float32's exponent, 8 bits of mantissa).
+
+    Same size as float16, fewer mantissa bits (values carry up to 2e-3 relative rounding
+    instead of 5e-4), but a CPU or GPU with bfloat16 products multiplies the rows as
+    stored, with no cast (float16 rows must be widened to float32 first). Widening to
+    float32 is a bit shift on any CPU.
+    """
+
+    name = "bfloat16"
+
+    @property
+    @override
+    def width(self) -> int:
+        return self.dim * 2
+
+    @override
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        values = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).bfloat16()
+        return values.view(torch.int16).numpy().view(np.uint8).reshape(len(values), self.width)
+
+    @override
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        rows = torch.from_numpy(np.ascontiguousarray(codes).view(np.int16))
+        return rows.view(torch.bfloat16).reshape(len(codes), self.dim).to(dtype)
 
 
 class Int8Codec(Codec):
@@ -150,10 +180,10 @@ class Int8Codec(Codec):
         return out
 
     @override
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         rows = torch.from_numpy(np.ascontiguousarray(codes))
         scale = rows[:, self.dim :].contiguous().view(torch.float32)  # (n, 1)
-        return rows[:, : self.dim].view(torch.int8).float().mul_(scale)
+        return rows[:, : self.dim].view(torch.int8).float().mul_(scale).to(dtype)
 
 
 class FaissCodec(Codec):
@@ -192,8 +222,8 @@ class FaissCodec(Codec):
         return self.index.sa_encode(np.ascontiguousarray(x, dtype=np.float32))
 
     @override
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.index.sa_decode(np.ascontiguousarray(codes)))
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.from_numpy(self.index.sa_decode(np.ascontiguousarray(codes))).to(dtype)
 
     @override
     def save(self, directory: Path) -> list[str]:
@@ -220,17 +250,19 @@ class FaissCodec(Codec):
 
 
 def make_codec(name: str, dim: int) -> Codec:
-    """``float32``, ``float16``, ``int8`` or ``pq<M>`` (e.g. ``pq32``)."""
+    """``float32``, ``float16``, ``bfloat16``, ``int8`` or ``pq<M>`` (e.g. ``pq32``)."""
     if name in ("float32", "float16"):
         return FloatCodec(dim, name)
+    if name == "bfloat16":
+        return BFloat16Codec(dim)
     if name == "int8":
         return Int8Codec(dim)
     match = re.fullmatch(r"(o?pq)(\d+)", name)
     if match:
         return FaissCodec(dim, name, int(match.group(2)))
     raise InvalidInputError(
-        f"unknown token codec {name!r}; use float32, float16, int8, pq<M> or opq<M>"
+        f"unknown token codec {name!r}; use float32, float16, bfloat16, int8, pq<M> or opq<M>"
     )
 
 
-__all__ = ["Codec", "FaissCodec", "FloatCodec", "Int8Codec", "make_codec"]
+__all__ = ["BFloat16Codec", "Codec", "FaissCodec", "FloatCodec", "Int8Codec", "make_codec"]

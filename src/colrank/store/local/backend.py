@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from colrank import __version__
-from colrank.config import DenseIndexConfig
+from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
@@ -69,14 +69,15 @@ class LocalBackend:
 
     Args:
         dense_index: FAISS index type and parameters.
-        codec: token codec (``float16``, ``float32``, ``int8``, ``pq<m>``, ``opq<m>``).
+        codec: token codec (``bfloat16``, ``float16``, ``float32``, ``int8``, ``pq<m>``,
+            ``opq<m>``).
         pool_factor: the token pooling the stored documents were encoded with (recorded).
     """
 
     def __init__(
         self,
         dense_index: DenseIndexConfig | None = None,
-        codec: str = "float16",
+        codec: str = DEFAULT_STORAGE_CODEC,
         pool_factor: int = 1,
     ) -> None:
         self._dense_config = dense_index or DenseIndexConfig()

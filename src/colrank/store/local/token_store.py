@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colrank.config import DEFAULT_STORAGE_CODEC
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
@@ -46,7 +47,7 @@ _MAX_LOOSE_SEGMENTS = 32
 class TokenStore:
     """Append-only token embedding storage with tombstone deletes."""
 
-    def __init__(self, dim: int, codec: str | Codec = "float16") -> None:
+    def __init__(self, dim: int, codec: str | Codec = DEFAULT_STORAGE_CODEC) -> None:
         self.dim = int(dim)
         self.codec = make_codec(codec, self.dim) if isinstance(codec, str) else codec
         self._segments: list[np.ndarray] = []

@@ -106,10 +106,10 @@ class LocalReadView:
         _, tokens = self._b.stores()
         return tokens.gather_codes(iids)
 
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        """Codes -> float32 vectors."""
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Codes -> vectors of ``dtype``."""
         _, tokens = self._b.stores()
-        return tokens.codec.decode(codes)
+        return tokens.codec.decode(codes, dtype)
 
     def token_embeddings(self, iids: Sequence[int]) -> list[np.ndarray]:
         """Decoded token embeddings per document."""

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from colrank.config import CODEC_NAMES_PATTERN
 from colrank.errors import DimensionMismatchError, InvalidInputError
 from colrank.store.base import DocumentRows, StoredDoc
 from colrank.store.codecs import Codec
@@ -79,14 +80,14 @@ def configure(conn: Any) -> None:
     conn.autocommit = False
 
 
-_CODECS = re.compile(r"float16|float32|int8|o?pq\d+")
+_CODECS = re.compile(CODEC_NAMES_PATTERN)
 
 
 def check_codec_name(codec: str) -> None:
     """Refuse a codec name colrank does not know (before anything is written)."""
     if not _CODECS.fullmatch(codec):
         raise InvalidInputError(
-            f"unknown token codec {codec!r}; use float16, float32, int8, pq<M> or opq<M>"
+            f"unknown token codec {codec!r}; use bfloat16, float16, float32, int8, pq<M> or opq<M>"
         )
 
 

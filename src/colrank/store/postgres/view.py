@@ -243,10 +243,10 @@ class PostgresReadView:
             start += n
         return out, lengths
 
-    def decode(self, codes: np.ndarray) -> torch.Tensor:
-        """Codes -> float32 vectors."""
+    def decode(self, codes: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Codes -> vectors of ``dtype``."""
         assert self.codec is not None
-        return self.codec.decode(codes)
+        return self.codec.decode(codes, dtype)
 
     def token_embeddings(self, iids: Sequence[int]) -> list[np.ndarray]:
         """Decoded token embeddings per document."""
