@@ -37,10 +37,10 @@ DATA = ROOT / ".." / "shared" / "data" / "scifact"
 ENGINES = ("torch", "onnx", "onnx-int8")
 
 
-def pair(engine: str) -> EncoderPair:
+def pair(engine: str, dtype: str = "auto") -> EncoderPair:
     cfg = ColrankConfig.offline()
     runtime = cfg.runtime.model_copy(
-        update={"engine": engine, "device": "cpu", "show_progress": False}
+        update={"engine": engine, "dtype": dtype, "device": "cpu", "show_progress": False}
     )
     encoders = EncoderPair(cfg.model_copy(update={"runtime": runtime}))
     encoders.backbones  # noqa: B018 - load (and export) before timing
@@ -51,6 +51,12 @@ def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def rotated(names: list[str], turn: int) -> list[str]:
+    """``names`` starting at position ``turn`` (each method leads in turn)."""
+    k = turn % len(names)
+    return names[k:] + names[:k]
 
 
 def query_encoding(pairs: dict[str, EncoderPair], queries: list[str], rounds: int) -> dict:
@@ -70,9 +76,8 @@ def query_encoding(pairs: dict[str, EncoderPair], queries: list[str], rounds: in
     # that encodes with one method never pays (measured: ONNX Runtime 13.4 ms per query
     # alternating per query, 7.3 ms per block; the library encodes 20.5 vs 24.0 ms).
     seconds: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
     for turn in range(rounds):
-        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+        for name in rotated(list(runs), turn):
             fn = runs[name]
             seconds[name].extend(timed(lambda fn=fn, q=q: fn(q)) for q in queries)
     diffs = {}
@@ -109,9 +114,11 @@ def forwards(pairs: dict[str, EncoderPair]) -> dict:
             "token_type_ids": torch.zeros(rows, length, dtype=torch.long),
         }
         times: dict[str, list[float]] = {name: [] for name in backbones}
-        for _ in range(7):
-            for name, backbone in backbones.items():
-                times[name].append(timed(lambda b=backbone, f=feats: b(f)))
+        for turn in range(3):  # by block, the order rotating (see query_encoding)
+            for name in rotated(list(backbones), turn):
+                backbone = backbones[name]
+                reps = 2 if length > 64 else 5
+                times[name].extend(timed(lambda b=backbone, f=feats: b(f)) for _ in range(reps))
         torch_p50 = np.percentile(times["torch"], 50)
         out[f"{rows}x{length}"] = {
             name: {
@@ -124,7 +131,9 @@ def forwards(pairs: dict[str, EncoderPair]) -> dict:
 
 
 def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
+    """Docs/s per encoder; ``torch bfloat16`` (the model in bfloat16, not exact) for scale."""
     library = pairs["torch"]
+    variants = {**{e: pairs[e] for e in ENGINES}, "torch bfloat16": pair("torch", "bfloat16")}
     model = library.colbert.model
     runs = {
         "PyLate encode (ColBERT only)": lambda: model.encode(
@@ -135,13 +144,12 @@ def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
             library.colbert.encode_documents(docs, progress=False),
         ),
     }
-    for engine in ENGINES:
-        p = pairs[engine]
-        runs[f"colrank {engine} (dense + ColBERT)"] = lambda p=p: p.encode_documents(
+    for label, p in variants.items():
+        runs[f"colrank {label} (dense + ColBERT)"] = lambda p=p: p.encode_documents(
             docs, progress=False
         )
         lengths = library.colbert.document_lengths(docs)
-        runs[f"colrank {engine} (ColBERT only)"] = lambda p=p, n=lengths: (
+        runs[f"colrank {label} (ColBERT only)"] = lambda p=p, n=lengths: (
             p.backbones.encode_documents(docs, n, progress=False, dense=False)
         )
     seconds: dict[str, list[float]] = {name: [] for name in runs}
@@ -154,8 +162,8 @@ def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
     for name, s in seconds.items():
         row = {"docs_per_s": len(docs) / min(s), "ratio_to_pylate": pylate / min(s)}
         if name.startswith("colrank") and "library" not in name:
-            engine = name.split()[1]
-            _, tokens = pairs[engine].encode_documents(docs[:32], progress=False)
+            label = name.removeprefix("colrank ").split(" (")[0]
+            _, tokens = variants[label].encode_documents(docs[:32], progress=False)
             row["max_abs_diff_to_pylate"] = max(
                 float(np.abs(a - np.asarray(b)).max())
                 for a, b in zip(tokens, reference[:32], strict=True)

@@ -3,11 +3,14 @@
 For each engine (``torch``: the PyTorch indexes built before the engines existed;
 ``onnx``: ONNX Runtime fp32; ``onnx-int8``: dynamically quantised int8), every document
 is indexed and every query encoded with that engine, and the default search and dense
-recall are evaluated on SciFact test and MS MARCO DL19. The rule fixed before running:
-an engine may be the CPU default only if both nDCG@10 stay within 0.3 points of torch
-on both corpora.
+recall are evaluated on SciFact test and MS MARCO DL19. ``torch-bf16`` is PyTorch with
+the model in bfloat16 (``RuntimeConfig.dtype``), not an engine of its own. The rule fixed
+before running: an engine may be the CPU default only if both nDCG@10 stay within 0.3
+points of torch on both corpora.
 
-    python benchmarks/engine_quality.py
+    python benchmarks/engine_quality.py [--engines torch,torch-bf16]
+
+``--engines`` runs those rows only and keeps the other rows of the last results.
 
 Needs ``indexes/<corpus>-offline`` (``default_search_features.py``) for the torch rows;
 builds ``indexes/<corpus>-offline-<engine>`` for the others (minutes on a 2-core CPU).
@@ -15,11 +18,14 @@ builds ``indexes/<corpus>-offline-<engine>`` for the others (minutes on a 2-core
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import os
 import time
 
-from common import ROOT, write_result
+import torch
+from common import RESULTS, ROOT, write_result
 
 from colrank import ColrankConfig, ColrankIndex
 from colrank.eval.corpus import load_beir
@@ -27,20 +33,23 @@ from colrank.eval.evaluation import evaluate_index
 
 DATA = ROOT / ".." / "shared" / "data"
 CORPORA = ("scifact", "msmarco-dl19")
-ENGINES = ("torch", "onnx", "onnx-int8")
+ENGINES = ("torch", "onnx", "onnx-int8", "torch-bf16")
 
 
-def index_for(corpus: str, engine: str) -> tuple[ColrankIndex, float | None]:
+def index_for(corpus: str, variant: str) -> tuple[ColrankIndex, float | None]:
+    engine = variant.removesuffix("-bf16")  # onnx-int8 stays itself
+    dtype = "bfloat16" if variant.endswith("-bf16") else "auto"
     os.environ["COLRANK_ENGINE"] = engine  # queries of a loaded index use this engine
-    if engine == "torch":
+    os.environ["COLRANK_DTYPE"] = dtype
+    if variant == "torch":
         return ColrankIndex.load(ROOT / "indexes" / f"{corpus}-offline"), None
-    path = ROOT / "indexes" / f"{corpus}-offline-{engine}"
+    path = ROOT / "indexes" / f"{corpus}-offline-{variant}"
     if (path / "CURRENT").is_file():
         return ColrankIndex.load(path), None
     data = load_beir(DATA / corpus, "test")
     config = ColrankConfig.offline()
     config = config.model_copy(
-        update={"runtime": config.runtime.model_copy(update={"engine": engine})}
+        update={"runtime": config.runtime.model_copy(update={"engine": engine, "dtype": dtype})}
     )
     index = ColrankIndex(config)
     start = time.perf_counter()
@@ -51,12 +60,20 @@ def index_for(corpus: str, engine: str) -> tuple[ColrankIndex, float | None]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    chosen = parser.parse_args().engines.split(",")
     logging.getLogger("colrank.models.encoders").setLevel(logging.ERROR)  # truncation notes
+    previous = RESULTS / "engine_quality.json"
     runs: dict[str, dict[str, dict[str, float | None]]] = {}
-    for engine in ENGINES:
+    if set(chosen) != set(ENGINES) and previous.is_file():
+        runs = json.loads(previous.read_text())["runs"]
+    for engine in chosen:
         for corpus in CORPORA:
             index, seconds = index_for(corpus, engine)
-            assert index.encoders.engine == engine
+            assert index.encoders.engine == engine.removesuffix("-bf16")
+            if engine.endswith("-bf16"):  # the loaded models really are in bfloat16
+                assert index.encoders.colbert.model.dtype == torch.bfloat16
             report = evaluate_index(
                 index, load_beir(DATA / corpus, "test"), (100,), first_stages=("dense",)
             )
@@ -68,7 +85,7 @@ def main() -> None:
             }
             print(engine, corpus, runs[engine][corpus], flush=True)
     verdict = {}
-    for engine in ENGINES[1:]:
+    for engine in [e for e in ENGINES[1:] if e in runs]:
         gaps = [
             abs(runs[engine][c][key] - runs["torch"][c][key])  # type: ignore[operator]
             for c in CORPORA

@@ -127,13 +127,18 @@ def speed_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
     lines.append(
         f"| **total** | {s['core']['total']['p50_ms']:.2f} | {s['default']['total']['p50_ms']:.2f} |"
     )
-    share = s["after_encoding_share_of_encoding"]
+    after, in_search = s["after_encoding_p50_ms"], s["one_query_encoding_p50_ms"]
+    alone = q.get(f"one call, {s['engine']}", {}).get("p50_ms", in_search)
+    share = after / min(alone, in_search)  # judged against the faster encoding
     rr = s["rerank"]
     lines += [
         "",
         f"- Work after query encoding (FAISS + token fetch + MaxSim + docstore): "
-        f"{s['after_encoding_p50_ms']:.2f} ms, **{100 * share:.0f}%** of one query encoding "
-        f"({s['one_query_encoding_p50_ms']:.2f} ms) (target <= 50%: {_met(share <= 0.5)}).",
+        f"{after:.2f} ms, **{100 * share:.0f}%** of one query encoding (target <= 50%: "
+        f"{_met(share <= 0.5)}). The encoding is taken at its faster measure: "
+        f"{alone:.2f} ms alone (the query-encoding table) and {in_search:.2f} ms inside "
+        "back-to-back searches, where it starts while PyTorch's workers still spin after "
+        f"the previous query's MaxSim ({100 * after / in_search:.0f}% of that).",
         f"- Rerank of 100 candidates, stored vs re-encoded by PyLate with the same model: "
         f"{rr['stored']['p50_ms']:.1f} ms vs {rr['reencode']['p50_ms']:.0f} ms at p50, "
         f"**{rr['speedup_p50']:.0f}x** (target >= 300x: {_met(rr['speedup_p50'] >= 300)}); "

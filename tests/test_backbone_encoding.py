@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from colrank import ColrankConfig, InvalidInputError
-from colrank.models.backbone import TorchBackbone, one_torch_thread, run_parts
+from colrank.models.backbone import TorchBackbone, run_parts
+from colrank.models.device import one_torch_thread
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.pair import EncoderPair, resolve_engine
 
@@ -56,8 +57,10 @@ def test_one_call_for_a_shared_transformer_equals_the_two_library_encodes(
     tiny_config, engine
 ) -> None:
     pair = pair_for(tiny_config, engine)
+    assert not pair.encodes_with_onnx_runtime  # nothing loaded yet
     got = encode(pair)
     assert pair.backbones is not None and pair.backbones.shared
+    assert pair.encodes_with_onnx_runtime == (engine == "onnx")
     assert_same(got, library_outputs(tiny_config), atol=1e-5)
 
 

@@ -11,6 +11,8 @@ import colrank.rerank.maxsim as maxsim_module
 from colrank import maxsim_ragged, maxsim_scores
 from colrank.rerank.maxsim import pad_token_sets
 
+from .conftest import CORPUS
+
 
 def naive_maxsim(query: np.ndarray, doc: np.ndarray) -> float:
     total = 0.0
@@ -178,3 +180,38 @@ def test_bfloat16_storage_scores_as_float16_storage_multiplied_in_bfloat16() -> 
     }
     np.testing.assert_array_equal(scores["half"], scores["brain"])
     assert brain.decode(brain_codes, torch.bfloat16).dtype == torch.bfloat16  # no cast made
+
+
+class ThreadsSeen:
+    """A read view that notes PyTorch's thread count whenever MaxSim decodes rows."""
+
+    def __init__(self, view) -> None:
+        self.view, self.threads = view, []
+
+    def token_codes(self, iids):
+        return self.view.token_codes(iids)
+
+    def decode(self, codes, dtype=torch.float32):
+        self.threads.append(torch.get_num_threads())
+        return self.view.decode(codes, dtype)
+
+
+def test_small_candidate_sets_can_be_scored_on_one_thread(tiny_index) -> None:
+    from colrank.rerank.stored import score_stored
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    query = tiny_index.encoders.encode_queries(["yeast bread"])[1][0]
+    try:
+        with tiny_index.backend.read() as view:
+            iids = np.array(sorted(view.iids_for([d for d, _, _ in CORPUS]).values()))
+            rows = len(view.token_codes(iids.tolist())[0])
+            results = {}
+            for limit in (0, rows - 1, rows):
+                spy = ThreadsSeen(view)
+                results[limit] = score_stored(spy, query, iids, one_thread_rows=limit).total
+                assert set(spy.threads) == ({1} if limit >= rows else {2}), limit
+        np.testing.assert_allclose(results[0], results[rows], rtol=1e-6)  # same scores
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -26,14 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from colrank.config import RuntimeConfig
-from colrank.models.device import empty_device_cache, run_batches, token_budget_batches
+from colrank.models.device import (
+    empty_device_cache,
+    one_torch_thread,
+    run_batches,
+    token_budget_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,28 +111,6 @@ def run_parts(backbone: Backbone, parts: list[dict[str, torch.Tensor]]) -> list[
         out.append(hidden[start : start + rows, :length])
         start += rows
     return out
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the enclosed PyTorch ops on the calling thread alone.
-
-    After a parallel region PyTorch's OpenMP workers spin-wait for a few milliseconds; on
-    a small CPU that spinning takes the cores from the ONNX Runtime call that follows.
-    Measured on 2 cores, one query: the ColBERT head's projection (a 32 x 384 x 384
-    product) on two threads made the query's encoding 12-13 ms instead of 7.3-7.5 ms on
-    one. The count is process-wide: PyTorch work on other threads during the heads (well
-    under a millisecond per query) runs on one thread too, and the count is restored after.
-    """
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
@@ -282,7 +265,6 @@ __all__ = [
     "Backbone",
     "BackboneEncoder",
     "TorchBackbone",
-    "one_torch_thread",
     "pad_to",
     "run_parts",
     "same_backbone",

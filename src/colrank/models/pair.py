@@ -113,6 +113,14 @@ class EncoderPair:
         )
 
     @property
+    def encodes_with_onnx_runtime(self) -> bool:
+        """Whether encoding ran in ONNX Runtime (False until the models are loaded)."""
+        joint = self._backbones
+        return isinstance(joint, BackboneEncoder) and not isinstance(
+            joint.colbert_backbone, TorchBackbone
+        )
+
+    @property
     def backbones(self) -> BackboneEncoder | None:
         """The backbone encoder, or None when each library encodes on its own."""
         if self._backbones is False:

@@ -13,11 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from colrank.models.device import one_torch_thread
 from colrank.rerank.maxsim import maxsim_flat
 from colrank.store.base import ReadView
 from colrank.timing import Timings, timed
@@ -51,13 +53,20 @@ def score_stored(
     iids: np.ndarray,
     timings: Timings | None = None,
     compute_dtype: torch.dtype = torch.float32,
+    one_thread_rows: int = 0,
 ) -> ColbertScores:
-    """MaxSim of one query's tokens against the stored tokens of ``iids``."""
+    """MaxSim of one query's tokens against the stored tokens of ``iids``.
+
+    Candidates holding at most ``one_thread_rows`` token rows are scored on one PyTorch
+    thread (:func:`~colrank.models.device.one_torch_thread`): beside an ONNX Runtime
+    encoder, PyTorch's workers left spinning after MaxSim slow the next query's encoding.
+    """
     if len(iids) == 0:
         return ColbertScores.empty()
     with timed(timings, "token_fetch"):
         codes, lengths = view.token_codes(iids.tolist())
-    with timed(timings, "maxsim"):  # decodes the rows block by block, then MaxSim
+    quiet = len(codes) <= one_thread_rows
+    with timed(timings, "maxsim"), one_torch_thread() if quiet else contextlib.nullcontext():
         best = maxsim_flat(
             torch.from_numpy(query_tokens),
             codes,
