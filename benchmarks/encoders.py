@@ -18,6 +18,7 @@ All on the offline MiniLM (dense and stand-in ColBERT share it), 2 threads, CPU:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import time
@@ -31,7 +32,10 @@ from colrank.config import TokenStoreConfig
 from colrank.eval.bench import query_latency, rerank_vs_reencode
 from colrank.eval.corpus import load_beir
 from colrank.models.backbone import TorchBackbone
+from colrank.models.device import one_torch_thread
 from colrank.models.pair import EncoderPair
+from colrank.rerank.maxsim import maxsim_flat
+from colrank.store.local.token_store import TokenStore
 
 DATA = ROOT / ".." / "shared" / "data" / "scifact"
 ENGINES = ("torch", "onnx", "onnx-int8")
@@ -172,6 +176,45 @@ def document_encoding(pairs: dict[str, EncoderPair], docs: list[str]) -> dict:
     return out
 
 
+def fetch_and_maxsim_by_dimension(lengths: np.ndarray, dims=(128, 384), rounds: int = 50) -> dict:
+    """Token fetch + MaxSim of 100 candidates in a bfloat16 store, by token dimension.
+
+    Synthetic unit vectors, documents as long as SciFact's token counts (``lengths``,
+    before punctuation is dropped, so slightly longer than stored), one PyTorch
+    thread as in a search beside ONNX Runtime: what a trained 128-d ColBERT would cost
+    instead of the 384-d stand-in (same rows, a third of the bytes and products).
+    """
+    rng = np.random.default_rng(0)
+    out = {}
+    for dim in dims:
+        store = TokenStore(dim, codec="bfloat16")
+        docs = []
+        for n in lengths:
+            block = rng.standard_normal((int(n), dim)).astype(np.float32)
+            docs.append(block / np.linalg.norm(block, axis=1, keepdims=True))
+        store.add(list(range(len(docs))), docs)
+        query = torch.from_numpy(docs[0][:32].copy())
+        fetch, score = [], []
+        for _ in range(rounds):
+            iids = np.sort(rng.choice(len(docs), 100, replace=False)).tolist()
+            start = time.perf_counter()
+            codes, n_rows = store.gather_codes(iids)
+            middle = time.perf_counter()
+            with one_torch_thread():
+                maxsim_flat(
+                    query,
+                    codes,
+                    n_rows,
+                    decode=functools.partial(store.codec.decode, dtype=torch.bfloat16),
+                    compute_dtype=torch.bfloat16,
+                )
+            fetch.append(middle - start)
+            score.append(time.perf_counter() - middle)
+        out[str(dim)] = {"token_fetch_p50_ms": 1e3 * float(np.median(fetch))}
+        out[str(dim)]["maxsim_p50_ms"] = 1e3 * float(np.median(score))
+    return out
+
+
 def search_stages(queries: list[str]) -> dict:
     # the saved index, with the token codec a new index gets by default
     index = recoded_index(ROOT / "indexes" / "scifact-offline", TokenStoreConfig().codec)
@@ -216,6 +259,9 @@ def main() -> None:
     )
     os.environ.pop("COLRANK_ENGINE", None)  # the index gets the default engine
     result["search"] = search_stages(queries)
+    lengths = np.asarray(pairs["torch"].colbert.document_lengths(data.texts[:3000]))
+    result["fetch_maxsim_by_dim"] = fetch_and_maxsim_by_dimension(lengths)
+    print("fetch + MaxSim by dimension:", result["fetch_maxsim_by_dim"])
     print(
         "after encoding:",
         round(result["search"]["after_encoding_p50_ms"], 2),
