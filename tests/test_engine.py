@@ -181,20 +181,20 @@ def test_rerank_external_documents_uses_content_cache(tiny_index: ColrankIndex) 
         "Bread needs yeast.",
         "ColBERT uses MaxSim.",
     ]
-    encoder = tiny_index.colbert_encoder
+    encoders = tiny_index.encoders
     calls: list[int] = []
-    real = encoder.encode_documents
+    real = encoders.encode_documents
 
     def counting(texts, **kw):
         calls.append(len(texts))
         return real(texts, **kw)
 
-    encoder.encode_documents = counting
+    encoders.encode_documents = counting  # both kinds of the unseen texts, in one call
     try:
         first = tiny_index.rerank("vector search", docs, k=2)
         second = tiny_index.rerank("yeast", [*docs, "A new one."])
     finally:
-        del encoder.encode_documents
+        del encoders.encode_documents
     assert calls == [3, 1]  # second call encodes only the unseen document
     assert len(first) == 2 and {h.position for h in second} == {0, 1, 2, 3}
     top = next(h for h in second if h.position == 0)
@@ -410,3 +410,16 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
     chosen.save(tmp_path / "chosen")
     again = ColrankIndex.load(tmp_path / "chosen", trust_models=True).config.search
     assert (again.first_stage, again.colbert_weight) == ("dense", 0.7)
+
+
+def test_unfused_reranking_of_outside_documents_scores_by_maxsim_alone(tiny_index) -> None:
+    from colrank.config import SearchConfig
+    from colrank.rerank.ranker import TextRanker
+
+    docs = ["FAISS searches vectors.", "Bread needs yeast.", "ColBERT uses MaxSim."]
+    plain = TextRanker(tiny_index.encoders, SearchConfig(rerank_fusion="none")).rank("yeast", docs)
+    fused = TextRanker(tiny_index.encoders).rank("yeast", docs)
+    assert all(h.score == h.colbert_score and h.dense_score is None for h in plain)
+    by_position = {h.position: h.colbert_score for h in fused}
+    for h in plain:  # the same tokens, with or without the dense vectors beside them
+        assert h.colbert_score == pytest.approx(by_position[h.position], abs=1e-5)

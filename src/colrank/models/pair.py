@@ -203,6 +203,20 @@ class EncoderPair:
             tokens = self.colbert.pool(tokens, pool_factor)
         return vectors, tokens
 
+    def encode_document_tokens(
+        self, texts: Sequence[str], *, progress: bool | None = None
+    ) -> list[np.ndarray]:
+        """ColBERT token embeddings of documents alone (no dense vectors)."""
+        joint = self.backbones
+        if joint is None:
+            return self.colbert.encode_documents(texts, progress=progress)
+        if not texts:
+            return []
+        with self._locked():
+            lengths = self.colbert.document_lengths(texts)
+            _, tokens = joint.encode_documents(texts, lengths, progress=progress, dense=False)
+        return tokens
+
     def encode_queries(
         self,
         queries: Sequence[str],

@@ -107,11 +107,10 @@ class TextRanker:
                     share = bm25_share(bm25, top)
         others = [j for j in range(len(docs)) if token_sets[j] is None]
         if others:
-            texts = [docs[j].text for j in others]
-            for j, t in zip(others, self._cached(texts, "colbert"), strict=True):
+            their_tokens, their_vectors = self._encoded([docs[j].text for j in others], fused)
+            for j, t in zip(others, their_tokens, strict=True):
                 token_sets[j] = t
-            if fused:
-                dense_rows.update(zip(others, self._cached(texts, "dense"), strict=True))
+            dense_rows.update(zip(others, their_vectors, strict=False))  # none unless fused
         precision = self.encoders.config.runtime.maxsim_precision  # as the search does
         colbert = score_embeddings(
             q_tokens[0],
@@ -168,31 +167,37 @@ class TextRanker:
         if fused:
             dense_rows.update(zip(stored, view.dense_vectors(iids), strict=True))
 
-    def _cached(self, texts: list[str], kind: str) -> list[np.ndarray]:
-        """Encode texts (ColBERT tokens or dense vectors) through the content-hash cache.
+    def _encoded(self, texts: list[str], fused: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """ColBERT tokens (and dense vectors when ``fused``) of outside texts, via the caches.
 
-        A text is returned in the cache's precision also on its first sight, so it
-        scores the same every time it is seen.
+        Texts missing from a cache are encoded in one call of the encoder pair (one
+        backbone call for both kinds when the models share it, in the configured engine).
+        A text is returned in the cache's precision also on its first sight, so it scores
+        the same every time it is seen.
         """
-        cache = self._tokens if kind == "colbert" else self._vectors
         keys = [content_key(t) for t in texts]
-        found: dict[str, np.ndarray] = {}
-        for key in keys:
-            value = cache.get(key)
-            if value is not None:
-                found[key] = value
-        missing = list(dict.fromkeys(key for key in keys if key not in found))
+        caches = [self._tokens, self._vectors] if fused else [self._tokens]
+        found: list[dict[str, np.ndarray]] = [{} for _ in caches]
+        for cache, hits in zip(caches, found, strict=True):
+            for key in keys:
+                value = cache.get(key)
+                if value is not None:
+                    hits[key] = value
+        missing = list(dict.fromkeys(k for k in keys if any(k not in hits for hits in found)))
         if missing:
             first_text = dict(zip(keys, texts, strict=True))
             batch = [first_text[key] for key in missing]
-            if kind == "colbert":
-                encoded = self.encoders.colbert.encode_documents(batch, progress=False)
+            if fused:
+                vectors, tokens = self.encoders.encode_documents(batch, progress=False)
+                encoded = [tokens, list(vectors)]
             else:
-                encoded = list(self.encoders.dense.encode(batch, progress=False))
-            for key, value in zip(missing, encoded, strict=True):
-                found[key] = np.asarray(value, dtype=cache.dtype)
-                cache.put(key, found[key])
-        return [np.asarray(found[key], dtype=np.float32) for key in keys]
+                encoded = [self.encoders.encode_document_tokens(batch, progress=False)]
+            for cache, hits, values in zip(caches, found, encoded, strict=True):
+                for key, value in zip(missing, values, strict=True):
+                    hits[key] = np.asarray(value, dtype=cache.dtype)
+                    cache.put(key, hits[key])
+        out = [[np.asarray(hits[key], dtype=np.float32) for key in keys] for hits in found]
+        return out[0], (out[1] if fused else [])
 
 
 def as_document(item: str | Document | Mapping[str, Any], position: int) -> Document:
