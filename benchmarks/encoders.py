@@ -215,6 +215,25 @@ def fetch_and_maxsim_by_dimension(lengths: np.ndarray, dims=(128, 384), rounds: 
     return out
 
 
+def matmul_peak(size: int = 2048) -> dict:
+    """The cores' matrix-product rate (GFLOP/s, best of 5): the ceiling for any encoder."""
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+        best = min(timed(lambda a=a, b=b: a @ b) for _ in range(5))
+        out[name] = 2 * size**3 / best / 1e9
+    return out
+
+
+def forward_gflop(transformer: torch.nn.Module, rows: int, length: int) -> float:
+    """Multiply-adds x 2 of one BERT forward: projections, feed-forward and attention."""
+    c = transformer.auto_model.config
+    per_token = c.num_hidden_layers * (
+        4 * c.hidden_size**2 + 2 * c.hidden_size * c.intermediate_size + 2 * length * c.hidden_size
+    )
+    return 2 * per_token * rows * length / 1e9
+
+
 def search_stages(queries: list[str]) -> dict:
     # the saved index, with the token codec a new index gets by default
     index = recoded_index(ROOT / "indexes" / "scifact-offline", TokenStoreConfig().codec)
@@ -252,6 +271,8 @@ def main() -> None:
         "query encoding:", {k: round(v["p50_ms"], 2) for k, v in result["query_encoding"].items()}
     )
     result["forward"] = forwards(pairs)
+    result["matmul_peak_gflops"] = matmul_peak()
+    result["forward_gflop_32x256"] = forward_gflop(pairs["torch"].colbert.model[0], 32, 256)
     print("forward:", result["forward"])
     result["document_encoding"] = document_encoding(pairs, docs)
     print(
