@@ -30,7 +30,6 @@ from dataclasses import replace
 import numpy as np
 
 from colrank.config import RuntimeConfig, SearchConfig
-from colrank.models.device import resolve_maxsim_dtype
 from colrank.models.pair import EncoderPair
 from colrank.rank.cross_encoder import CrossEncoderScorer
 from colrank.rank.diversity import mmr
@@ -56,7 +55,6 @@ class SearchPipeline:
     def __init__(self, backend: StorageBackend, encoders: EncoderPair) -> None:
         self.backend = backend
         self.encoders = encoders
-        self.maxsim_dtype = resolve_maxsim_dtype(encoders.config.runtime.maxsim_precision)
 
     def _is_empty(self) -> bool:
         with self.backend.read() as view:
@@ -81,7 +79,8 @@ class SearchPipeline:
         # PyTorch thread. Measured on 2 cores, 100 candidates: +0.6 ms for a lone query,
         # and back to back the next query's encoding took 10.3 ms instead of 15-16 ms.
         rows = ONE_THREAD_MAXSIM_ROWS if self.encoders.encodes_with_onnx_runtime else 0
-        return score_stored(view, query_tokens, iids, timings, self.maxsim_dtype, rows)
+        dtype = self.encoders.maxsim_dtype
+        return score_stored(view, query_tokens, iids, timings, dtype, rows)
 
     def search(
         self,

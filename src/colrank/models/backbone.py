@@ -152,12 +152,9 @@ class BackboneEncoder:
         self.colbert_backbone = colbert_backbone
         self.runtime = runtime
         self.shared = dense_backbone is colbert_backbone
+        self.outside_torch = not isinstance(colbert_backbone, TorchBackbone)  # ONNX Runtime
         # heads beside ONNX Runtime stay off PyTorch's thread pool (see one_torch_thread)
-        self._heads_context = (
-            contextlib.nullcontext
-            if isinstance(colbert_backbone, TorchBackbone)
-            else one_torch_thread
-        )
+        self._heads_context = one_torch_thread if self.outside_torch else contextlib.nullcontext
 
     # ------------------------------------------------------------------ one batch
     def _hidden(self, parts: list[tuple[Backbone, dict[str, torch.Tensor]]]) -> list[torch.Tensor]:

@@ -50,17 +50,17 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     colrank then keeps float32, which is never the slower choice.
     """
     if cpuinfo is None:
-        cpuinfo = _cpuinfo()
+        return _this_cpu_has_native_bf16()
     return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(cpuinfo.split()))
 
 
 @functools.lru_cache(maxsize=1)
-def _cpuinfo() -> str:
+def _this_cpu_has_native_bf16() -> bool:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            return handle.read()
+            return cpu_has_native_bf16(handle.read())
     except OSError:
-        return ""
+        return False
 
 
 def detect_device_facts() -> DeviceFacts:

@@ -25,11 +25,12 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import torch
 
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError
 from colrank.models.backbone import Backbone, BackboneEncoder, TorchBackbone, same_backbone
-from colrank.models.device import resolve_device
+from colrank.models.device import resolve_device, resolve_maxsim_dtype
 from colrank.models.encoders import ColbertEncoder, DenseEncoder, model_lock
 from colrank.timing import Timings, timed
 
@@ -116,9 +117,12 @@ class EncoderPair:
     def encodes_with_onnx_runtime(self) -> bool:
         """Whether encoding ran in ONNX Runtime (False until the models are loaded)."""
         joint = self._backbones
-        return isinstance(joint, BackboneEncoder) and not isinstance(
-            joint.colbert_backbone, TorchBackbone
-        )
+        return isinstance(joint, BackboneEncoder) and joint.outside_torch
+
+    @property
+    def maxsim_dtype(self) -> torch.dtype:
+        """What MaxSim multiplies this pair's tokens in (``runtime.maxsim_precision``)."""
+        return resolve_maxsim_dtype(self.config.runtime.maxsim_precision)
 
     @property
     def backbones(self) -> BackboneEncoder | None:
@@ -195,9 +199,7 @@ class EncoderPair:
             return vectors, tokens
         if not texts:
             return np.zeros((0, self.dense.dim), np.float32), []
-        with self._locked():
-            lengths = self.colbert.document_lengths(texts)
-            vectors, tokens = joint.encode_documents(texts, lengths, progress=progress)
+        vectors, tokens = self._joint_documents(joint, texts, progress, dense=True)
         assert vectors is not None
         if pool_factor > 1:
             tokens = self.colbert.pool(tokens, pool_factor)
@@ -212,10 +214,14 @@ class EncoderPair:
             return self.colbert.encode_documents(texts, progress=progress)
         if not texts:
             return []
+        return self._joint_documents(joint, texts, progress, dense=False)[1]
+
+    def _joint_documents(
+        self, joint: BackboneEncoder, texts: Sequence[str], progress: bool | None, dense: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         with self._locked():
             lengths = self.colbert.document_lengths(texts)
-            _, tokens = joint.encode_documents(texts, lengths, progress=progress, dense=False)
-        return tokens
+            return joint.encode_documents(texts, lengths, progress=progress, dense=dense)
 
     def encode_queries(
         self,

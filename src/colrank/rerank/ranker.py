@@ -26,7 +26,6 @@ import numpy as np
 
 from colrank.config import ColrankConfig, SearchConfig
 from colrank.errors import InvalidInputError
-from colrank.models.device import resolve_maxsim_dtype
 from colrank.models.pair import EncoderPair
 from colrank.rank.final import calibrated_score, colbert_share, optional
 from colrank.recall.candidates import bm25_share
@@ -111,11 +110,8 @@ class TextRanker:
             for j, t in zip(others, their_tokens, strict=True):
                 token_sets[j] = t
             dense_rows.update(zip(others, their_vectors, strict=False))  # none unless fused
-        precision = self.encoders.config.runtime.maxsim_precision  # as the search does
-        colbert = score_embeddings(
-            q_tokens[0],
-            [t for t in token_sets if t is not None],
-            resolve_maxsim_dtype(precision),
+        colbert = score_embeddings(  # in the precision the search multiplies in
+            q_tokens[0], [t for t in token_sets if t is not None], self.encoders.maxsim_dtype
         )
         dense = np.full(len(docs), np.nan)
         scores = colbert.total
