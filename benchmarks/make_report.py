@@ -465,18 +465,15 @@ def main() -> None:
     server_quality, server_scale = load("server_quality"), load("scale_server")
     if server_quality or server_scale:
         lines += server_section(server_quality, server_scale, provenance)
-    engines = load("engine_quality")
-    if engines:
-        lines += engines_section(engines, provenance)
-    precision = load("maxsim_precision")
-    if precision:
-        lines += precision_section(precision, provenance)
-    encoders = load("encoders")
-    if encoders:
-        lines += encoders_speed_section(encoders, provenance)
-    peers = load("peers")
-    if peers:
-        lines += peers_section(peers, provenance)
+    for name, section in (
+        ("engine_quality", engines_section),
+        ("maxsim_precision", precision_section),
+        ("encoders", encoders_speed_section),
+        ("peers", peers_section),
+    ):
+        result = load(name)
+        if result:
+            lines += section(result, provenance)
     plots(speed, storage)
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT.relative_to(ROOT)}")

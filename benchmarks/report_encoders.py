@@ -1,6 +1,7 @@
 """The report's sections on the query path at the encoding floor (rendered by make_report.py).
 
 - engines: nDCG@10 per engine (PyTorch, ONNX Runtime fp32 / int8) on both corpora;
+- MaxSim precision and token storage (float16 / bfloat16) on both corpora;
 - encoding speed: query encoding, one forward, document encoding, stages after encoding,
   stored rerank vs re-encoding (``benchmarks/encoders.py``);
 - the peers side by side (``benchmarks/peers.py``).

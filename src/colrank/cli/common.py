@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from colrank.config import ColrankConfig
+from colrank.config import ColrankConfig, RuntimeConfig
 from colrank.errors import InvalidInputError
 
 
@@ -59,7 +59,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda[:N] or mps (default: auto)")
     parser.add_argument(
         "--engine",
-        choices=["auto", "torch", "onnx", "onnx-int8"],
+        choices=get_args(RuntimeConfig.model_fields["engine"].annotation),
         help="what runs the transformers (default auto: ONNX Runtime on CPU when installed)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
