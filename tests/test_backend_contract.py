@@ -21,7 +21,7 @@ from colrank.store.base import DocumentRows, StorageBackend, WriteBatch
 from colrank.store.local.backend import LocalBackend
 from colrank.store.local.docstore import DocStore
 
-from .conftest import run_concurrently
+from .conftest import multi_host_url, run_concurrently
 
 DENSE_DIM, TOKEN_DIM = 8, 4
 Reopen = Callable[[StorageBackend], StorageBackend]
@@ -45,18 +45,18 @@ def _local(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
     return LocalBackend(codec="float32"), reopen, break_mid_write
 
 
-def _postgres(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
+def _server_backend(request, url: str, **options) -> tuple[StorageBackend, Reopen, Break]:
     from colrank.store.postgres import schema
     from colrank.store.postgres.backend import PostgresBackend
 
-    url = request.getfixturevalue("postgres_url")
     name = f"c{zlib.crc32(request.node.nodeid.encode())}"
-    backend = PostgresBackend(url, name, pool_size=6)
+    backend = PostgresBackend(url, name, pool_size=6, **options)
     backend.drop()
     request.addfinalizer(backend.close)
+    request.addfinalizer(backend.drop)
 
     def reopen(old: StorageBackend) -> StorageBackend:
-        again = PostgresBackend(url, name)
+        again = PostgresBackend(url, name)  # a spread collection needs only its coordinator
         request.addfinalizer(again.close)
         return again
 
@@ -67,7 +67,27 @@ def _postgres(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
     return backend, reopen, break_mid_write
 
 
-BACKENDS = {"local": _local, "postgres": _postgres}
+def _postgres(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
+    return _server_backend(request, request.getfixturevalue("postgres_url"))
+
+
+def _postgres_replicated(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
+    """Writes on the primary, reads on the standby (each process reads its own writes)."""
+    return _server_backend(request, multi_host_url(*request.getfixturevalue("postgres_replicated")))
+
+
+def _postgres_spread(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
+    """Documents and postings partitioned over three servers."""
+    coordinator, shards = request.getfixturevalue("postgres_spread")
+    return _server_backend(request, coordinator.url, shards=[s.url for s in shards])
+
+
+BACKENDS = {
+    "local": _local,
+    "postgres": _postgres,
+    "postgres-replicated": _postgres_replicated,
+    "postgres-spread": _postgres_spread,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -8,9 +8,14 @@ commits. A read view is one ``REPEATABLE READ`` read-only transaction, so a sear
 one snapshot from recall to the last document lookup. MaxSim stays in colrank (in SQL it
 is ~10x slower); the database fetches the candidates' token codes by primary key.
 
-BM25 is computed in SQL from the postings with the local backend's tokenizer and
-formula (Lucene IDF, k1 = 1.5, b = 0.75), so hybrid recall scores exactly as it does
-locally.
+BM25 scores with the local backend's tokenizer and formula (Lucene IDF, k1 = 1.5,
+b = 0.75) from the postings, read best-first (:mod:`colrank.store.postgres.lexical`).
+
+Past one machine: a multi-host URL sends searches to hot standbys and writes to the
+primary (:mod:`colrank.store.postgres.replicas`); ``shards=[...]`` at creation spreads
+the documents over several servers (:mod:`colrank.store.postgres.layout`). A server
+that is down gives :class:`~colrank.errors.StoreUnavailableError` within
+``connect_timeout`` seconds, and the next call after it is back succeeds.
 
 Example:
     >>> backend = PostgresBackend("postgresql://localhost/colrank", "docs")  # doctest: +SKIP
@@ -32,7 +37,6 @@ from colrank.errors import (
     DimensionMismatchError,
     DuplicateIdError,
     InvalidInputError,
-    StoreUnavailableError,
     UnknownIdError,
 )
 from colrank.store.base import (
@@ -44,10 +48,11 @@ from colrank.store.base import (
 )
 from colrank.store.codecs import Codec, make_codec
 from colrank.store.local.lexical_index import BM25Index
-from colrank.store.postgres import schema
+from colrank.store.postgres import layout, recoding, schema
+from colrank.store.postgres.replicas import Replicas
 from colrank.store.postgres.view import PostgresReadView
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: postings with impacts, document frequencies, shards
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -61,11 +66,19 @@ class PostgresBackend:
             float16's bytes on the wire and on disk, the same SciFact nDCG@10, 99% of the
             MaxSim top-10 kept; docs/benchmarks.md), ``float16``, ``float32``, ``pq<M>``.
         dense_type: ``halfvec`` (half the bytes) or ``vector`` (float32) for a new collection.
-        exact: search the dense vectors exhaustively instead of through HNSW.
+        exact: search the dense vectors exhaustively instead of through HNSW (one server).
         ef_search: HNSW candidate list size (pgvector's ``hnsw.ef_search``).
-        pool_size: connections kept open.
-        connect_timeout: seconds to wait for the first connection before
-            :class:`~colrank.errors.StoreUnavailableError`.
+        bm25_depth: postings read per query term for BM25's top-k (exact scores for
+            those candidates; exhaustive when larger than every term's frequency).
+        pool_size: connections kept open (per role: primary, standbys).
+        connect_timeout: seconds a connection attempt may take before
+            :class:`~colrank.errors.StoreUnavailableError` (libpq counts whole seconds,
+            at least 2).
+        shards: for a new collection, the servers to spread its documents over (libpq
+            URLs; the coordinator at ``url`` keeps the statistics and the manifest).
+        read_your_writes: with standbys, searches see this process's own writes.
+        replica_wait: seconds a search waits for a standby to replay them before it
+            reads from the primary.
     """
 
     def __init__(
@@ -78,8 +91,12 @@ class PostgresBackend:
         pool_factor: int = 1,
         exact: bool = False,
         ef_search: int = 200,
+        bm25_depth: int = 1000,
         pool_size: int = 4,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 3.0,
+        shards: list[str] | None = None,
+        read_your_writes: bool = True,
+        replica_wait: float = 2.0,
     ) -> None:
         if not _NAME.fullmatch(collection):
             raise InvalidInputError(
@@ -88,30 +105,50 @@ class PostgresBackend:
         schema.check_codec_name(codec)
         if dense_type not in ("halfvec", "vector"):
             raise InvalidInputError("dense_type is 'halfvec' or 'vector'")
-        from psycopg_pool import ConnectionPool, PoolTimeout
-
+        if bm25_depth < 1:
+            raise InvalidInputError(f"bm25_depth must be at least 1, not {bm25_depth}")
         self.collection = collection
         self.tables = schema.Tables(collection)
         self.exact = exact
         self.ef_search = ef_search
+        self.bm25_depth = bm25_depth
         self._wanted = {"codec": codec, "dense_type": dense_type, "pool_factor": pool_factor}
-        self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, configure=schema.configure, open=True
+        shard_list = layout.shard_entries(collection, list(shards)) if shards else []
+        self._settings = {**self._wanted, "format_version": FORMAT_VERSION, "shards": shard_list}
+        self.replicas = Replicas(
+            url,
+            size=pool_size,
+            connect_timeout=connect_timeout,
+            configure=schema.configure,
+            read_your_writes=read_your_writes,
+            replica_wait=replica_wait,
         )
-        try:  # fail here, clearly, rather than at the first search
-            self._pool.wait(timeout=connect_timeout)
-        except PoolTimeout as exc:
-            self._pool.close()
-            where = url.split("@")[-1]  # no password in the message
-            raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL at {where} within {connect_timeout:g} s; "
-                "check the URL, that the server runs and accepts this user, and that pgvector "
-                "is installed"
-            ) from exc
+        self._pool = self.replicas.writes
         self._bm25 = BM25Index()  # its tokenizer only: the statistics live in the database
         self._manifest: dict[str, Any] | None = None
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
         self._saved_config: dict[str, Any] | None = None
+        try:  # fail here, clearly, rather than at the first search
+            self._manifest = self._upgraded()
+        except BaseException:
+            self.replicas.close()
+            raise
+        if self._manifest and self._manifest.get("shards") and exact:
+            self.replicas.close()
+            raise InvalidInputError(
+                "exact=True searches one server; a spread collection runs HNSW on each shard "
+                "(raise ef_search instead)"
+            )
+
+    def _upgraded(self) -> dict[str, Any] | None:
+        """The manifest, after bringing an older collection's tables up to this format."""
+        with self.replicas.reads.connection() as conn:
+            manifest = schema.read_manifest(conn, self.collection)
+            conn.commit()
+        if manifest is None or int(manifest.get("format_version", 1)) >= FORMAT_VERSION:
+            return manifest
+        with self._pool.connection() as conn, conn.transaction():
+            return layout.upgrade(conn, self.collection, manifest)
 
     def codec(self, conn: Any, manifest: dict[str, Any]) -> Codec:
         """The collection's token codec (trained parameters read once, then cached)."""
@@ -127,8 +164,9 @@ class PostgresBackend:
     def manifest(self, *, refresh: bool = False) -> dict[str, Any] | None:
         """The collection's manifest row (None before the first write)."""
         if self._manifest is None or refresh:
-            with self._pool.connection() as conn:
+            with self.replicas.read_connection() as conn:
                 self._manifest = schema.read_manifest(conn, self.collection)
+                conn.commit()
         return self._manifest
 
     @property
@@ -150,11 +188,12 @@ class PostgresBackend:
         m = self.manifest(refresh=True)
         if m is None:
             return {"documents": 0}
-        with self._pool.connection() as conn:
+        with self.replicas.read_connection() as conn:
             docs, tokens, token_bytes = conn.execute(
                 f"SELECT count(*), coalesce(sum(n_tokens), 0), "
                 f"coalesce(sum(octet_length(tokens)), 0) FROM {self.tables.docs}"
             ).fetchone()
+            conn.commit()
         width = self.codec_width(m)
         return {
             "documents": int(docs),
@@ -179,7 +218,7 @@ class PostgresBackend:
         """One snapshot of the collection (a read-only REPEATABLE READ transaction)."""
         from psycopg import IsolationLevel
 
-        with self._pool.connection() as conn:
+        with self.replicas.read_connection() as conn:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             try:
@@ -189,7 +228,7 @@ class PostgresBackend:
                     manifest = schema.read_manifest(conn, self.collection)
                     yield PostgresReadView(self, conn, manifest)
             finally:
-                conn.read_only = False
+                conn.read_only = None  # the server's default: a standby refuses READ WRITE
                 conn.isolation_level = None
 
     # ---------------------------------------------------------------- writes
@@ -210,6 +249,7 @@ class PostgresBackend:
                 with self._pool.connection() as conn:
                     with conn.transaction():
                         result = self._apply(conn, batch, prepared, dense_model, colbert_model)
+                    self.replicas.committed(conn)
                     if prepared is not None:  # after the commit, outside the transaction
                         schema.analyze_if_grown(conn, self.tables)
                         conn.commit()
@@ -222,6 +262,17 @@ class PostgresBackend:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lock_writes(self, conn: Any) -> None:
+        """Hold the collection's write lock until this transaction ends.
+
+        One writer at a time, from its first check to its commit: the checks then see
+        every earlier write, so processes upserting the same ids never collide on the
+        unique id. (Writers queued on the statistics row before anyway, only later.)
+        """
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"colrank-write:{self.collection}"]
+        )
 
     def _prepare(self, rows: DocumentRows) -> dict[str, Any]:
         """Split the texts into BM25 terms before the transaction (no lock is held)."""
@@ -241,10 +292,12 @@ class PostgresBackend:
     ) -> WriteResult:
         rows = batch.upserts
         upsert_ids = rows.ids if rows is not None else []
+        self._lock_writes(conn)
         manifest = schema.read_manifest(conn, self.collection)  # this transaction's view
         if prepared is not None:
             if manifest is None:  # the first write creates the collection (or finds it made)
-                self._create_collection(conn, rows, prepared, dense_model, colbert_model)
+                made = {"dense_model": dense_model, "colbert_model": colbert_model}
+                layout.create_for(conn, self.collection, rows, prepared, made, self._settings)
                 manifest = schema.read_manifest(conn, self.collection)
             assert manifest is not None
             schema.check_dims(manifest, rows.vectors.shape[1], prepared["colbert_dim"])
@@ -253,6 +306,7 @@ class PostgresBackend:
                 codec.encode(np.asarray(t, dtype=np.float32)).tobytes() for t in rows.tokens
             ]
             prepared["dense_type"] = manifest["dense_type"]
+            prepared["reference"] = float(manifest["bm25_reference_length"])
         elif manifest is None:  # nothing stored yet: only deletes
             unknown = list(batch.deletes)
             if unknown and batch.missing == "error":
@@ -261,7 +315,7 @@ class PostgresBackend:
         t = self.tables
         found = dict(
             conn.execute(
-                f"SELECT id, iid FROM {t.docs} WHERE id = ANY(%s) FOR UPDATE",
+                f"SELECT id, iid FROM {t.docs} WHERE id = ANY(%s)",
                 [[*upsert_ids, *batch.deletes]],
             ).fetchall()
         )
@@ -293,28 +347,6 @@ class PostgresBackend:
         added = [i for i in upsert_ids if i not in found]
         return WriteResult(added=added, replaced=replaced, deleted=deleted)
 
-    def _create_collection(
-        self,
-        conn: Any,
-        rows: DocumentRows,
-        prepared: dict[str, Any],
-        dense_model: str | None,
-        colbert_model: str | None,
-    ) -> None:
-        manifest = {
-            "format": "colrank-collection",
-            "format_version": FORMAT_VERSION,
-            "dense_dim": int(rows.vectors.shape[1]),
-            "colbert_dim": int(prepared["colbert_dim"]),
-            "dense_model": dense_model,
-            "colbert_model": colbert_model,
-            **self._wanted,
-        }
-        codec = make_codec(manifest["codec"], manifest["colbert_dim"])
-        if not codec.trained:  # trained once, at creation, before any parallel writer
-            codec.fit(np.concatenate([np.asarray(t, np.float32) for t in rows.tokens]))
-        schema.create_collection(conn, self.collection, self.tables, manifest, codec)
-
     def save_config(self, config: dict[str, Any]) -> None:
         """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back).
 
@@ -345,46 +377,29 @@ class PostgresBackend:
         with self.read() as view:
             iids = sorted(view.iids_for(view.ids()).values())
             old_codec = view.codec
-        done = 0
         with self._pool.connection() as conn, conn.transaction():
-            dim, new_codec = None, None
-            for start in range(0, len(iids), step):
-                part = iids[start : start + step]
-                docs, old = schema.fetch_docs_and_tokens(conn, self.tables, part, old_codec)
-                made = produce(docs, old)
-                dim = made[0].shape[1] if made else dim
-                if new_codec is None:
-                    new_codec = make_codec(codec, dim or old_codec.dim)
-                    if not new_codec.trained:  # trained on the first chunk of the new tokens
-                        new_codec.fit(np.concatenate([np.asarray(t, np.float32) for t in made]))
-                    schema.write_codec_params(conn, self.tables, new_codec)
-                schema.update_tokens(conn, self.tables, part, made, new_codec)
-                done += len(part)
-                if on_progress is not None:
-                    on_progress(len(part))
-            version = (
-                int((schema.read_manifest(conn, self.collection) or {}).get("codec_version", 0)) + 1
+            self._lock_writes(conn)
+            recoding.rewrite(
+                conn,
+                self.collection,
+                iids,
+                old_codec,
+                produce,
+                {"codec": codec, "pool_factor": pool_factor, "colbert_model": colbert_model},
+                step=step,
+                on_progress=on_progress,
             )
-            update = {
-                "codec": codec,
-                "pool_factor": pool_factor,
-                "colbert_model": colbert_model,
-                "codec_version": version,
-            }
-            if dim is not None:
-                update["colbert_dim"] = int(dim)
-            schema.update_manifest(conn, self.collection, update)
         self._manifest = None
 
     def drop(self) -> None:
         """Delete the collection: its tables and its manifest row."""
         with self._pool.connection() as conn, conn.transaction():
-            schema.drop_collection(conn, self.collection, self.tables)
+            layout.drop(conn, self.collection, schema.read_manifest(conn, self.collection))
         self._manifest = self._saved_config = None
 
     def close(self) -> None:
         """Close the connections."""
-        self._pool.close()
+        self.replicas.close()
 
 
 __all__ = ["PostgresBackend"]

@@ -7,6 +7,11 @@ refuses to run as root), listens on 127.0.0.1 at a free port, creates the ``vect
 extension, and stops the server and removes the directory on exit. Nothing here is
 for production: use a managed or self-hosted PostgreSQL (docs/deployment.md).
 
+``EmbeddedPostgres.standby_of(primary)`` makes a streaming hot standby of a running
+server (``pg_basebackup -R``); :meth:`EmbeddedPostgres.halt` and
+:meth:`EmbeddedPostgres.resume` stop and start a server on the same data and port, as an
+outage would.
+
 Example:
     >>> with EmbeddedPostgres() as server:          # doctest: +SKIP
     ...     index = ColrankIndex.open(server.url, collection="docs")
@@ -56,6 +61,14 @@ class EmbeddedPostgres:
         self.bin = _binaries()
         self.root: Path | None = None
         self._as_root = os.name != "nt" and os.geteuid() == 0
+        self._primary: EmbeddedPostgres | None = None
+
+    @classmethod
+    def standby_of(cls, primary: EmbeddedPostgres) -> EmbeddedPostgres:
+        """A hot standby streaming from ``primary`` (started on ``start()``)."""
+        standby = cls()
+        standby._primary = primary
+        return standby
 
     @property
     def url(self) -> str:
@@ -94,27 +107,47 @@ class EmbeddedPostgres:
                     path.chmod(mode | extra)
 
     def start(self) -> EmbeddedPostgres:
-        """initdb, start, wait until it accepts connections, create the vector extension."""
+        """Initdb (or copy the primary), start, wait for connections, create pgvector."""
         self.root = Path(tempfile.mkdtemp(prefix="colrank-pg-"))
         self.root.chmod(0o755)
         data = self.root / "data"
         data.mkdir()
         if self._as_root:
             self._prepare_as_root(data)
-        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if self._primary is None:
+            self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        else:  # a copy of the primary that streams its WAL (standby.signal + conninfo)
+            data.chmod(0o700)
+            self._run(
+                "pg_basebackup", "-h", "127.0.0.1", "-p", str(self._primary.port), "-U",
+                "postgres", "-D", str(data), "-R", "-X", "stream", "-c", "fast",
+            )  # fmt: skip
+        self.resume()
+        if self._primary is None:
+            self._sql("CREATE EXTENSION IF NOT EXISTS vector")
+        return self
+
+    def resume(self) -> None:
+        """Start the server on its data directory and port; wait until it answers."""
+        assert self.root is not None, "start() first"
+        data = self.root / "data"
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {data} -c fsync=on"
         log = data / "server.log"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
         deadline = time.monotonic() + 30
         while True:
             try:
-                self._sql("CREATE EXTENSION IF NOT EXISTS vector")
-                break
+                self._sql("SELECT 1")
+                return
             except Exception:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        return self
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown), keeping its data: ``resume()`` starts it again."""
+        assert self.root is not None, "start() first"
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def _sql(self, statement: str) -> None:
         import psycopg

@@ -5,12 +5,17 @@ Per collection ``c``::
     colrank_collections        name, manifest jsonb          (one row per collection)
     colrank_c_docs             iid, id, text, metadata jsonb, dense halfvec|vector (HNSW),
                                n_tokens, tokens bytea (STORAGE EXTERNAL), n_terms
-    colrank_c_terms            term, iid, tf, n_terms        (BM25 postings; the primary key
-                                                              covers tf and n_terms, so a
-                                                              term's postings are read from
-                                                              the index alone)
+    colrank_c_terms            term, iid, tf, n_terms, impact (BM25 postings; the primary
+                                                              key covers tf and n_terms, and
+                                                              an index by (term, impact desc)
+                                                              serves BM25's top-k)
     colrank_c_stats            n_docs, total_terms           (BM25 corpus statistics)
+    colrank_c_df               term, df                      (BM25 document frequencies)
+    colrank_c_codec            the token codec's trained parameters
     colrank_c_iid              a sequence: internal ids only grow
+
+On a spread collection the documents and postings tables are partitioned over other
+servers (:mod:`colrank.store.postgres.layout`); the others stay where the manifest is.
 
 Table names come from a checked collection name (``[a-z][a-z0-9_]*``), never from
 user text; every value is a bound parameter.
@@ -23,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +72,24 @@ class Tables:
     def codec(self) -> str:
         """Trained token-codec parameters (one row)."""
         return f"colrank_{self.collection}_codec"
+
+    @property
+    def df(self) -> str:
+        """BM25 document frequency per term (collection-wide)."""
+        return f"colrank_{self.collection}_df"
+
+    @property
+    def impacts(self) -> str:
+        """The postings' index by term and impact (BM25's top-k reads it in order)."""
+        return f"colrank_{self.collection}_impacts"
+
+    def docs_on(self, shard: int) -> str:
+        """The documents partition held by ``shard`` (a foreign table)."""
+        return f"{self.docs}_s{shard}"
+
+    def terms_on(self, shard: int) -> str:
+        """The postings partition held by ``shard`` (a foreign table)."""
+        return f"{self.terms}_s{shard}"
 
 
 def configure(conn: Any) -> None:
@@ -113,56 +137,6 @@ def read_manifest(conn: Any, collection: str) -> dict[str, Any] | None:
     return None if row is None else dict(row[0])
 
 
-def create_collection(
-    conn: Any, collection: str, t: Tables, manifest: dict[str, Any], codec: Codec
-) -> None:
-    """Create the tables and the manifest row (once, even with concurrent first writers)."""
-    from psycopg.types.json import Jsonb
-
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"colrank:{collection}"])
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {MANIFESTS} (name text PRIMARY KEY, manifest jsonb NOT NULL)"
-    )
-    if read_manifest(conn, collection) is not None:
-        return
-    dense = f"{manifest['dense_type']}({int(manifest['dense_dim'])})"
-    ops = f"{manifest['dense_type']}_ip_ops"
-    for statement in (
-        f"CREATE SEQUENCE {t.seq}",
-        f"""CREATE TABLE {t.docs} (
-            iid bigint PRIMARY KEY,
-            id text NOT NULL UNIQUE,
-            text text NOT NULL,
-            metadata jsonb NOT NULL,
-            dense {dense} NOT NULL,
-            n_tokens integer NOT NULL,
-            tokens bytea NOT NULL,
-            n_terms integer NOT NULL)""",
-        f"ALTER TABLE {t.docs} ALTER COLUMN tokens SET STORAGE EXTERNAL",
-        f"""CREATE TABLE {t.terms} (
-            term text NOT NULL,
-            iid bigint NOT NULL REFERENCES {t.docs} (iid) ON DELETE CASCADE,
-            tf real NOT NULL,
-            n_terms integer NOT NULL,
-            PRIMARY KEY (term, iid) INCLUDE (tf, n_terms))""",
-        f"CREATE INDEX ON {t.terms} (iid)",
-        f"""CREATE TABLE {t.stats} (
-            one integer PRIMARY KEY CHECK (one = 1),
-            n_docs bigint NOT NULL,
-            total_terms bigint NOT NULL)""",
-        f"INSERT INTO {t.stats} VALUES (1, 0, 0)",
-        f"CREATE INDEX ON {t.docs} USING hnsw (dense {ops}) WITH (m = 16, ef_construction = 64)",
-        f"CREATE INDEX ON {t.docs} USING gin (metadata jsonb_path_ops)",
-        f"CREATE TABLE {t.codec} (one integer PRIMARY KEY CHECK (one = 1), params bytea NOT NULL)",
-    ):
-        conn.execute(statement)
-    write_codec_params(conn, t, codec)
-    conn.execute(
-        f"INSERT INTO {MANIFESTS} VALUES (%s, %s)",
-        [collection, Jsonb(manifest)],
-    )
-
-
 def update_manifest(conn: Any, collection: str, update: dict[str, Any]) -> None:
     """Merge keys into the manifest row."""
     from psycopg.types.json import Jsonb
@@ -188,19 +162,30 @@ def read_codec_params(conn: Any, t: Tables) -> bytes:
     return b"" if row is None else bytes(row[0])
 
 
-def drop_collection(conn: Any, collection: str, t: Tables) -> None:
-    """Drop the tables and the manifest row."""
-    for table in (t.terms, t.stats, t.codec, t.docs):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute(f"DROP SEQUENCE IF EXISTS {t.seq}")
-    if conn.execute("SELECT to_regclass(%s)", [MANIFESTS]).fetchone()[0] is not None:
-        conn.execute(f"DELETE FROM {MANIFESTS} WHERE name = %s", [collection])
+def impacts(tf: np.ndarray, lengths: np.ndarray, reference: float) -> np.ndarray:
+    """Each posting's BM25 term weight under the collection's reference length.
+
+    The postings are read best-first in this order (BM25's top-k); the scores returned
+    are always exact, computed with the collection's statistics at query time. The
+    reference length is fixed when the collection is made, so a posting's impact never
+    changes and the index stays valid as the collection grows.
+    """
+    from colrank.store.local.lexical_index import K1, B
+
+    tf = np.asarray(tf, dtype=np.float64)
+    return (tf / (tf + K1 * (1 - B + B * np.asarray(lengths) / reference))).astype(np.float32)
 
 
 def delete_rows(conn: Any, t: Tables, iids: list[int]) -> None:
-    """Delete documents (their postings go by cascade) and update the BM25 statistics."""
+    """Delete documents and their postings; update the BM25 statistics and frequencies."""
     if not iids:
         return
+    terms = Counter(
+        r[0]
+        for r in conn.execute(
+            f"DELETE FROM {t.terms} WHERE iid = ANY(%s) RETURNING term", [iids]
+        ).fetchall()
+    )
     removed = conn.execute(
         f"DELETE FROM {t.docs} WHERE iid = ANY(%s) RETURNING n_terms",
         [iids],
@@ -209,10 +194,25 @@ def delete_rows(conn: Any, t: Tables, iids: list[int]) -> None:
         f"UPDATE {t.stats} SET n_docs = n_docs - %s, total_terms = total_terms - %s",
         [len(removed), sum(r[0] for r in removed)],
     )
+    _add_frequencies(conn, t, {term: -n for term, n in terms.items()})
+
+
+def _add_frequencies(conn: Any, t: Tables, change: dict[str, int]) -> None:
+    """Add to each term's document frequency (terms in sorted order: no lock cycles)."""
+    if not change:
+        return
+    terms = sorted(change)
+    conn.execute(
+        f"INSERT INTO {t.df} AS f (term, df) SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+        "ON CONFLICT (term) DO UPDATE SET df = f.df + excluded.df",
+        [terms, [change[k] for k in terms]],
+    )
+    if any(v < 0 for v in change.values()):
+        conn.execute(f"DELETE FROM {t.df} WHERE term = ANY(%s) AND df <= 0", [terms])
 
 
 def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, Any]) -> None:
-    """Insert documents and their postings with COPY; update the BM25 statistics."""
+    """Insert documents and postings with COPY; update the BM25 statistics and frequencies."""
     from pgvector import HalfVector, Vector
     from psycopg.types.json import Jsonb
 
@@ -224,6 +224,7 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
         ).fetchall()
     ]
     bags = prepared["bags"]
+    lengths = [int(sum(bag.values())) for bag in bags]
     with conn.cursor() as cur:
         columns = "iid, id, text, metadata, dense, n_tokens, tokens, n_terms"
         with cur.copy(f"COPY {t.docs} ({columns}) FROM STDIN") as copy:
@@ -237,19 +238,20 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
                         wrap(np.asarray(rows.vectors[i], dtype=np.float32)),
                         int(rows.tokens[i].shape[0]),
                         prepared["codes"][i],
-                        int(sum(bags[i].values())),
+                        lengths[i],
                     )
                 )
-        with cur.copy(f"COPY {t.terms} (term, iid, tf, n_terms) FROM STDIN") as copy:
-            for iid, bag in zip(iids, bags, strict=True):
-                length = int(sum(bag.values()))  # kept beside each posting: no join to score
-                for term, tf in bag.items():
-                    copy.write_row((term, iid, float(tf), length))
-    total = sum(sum(b.values()) for b in bags)
+        with cur.copy(f"COPY {t.terms} (term, iid, tf, n_terms, impact) FROM STDIN") as copy:
+            for iid, bag, length in zip(iids, bags, lengths, strict=True):
+                tfs = np.fromiter(bag.values(), dtype=np.float64, count=len(bag))
+                weights = impacts(tfs, np.full(len(bag), length), prepared["reference"])
+                for (term, tf), weight in zip(bag.items(), weights.tolist(), strict=True):
+                    copy.write_row((term, iid, float(tf), length, weight))
     conn.execute(
         f"UPDATE {t.stats} SET n_docs = n_docs + %s, total_terms = total_terms + %s",
-        [len(rows), total],
+        [len(rows), sum(lengths)],
     )
+    _add_frequencies(conn, t, dict(Counter(term for bag in bags for term in bag)))
 
 
 def analyze_if_grown(conn: Any, t: Tables) -> None:
@@ -312,6 +314,6 @@ __all__ = [
     "Tables",
     "analyze_if_grown",
     "configure",
-    "create_collection",
+    "impacts",
     "read_manifest",
 ]

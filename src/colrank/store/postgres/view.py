@@ -1,9 +1,10 @@
 """A read view over a PostgreSQL collection: one read-only REPEATABLE READ transaction.
 
-Dense recall is one ``ORDER BY dense <#> query LIMIT n`` per query with the filter in the
-same ``WHERE`` (pgvector's HNSW with iterative scans keeps filling ``n`` under a filter;
-``exact=True`` turns index scans off for an exhaustive search). BM25 is summed in SQL
-over the postings of the query's terms with the local backend's formula.
+Dense recall is one ``ORDER BY dense <#> query LIMIT n`` per query (per shard on a
+spread collection, each run on its shard) with the filter in the same ``WHERE``
+(pgvector's HNSW with iterative scans keeps filling ``n`` under a filter; ``exact=True``
+turns index scans off for an exhaustive search). BM25 reads each query term's postings
+best-first and scores the candidates exactly (:mod:`colrank.store.postgres.lexical`).
 
 Example:
     >>> with backend.read() as view:                  # doctest: +SKIP
@@ -21,8 +22,9 @@ import torch
 from colrank.store.base import LexicalResult, StoredDoc
 from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
-from colrank.store.local.lexical_index import K1, B, lucene_idf, texts_bm25
+from colrank.store.local.lexical_index import lucene_idf, texts_bm25
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
+from colrank.store.postgres.lexical import candidates_sql, exact_scores
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -40,6 +42,10 @@ class PostgresReadView:
         self._t = backend.tables
         self.codec: Codec | None = backend.codec(conn, manifest) if manifest else None
         self._checked: list[Filter] = []  # filters whose value kinds were checked
+        shards = (manifest or {}).get("shards") or []
+        self._sources = [(self._t.docs_on(i), self._t.terms_on(i)) for i in range(len(shards))]
+        if not shards:
+            self._sources = [(self._t.docs, self._t.terms)]
 
     def _where(self, filter: Filter | None) -> tuple[str, list[Any]]:  # noqa: A002
         """The filter as SQL, after refusing value kinds the collection never stores."""
@@ -110,13 +116,16 @@ class PostgresReadView:
         self._settings(n, filtered=bool(filter))
         where, params = self._where(filter)
         cast = self._m["dense_type"]
-        sql = (
-            f"SELECT iid, (dense <#> %s::{cast}) * -1 AS score FROM {self._t.docs} "
-            f"WHERE {where} ORDER BY dense <#> %s::{cast} LIMIT %s"
-        )
+        parts = [  # one on one server; one per shard on a spread collection, run there
+            f"(SELECT iid, (dense <#> %s::{cast}) * -1 AS score FROM {docs} "
+            f"WHERE {where} ORDER BY dense <#> %s::{cast} LIMIT %s)"
+            for docs, _ in self._sources
+        ]
+        sql = f"SELECT iid, score FROM ({' UNION ALL '.join(parts)}) s ORDER BY score DESC LIMIT %s"
         for q, vector in enumerate(vectors):
             literal = _literal(vector)
-            rows = self._rows(sql, [literal, *params, literal, n])
+            one = [literal, *params, literal, n]
+            rows = self._rows(sql, [*(one * len(parts)), n])
             rows.sort(key=lambda r: (-r[1], r[0]))  # iterative scans may relax the order
             for j, (iid, score) in enumerate(rows):
                 found[q, j], scores[q, j] = iid, score
@@ -147,33 +156,23 @@ class PostgresReadView:
         return np.stack([found[i] for i in wanted])
 
     def _query_idf(self, query: str) -> tuple[list[tuple[str, float]], float]:
-        """``(token, idf)`` of the query's known tokens (repeats kept), and the average length."""
+        """``(token, idf)`` of the query's known tokens (repeats kept), and the average length.
+
+        One round trip: the collection's statistics and the terms' document frequencies.
+        """
         tokens = self._b._bm25.tokenize([query])[0]
-        n_docs, total = self._rows(f"SELECT n_docs, total_terms FROM {self._t.stats}")[0]
+        t = self._t
+        rows = self._rows(
+            f"SELECT s.n_docs, s.total_terms, f.term, f.df FROM {t.stats} s "
+            f"LEFT JOIN {t.df} f ON f.term = ANY(%s)",
+            [list(set(tokens))],
+        )
+        n_docs, total = rows[0][0], rows[0][1]
         if not tokens or not n_docs:
             return [], 0.0
-        df = dict(
-            self._rows(
-                f"SELECT term, count(*) FROM {self._t.terms} WHERE term = ANY(%s) GROUP BY term",
-                [list(set(tokens))],
-            )
-        )
+        df = {r[2]: r[3] for r in rows if r[2] is not None}
         pairs = [(t, float(lucene_idf(n_docs, df[t]))) for t in tokens if df.get(t)]
         return pairs, total / n_docs
-
-    def _bm25_sql(self, where: str | None) -> str:
-        """Every document holding a query term with its BM25 (postings carry their length)."""
-        t = self._t
-        docs = f" JOIN {t.docs} d ON d.iid = p.iid WHERE {where}" if where else ""
-        # `p.term = ANY(terms)` lets the planner read the postings by their primary key
-        # rather than hash-join the whole table against the few query terms
-        return (
-            "WITH q(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[])) "
-            "SELECT p.iid, sum(q.idf * p.tf / "
-            "(p.tf + %s * (1 - %s + %s * p.n_terms / %s)))::float8 AS s "
-            f"FROM {t.terms} p JOIN q ON q.term = p.term{docs} "
-            f"{'AND' if where else 'WHERE'} p.term = ANY(%s) GROUP BY p.iid"
-        )
 
     def lexical_search(
         self,
@@ -184,8 +183,8 @@ class PostgresReadView:
     ) -> LexicalResult:
         """BM25 top-``n`` among the matching documents, and the scores of ``also``.
 
-        One statement scores every document that holds a query term (few, for content
-        words); the top ``n`` and the ``also`` scores are taken from those rows.
+        Each term's postings are read best-first up to ``max(n, bm25_depth)``; those
+        candidates and ``also`` get exact scores (:mod:`colrank.store.postgres.lexical`).
         """
         also_ids = [] if also is None else [int(i) for i in also]
         pairs, avg = self._query_idf(query) if self._m is not None else ([], 0.0)
@@ -195,24 +194,19 @@ class PostgresReadView:
                 np.zeros(len(also_ids)) if self._m is not None else np.full(len(also_ids), np.nan)
             )
             return LexicalResult(np.zeros(0, np.float32), np.zeros(0, np.int64), top, unscored)
-        terms = [p[0] for p in pairs]
-        head = [terms, [p[1] for p in pairs], K1, B, B, avg]
-        rows = self._rows(self._bm25_sql(None), [*head, sorted(set(terms))], binary=True)
-        all_iids = np.array([r[0] for r in rows], dtype=np.int64)
-        all_scores = np.array([r[1] for r in rows], dtype=np.float64)
-        picked = dict(zip(all_iids.tolist(), all_scores.tolist(), strict=True))
-        also_scores = np.array([picked.get(i, 0.0) for i in also_ids], dtype=np.float64)
-        if filter:
-            where, params = self._where(filter)
-            keep = self._rows(
-                self._bm25_sql(where), [*head, *params, sorted(set(terms))], binary=True
-            )
-            all_iids = np.array([r[0] for r in keep], dtype=np.int64)
-            all_scores = np.array([r[1] for r in keep], dtype=np.float64)
-        order = np.lexsort((all_iids, -all_scores))[:n]  # best first, ties by internal id
-        return LexicalResult(
-            all_scores[order].astype(np.float32), all_iids[order], top, also_scores
-        )
+        weights: dict[str, float] = {}
+        for term, idf in pairs:  # a term repeated in the query counts as often
+            weights[term] = weights.get(term, 0.0) + idf
+        where, params = self._where(filter) if filter else (None, [])
+        depth = max(n, self._b.bm25_depth)
+        sql, values = candidates_sql(self._sources, sorted(weights), depth, where, params)
+        found = [r[0] for r in self._rows(sql, values)]
+        scored = exact_scores(self._rows, self._t.terms, weights, [*found, *also_ids], avg)
+        iids = np.array(found, dtype=np.int64)
+        scores = np.array([scored[i] for i in found], dtype=np.float64)
+        order = np.lexsort((iids, -scores))[:n]  # best first, ties by internal id
+        also_scores = np.array([scored.get(i, 0.0) for i in also_ids], dtype=np.float64)
+        return LexicalResult(scores[order].astype(np.float32), iids[order], top, also_scores)
 
     def lexical_score_texts(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
         """BM25 of outside texts under this collection's statistics."""
