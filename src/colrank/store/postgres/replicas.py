@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from colrank.errors import StoreUnavailableError
 from colrank.store.postgres.connections import Connections
 
 
@@ -104,16 +105,22 @@ class Replicas:
 
     @contextmanager
     def read_connection(self) -> Iterator[Any]:
-        """A connection for a search: a standby that replayed what it must see, or the primary."""
-        if not self.replicated:
-            with self.reads.connection() as conn:
-                yield conn
-            return
+        """A connection for a search: a standby that replayed what it must see, or the primary.
+
+        Raises:
+            StoreUnavailableError: only standbys are reachable (or named) and none replayed
+                this process's last write within ``replica_wait`` seconds.
+        """
         with self.reads.connection() as conn:
             if self._caught_up(conn):
                 yield conn
                 return
-        with self.writes.connection() as conn:  # the standby is too far behind
+        if not self.replicated:
+            raise StoreUnavailableError(
+                f"the standby at {self.reads.where} has not replayed the write at "
+                f"{self._seen_text} within {self.replica_wait:g} s"
+            )
+        with self.writes.connection() as conn:  # the standbys are too far behind
             yield conn
 
     def _caught_up(self, conn: Any) -> bool:

@@ -42,6 +42,8 @@ class PostgresReadView:
         self._t = backend.tables
         self.codec: Codec | None = backend.codec(conn, manifest) if manifest else None
         self._checked: list[Filter] = []  # filters whose value kinds were checked
+        #: whether this snapshot is read on a hot standby (else on the primary)
+        self.on_standby = conn.info.parameter_status("in_hot_standby") == "on"
         shards = (manifest or {}).get("shards") or []
         self._sources = [(self._t.docs_on(i), self._t.terms_on(i)) for i in range(len(shards))]
         if not shards:
