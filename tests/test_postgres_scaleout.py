@@ -182,7 +182,7 @@ def test_a_stopped_shard_gives_a_typed_error_naming_it_then_recovers(
         with pytest.raises(StoreUnavailableError, match=f"port {shards[1].port}"):
             spread.search("capital of germany", k=5)
         assert time.monotonic() - started < 2.0
-        with pytest.raises(StoreUnavailableError, match="colrank_.*_s1"):
+        with pytest.raises(StoreUnavailableError, match=r"colrank_.*_s1"):
             spread.add(["Oslo is the capital of Norway."], ids=["geo-oslo"])
     finally:
         shards[1].resume()
