@@ -128,6 +128,7 @@ class PostgresBackend:
         self._manifest: dict[str, Any] | None = None
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
         self._saved_config: dict[str, Any] | None = None
+        self._shard_count = 0
         try:  # fail here, clearly, rather than at the first search
             self._manifest = self._upgraded()
         except BaseException:
@@ -251,7 +252,7 @@ class PostgresBackend:
                         result = self._apply(conn, batch, prepared, dense_model, colbert_model)
                     self.replicas.committed(conn)
                     if prepared is not None:  # after the commit, outside the transaction
-                        schema.analyze_if_grown(conn, self.tables)
+                        schema.analyze_if_grown(conn, self.tables, self._shard_count)
                         conn.commit()
                     return result
             except psycopg.errors.UniqueViolation as exc:
@@ -300,6 +301,7 @@ class PostgresBackend:
                 layout.create_for(conn, self.collection, rows, prepared, made, self._settings)
                 manifest = schema.read_manifest(conn, self.collection)
             assert manifest is not None
+            self._shard_count = len(manifest.get("shards") or [])
             schema.check_dims(manifest, rows.vectors.shape[1], prepared["colbert_dim"])
             codec = self.codec(conn, manifest)
             prepared["codes"] = [

@@ -193,6 +193,7 @@ def _create_spread(
             "dbname": shard["dbname"],
             "extensions": "vector",
             "fetch_size": "1000",
+            "batch_size": "1000",
             "async_capable": "true",
             "connect_timeout": "2",
             "options": settings,

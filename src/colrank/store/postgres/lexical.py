@@ -18,9 +18,11 @@ On a spread collection each shard's postings are read best-first and the first
 same as on one server holding everything.
 
 Example:
-    >>> sql, params = candidates_sql([("d", "t")], ["cell"], 100, None, [])
+    >>> sql, params = candidates_sql([("d", "t")], ["cell", "wall"], 100, None, [])
     >>> sql.count("LIMIT"), params
-    (2, ['cell', 100, 100])
+    (2, ['cell', 100, 'wall', 100])
+    >>> top_per_term([("cell", 7, 0.5), ("cell", 3, 0.9), ("wall", 7, 0.2)], 1)
+    [3, 7]
 """
 
 from __future__ import annotations
@@ -42,27 +44,36 @@ def candidates_sql(
     where: str | None,
     params: Sequence[Any],
 ) -> tuple[str, list[Any]]:
-    """One statement: the internal ids among each term's top ``depth`` postings.
+    """One statement: each term's top ``depth`` postings by impact, from every source.
 
     ``sources`` are ``(documents, postings)`` table pairs: one on one server, one per
     shard on a spread collection (each a foreign table, so its ``ORDER BY ... LIMIT`` runs
-    on its shard). ``where`` filters on the documents' metadata.
+    on its shard, and the shards answer at once: an unordered ``UNION ALL`` of foreign
+    scans runs them asynchronously). ``where`` filters on the documents' metadata. Rows
+    are ``(term, iid, impact)``; :func:`top_per_term` keeps the first ``depth`` per term.
     """
-    per_term, values = [], []
+    parts, values = [], []
     for term in terms:
-        parts = []
         for docs, postings in sources:
             join = f" JOIN {docs} d ON d.iid = p.iid" if where else ""
             extra = f" AND ({where})" if where else ""
             parts.append(
-                f"(SELECT p.iid, p.impact FROM {postings} p{join} WHERE p.term = %s{extra} "
-                "ORDER BY p.impact DESC, p.iid LIMIT %s)"
+                f"(SELECT p.term, p.iid, p.impact FROM {postings} p{join} WHERE p.term = %s"
+                f"{extra} ORDER BY p.impact DESC, p.iid LIMIT %s)"
             )
             values.extend([term, *(params if where else []), depth])
-        union = " UNION ALL ".join(parts)
-        per_term.append(f"(SELECT iid FROM ({union}) s ORDER BY impact DESC, iid LIMIT %s)")
-        values.append(depth)
-    return f"SELECT DISTINCT iid FROM ({' UNION ALL '.join(per_term)}) c", values
+    return " UNION ALL ".join(parts), values
+
+
+def top_per_term(rows: Sequence[tuple[str, int, float]], depth: int) -> list[int]:
+    """The internal ids among each term's first ``depth`` rows (impact, then id, order)."""
+    by_term: dict[str, list[tuple[float, int]]] = {}
+    for term, iid, impact in rows:
+        by_term.setdefault(term, []).append((-float(impact), int(iid)))
+    chosen: set[int] = set()
+    for postings in by_term.values():
+        chosen.update(iid for _, iid in sorted(postings)[:depth])
+    return sorted(chosen)
 
 
 def exact_scores(
@@ -103,4 +114,4 @@ def exact_scores(
     return scores
 
 
-__all__ = ["candidates_sql", "exact_scores"]
+__all__ = ["candidates_sql", "exact_scores", "top_per_term"]

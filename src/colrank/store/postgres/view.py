@@ -24,7 +24,7 @@ from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
 from colrank.store.local.lexical_index import lucene_idf, texts_bm25
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
-from colrank.store.postgres.lexical import candidates_sql, exact_scores
+from colrank.store.postgres.lexical import candidates_sql, exact_scores, top_per_term
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -118,19 +118,17 @@ class PostgresReadView:
         self._settings(n, filtered=bool(filter))
         where, params = self._where(filter)
         cast = self._m["dense_type"]
-        parts = [  # one on one server; one per shard on a spread collection, run there
-            f"(SELECT iid, (dense <#> %s::{cast}) * -1 AS score FROM {docs} "
-            f"WHERE {where} ORDER BY dense <#> %s::{cast} LIMIT %s)"
+        # one on one server; one per shard on a spread collection, each run there and all
+        # at once (an unordered UNION ALL of foreign scans runs them asynchronously)
+        sql = " UNION ALL ".join(
+            f"(SELECT iid, dense <#> %s::{cast} AS d FROM {docs} WHERE {where} ORDER BY d LIMIT %s)"
             for docs, _ in self._sources
-        ]
-        sql = f"SELECT iid, score FROM ({' UNION ALL '.join(parts)}) s ORDER BY score DESC LIMIT %s"
+        )
         for q, vector in enumerate(vectors):
-            literal = _literal(vector)
-            one = [literal, *params, literal, n]
-            rows = self._rows(sql, [*(one * len(parts)), n])
-            rows.sort(key=lambda r: (-r[1], r[0]))  # iterative scans may relax the order
-            for j, (iid, score) in enumerate(rows):
-                found[q, j], scores[q, j] = iid, score
+            one = [_literal(vector), *params, n]
+            rows = sorted(self._rows(sql, one * len(self._sources)), key=lambda r: (r[1], r[0]))
+            for j, (iid, distance) in enumerate(rows[:n]):  # iterative scans may relax order
+                found[q, j], scores[q, j] = iid, -distance
         width = int((found >= 0).sum(axis=1).max(initial=0))
         return scores[:, :width], found[:, :width]
 
@@ -202,7 +200,7 @@ class PostgresReadView:
         where, params = self._where(filter) if filter else (None, [])
         depth = max(n, self._b.bm25_depth)
         sql, values = candidates_sql(self._sources, sorted(weights), depth, where, params)
-        found = [r[0] for r in self._rows(sql, values)]
+        found = top_per_term(self._rows(sql, values), depth)
         scored = exact_scores(self._rows, self._t.terms, weights, [*found, *also_ids], avg)
         iids = np.array(found, dtype=np.int64)
         scores = np.array([scored[i] for i in found], dtype=np.float64)
