@@ -13,6 +13,7 @@ from report_backends import refactor_section, server_section
 from report_defaults import designs_section
 from report_encoders import engines_section, peers_section, precision_section
 from report_encoders import speed_section as encoders_speed_section
+from report_scaleout import scaleout_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
 
@@ -465,6 +466,9 @@ def main() -> None:
     server_quality, server_scale = load("server_quality"), load("scale_server")
     if server_quality or server_scale:
         lines += server_section(server_quality, server_scale, provenance)
+    scale_out, shaped = load("scale_out"), load("hnsw_real_shaped")
+    if scale_out or shaped:
+        lines += scaleout_section(scale_out, shaped, provenance)
     for name, section in (
         ("engine_quality", engines_section),
         ("maxsim_precision", precision_section),
