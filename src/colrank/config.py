@@ -323,10 +323,21 @@ class ColrankConfig(_Section):
 def with_model(
     config: ColrankConfig, colbert_model: str | None, device: str | None
 ) -> ColrankConfig:
-    """``config`` with another ColBERT model and/or device (None: keep the config's)."""
+    """``config`` with another ColBERT model and/or device (None: keep the config's).
+
+    The offline alias swaps both models: ``offline:minilm`` means "no download", and the
+    calibrated score needs the dense model too.
+
+    Example:
+        >>> with_model(ColrankConfig(), OFFLINE_MODEL, None).models.dense_model
+        'offline:minilm'
+    """
     models, runtime = config.models, config.runtime
     if colbert_model:
-        models = models.model_copy(update={"colbert_model": colbert_model})
+        update = {"colbert_model": colbert_model}
+        if colbert_model == OFFLINE_MODEL:
+            update["dense_model"] = OFFLINE_MODEL
+        models = models.model_copy(update=update)
     if device:
         runtime = RuntimeConfig.model_validate({**runtime.model_dump(), "device": device})
     return config.model_copy(update={"models": models, "runtime": runtime})

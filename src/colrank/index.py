@@ -28,7 +28,7 @@ from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
-from colrank.opening import open_database, open_local
+from colrank.opening import check_folder, open_database, open_local
 from colrank.pipeline import SearchPipeline
 from colrank.rerank.ranker import TextRanker
 from colrank.rerank.rewrite import recode, reencode
@@ -270,6 +270,16 @@ class ColrankIndex(SearchMethods):
         self.ranker.clear_cache()
 
     # ----------------------------------------------------------- persistence
+    def close(self) -> None:
+        """Release the backend's files, memory maps or connections; the index is unusable after."""
+        self.backend.close()
+
+    def __enter__(self) -> ColrankIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def save(self, path: str | Path) -> Path:
         """Write the index atomically to ``path`` (a directory); returns the path.
 
@@ -283,7 +293,7 @@ class ColrankIndex(SearchMethods):
             )
         if len(self) == 0:
             raise InvalidInputError("the index is empty: add documents before saving")
-        root = self.backend.save(Path(path), {"config": self.config.to_manifest()})
+        root = self.backend.save(check_folder(path), {"config": self.config.to_manifest()})
         logger.info("saved %d documents to %s", len(self), root)
         return root
 
@@ -319,7 +329,7 @@ class ColrankIndex(SearchMethods):
                 ``offline:minilm`` need no trust).
         """
         backend, config = open_local(
-            Path(path),
+            path,
             config,
             dense_encoder,
             colbert_encoder,

@@ -235,8 +235,8 @@ class ColrankReranker(BaseDocumentCompressor):
         if self._ranker is None:
             # `is None`, not `or`: an empty index is falsy but still the one to use
             if self.index is not None:
-                if self.model or self.device:
-                    raise ValueError("pass model/device or an index, not both")
+                if self.model or self.device or self.config:
+                    raise ValueError("pass model/device/config or an index, not both")
                 self._ranker = self.index.ranker
             else:
                 self._ranker = TextRanker.from_config(

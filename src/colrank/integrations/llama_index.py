@@ -266,6 +266,10 @@ class ColrankRerank(BaseNodePostprocessor):
         default=None, description="ColBERT model (hub id, path or alias); None: from config/env."
     )
     device: str | None = Field(default=None, description="auto, cpu, cuda[:N] or mps.")
+    config: ColrankConfig | None = Field(
+        default=None,
+        description="Model settings when no index is given (default: from the environment).",
+    )
     keep_retrieval_score: bool = Field(
         default=False, description="Keep the previous score in metadata['retrieval_score']."
     )
@@ -277,11 +281,11 @@ class ColrankRerank(BaseNodePostprocessor):
     def __init__(self, index: ColrankIndex | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if index is not None:
-            if self.model or self.device:
-                raise ValueError("pass model/device or an index, not both")
+            if self.model or self.device or self.config:
+                raise ValueError("pass model/device/config or an index, not both")
             self._ranker = index.ranker
         else:
-            config = with_model(ColrankConfig.from_env(), self.model, self.device)
+            config = with_model(self.config or ColrankConfig.from_env(), self.model, self.device)
             self._ranker = TextRanker.from_config(config)
 
     @classmethod

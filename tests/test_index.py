@@ -1,4 +1,4 @@
-"""The engine end to end with a tiny random model (fast, offline)."""
+"""ColrankIndex (the facade) end to end with a tiny random model (fast, offline)."""
 
 from __future__ import annotations
 
@@ -423,3 +423,13 @@ def test_unfused_reranking_of_outside_documents_scores_by_maxsim_alone(tiny_inde
     by_position = {h.position: h.colbert_score for h in fused}
     for h in plain:  # the same tokens, with or without the dense vectors beside them
         assert h.colbert_score == pytest.approx(by_position[h.position], abs=1e-5)
+
+
+def test_a_few_documents_show_no_progress_bar(tiny_config, capsys) -> None:
+    runtime = tiny_config.runtime.model_copy(update={"show_progress": True})
+    index = ColrankIndex(tiny_config.model_copy(update={"runtime": runtime}))
+    index.add(["one", "two", "three"])
+    assert "%|" not in capsys.readouterr().err  # one batch: no bar
+    many = [f"document number {i} " * 20 for i in range(40)]  # several token-budget batches
+    index.add(many)
+    assert "%|" in capsys.readouterr().err
