@@ -44,7 +44,8 @@ def test_a_reranker_named_offline_loads_both_offline_models(face, monkeypatch) -
             QueryBundle("bread"),
         )
         assert nodes[0].node.get_content() == texts[0]
-    names = (reranker if face == "langchain" else rerank)._ranker.encoders.names
+    index = reranker.ranker if face == "langchain" else rerank._index
+    names = index.encoders.names
     assert names == (OFFLINE_MODEL, OFFLINE_MODEL)
 
 

@@ -414,11 +414,11 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
 
 def test_unfused_reranking_of_outside_documents_scores_by_maxsim_alone(tiny_index) -> None:
     from colrank.config import SearchConfig
-    from colrank.rerank.ranker import TextRanker
 
     docs = ["FAISS searches vectors.", "Bread needs yeast.", "ColBERT uses MaxSim."]
-    plain = TextRanker(tiny_index.encoders, SearchConfig(rerank_fusion="none")).rank("yeast", docs)
-    fused = TextRanker(tiny_index.encoders).rank("yeast", docs)
+    unfused = tiny_index.config.model_copy(update={"search": SearchConfig(rerank_fusion="none")})
+    plain = ColrankIndex(unfused).rerank("yeast", docs)  # empty indexes: outside documents
+    fused = ColrankIndex(tiny_index.config).rerank("yeast", docs)
     assert all(h.score == h.colbert_score and h.dense_score is None for h in plain)
     by_position = {h.position: h.colbert_score for h in fused}
     for h in plain:  # the same tokens, with or without the dense vectors beside them

@@ -30,9 +30,8 @@ from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
 from colrank.opening import check_folder, open_database, open_local
 from colrank.pipeline import SearchPipeline
-from colrank.rerank.ranker import TextRanker
-from colrank.rerank.rewrite import recode, reencode
 from colrank.results import Document
+from colrank.rewriting import recode, reencode
 from colrank.searching import SearchMethods
 from colrank.store.base import (
     DocumentRows,
@@ -87,10 +86,7 @@ class ColrankIndex(SearchMethods):
                 self.config.token_store.pool_factor,
             )
         )
-        self.pipeline = SearchPipeline(self.backend, self.encoders)
-        self.ranker = TextRanker(
-            self.encoders, self.config.search, self.backend, self.config.rerank_cache_bytes
-        )
+        self.pipeline = SearchPipeline(self.backend, self.encoders, self.config.rerank_cache_bytes)
 
     @property
     def dense_encoder(self) -> DenseEncoder:
@@ -257,7 +253,7 @@ class ColrankIndex(SearchMethods):
             >>> index.recode_tokens("int8", pool_factor=2)  # doctest: +SKIP
         """
         check_k(pool_factor, "pool_factor")
-        self.config = recode(self, codec, pool_factor, progress)
+        self.config = recode(self.backend, self.encoders, self.config, codec, pool_factor, progress)
 
     def reencode_tokens(self, colbert_model: str, *, progress: bool | None = None) -> None:
         """Switch the reranker: re-encode every stored document with another ColBERT.
@@ -266,8 +262,8 @@ class ColrankIndex(SearchMethods):
         ``colrank finetune``). Documents are encoded from their stored text, with the
         index's token codec and pooling. Searches go on meanwhile, on the old tokens.
         """
-        self.config = reencode(self, colbert_model, progress)
-        self.ranker.clear_cache()
+        self.config = reencode(self.backend, self.encoders, self.config, colbert_model, progress)
+        self.pipeline.outside.clear()
 
     # ----------------------------------------------------------- persistence
     def close(self) -> None:

@@ -167,8 +167,6 @@ class ColrankVectorStore(VectorStore):
             kwargs.pop("candidates", kwargs.pop("fetch_k", self.candidates)), k
         )
         _no_extra(kwargs, "similarity_search")
-        if len(self.index) == 0:
-            return []
         hits = self.index.search(query, k=k, candidates=candidates, filter=filter)
         return [(_doc(h), h.score) for h in hits]
 
@@ -192,8 +190,6 @@ class ColrankVectorStore(VectorStore):
         ``k``); the core :meth:`~colrank.index.ColrankIndex.search_diverse` refuses it.
         """
         _no_extra(kwargs, "max_marginal_relevance_search")
-        if len(self.index) == 0:
-            return []
         fetch_k = max(fetch_k, k) if isinstance(fetch_k, int) and isinstance(k, int) else fetch_k
         hits = self.index.search_diverse(query, k, fetch_k, lambda_mult, filter)
         return [_doc(h) for h in hits]
