@@ -236,9 +236,7 @@ class ColrankIndex(SearchMethods):
 
     def _write_config(self) -> None:
         """A database keeps the index's settings at once (a local index does on save)."""
-        keep_config = getattr(self.backend, "save_config", None)
-        if keep_config is not None:
-            keep_config(self.config.to_manifest())
+        self.backend.save_config(self.config.to_manifest())
 
     def recode_tokens(
         self, codec: str | None = None, pool_factor: int = 1, *, progress: bool | None = None
@@ -282,13 +280,6 @@ class ColrankIndex(SearchMethods):
         A crash mid-save leaves the previously saved index intact; searches go on
         during a save, writes wait for it.
         """
-        if not isinstance(self.backend, LocalBackend):
-            raise InvalidInputError(
-                "this index lives in a database, which is its persistence: every write is "
-                "already committed; there is nothing to save"
-            )
-        if len(self) == 0:
-            raise InvalidInputError("the index is empty: add documents before saving")
         root = self.backend.save(check_folder(path), {"config": self.config.to_manifest()})
         logger.info("saved %d documents to %s", len(self), root)
         return root

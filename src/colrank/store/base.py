@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -258,6 +259,23 @@ class StorageBackend(Protocol):
         """Replace every document's stored tokens with ``produce``'s, all at once.
 
         Searches see the old tokens until then; records the new codec, pooling and model.
+        """
+        ...
+
+    def save(self, root: Path, extra: dict[str, Any]) -> Path:
+        """Write the collection to the folder ``root``, ``extra`` in its manifest.
+
+        A backend whose every write is already durable (a database) raises
+        :class:`~colrank.errors.InvalidInputError`: there is nothing to save. An empty
+        collection is refused the same way.
+        """
+        ...
+
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Keep the index's settings with the collection.
+
+        A database keeps them at once (``ColrankIndex.open`` reads them back); a backend
+        that persists on :meth:`save` keeps them there instead and does nothing here.
         """
         ...
 

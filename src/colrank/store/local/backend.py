@@ -36,6 +36,7 @@ from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
     DuplicateIdError,
+    InvalidInputError,
     UnknownIdError,
 )
 from colrank.store.base import (
@@ -282,12 +283,17 @@ class LocalBackend:
         return self._dense, self._tokens
 
     # ----------------------------------------------------------- persistence
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Nothing now: a local collection keeps the index's settings at :meth:`save`."""
+
     def save(self, root: Path, extra: dict[str, Any]) -> Path:
         """Write an atomic snapshot under ``root`` (readers go on; writes wait).
 
         ``extra`` goes into the manifest beside the backend's own entries.
         """
         with self._lock.writer():
+            if self._dense is None or len(self._docs) == 0:
+                raise InvalidInputError("the index is empty: add documents before saving")
             dense, tokens = self._stores()
             manifest = {
                 "format": "colrank-index",

@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -314,6 +315,13 @@ class PostgresBackend:
         if not codec.trained:  # trained once, at creation, before any parallel writer
             codec.fit(np.concatenate([np.asarray(t, np.float32) for t in rows.tokens]))
         schema.create_collection(conn, self.collection, self.tables, manifest, codec)
+
+    def save(self, root: Path, extra: dict[str, Any]) -> Path:
+        """Refused: the database is the persistence, every write is already committed."""
+        raise InvalidInputError(
+            "this index lives in a database, which is its persistence: every write is "
+            "already committed; there is nothing to save"
+        )
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back).
