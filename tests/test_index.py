@@ -378,7 +378,7 @@ def test_recode_tokens_shrinks_storage_and_survives_save_load(
     assert loaded.stats()["codec"] == "int8" and len(loaded) == len(tiny_index)
 
 
-def test_saved_search_settings_are_the_users_choices_not_old_defaults(
+def test_saved_search_settings_are_the_users_choices_not_defaults(
     tiny_index: ColrankIndex, tiny_config, tmp_path
 ) -> None:
     import json
@@ -389,18 +389,6 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
     snapshot = current_snapshot(tmp_path / "plain")
     manifest = json.loads((snapshot / "manifest.json").read_text())
     assert manifest["config"]["search"] == {}  # defaults are not frozen into the index
-    # an index saved by an earlier colrank stored that day's defaults in full: read as unset
-    manifest["config"]["search"] = {
-        "colbert_weight": 0.5,
-        "cross_encoder_model": None,
-        "cross_encoder_top": 20,
-        "first_stage": "hybrid",
-        "hybrid_dense_weight": 0.5,
-        "hybrid_fusion": "rrf",
-        "rerank_fusion": "interpolate",
-        "rrf_k": 60,
-    }
-    (snapshot / "manifest.json").write_text(json.dumps(manifest))
     assert ColrankIndex.load(tmp_path / "plain", trust_models=True).config.search == SearchConfig()
     # a setting the user chose survives save and load
     chosen = ColrankIndex.load(tmp_path / "plain", trust_models=True)
