@@ -243,15 +243,21 @@ def test_readers_see_one_state_while_a_writer_replaces_and_deletes(store) -> Non
             start += n
         reads[0] += 1
 
+    writes = [0]
+
     def write(version: int) -> None:
         chosen = [ids[(version * 7 + j) % len(ids)] for j in range(3)]
         backend.write(WriteBatch(upserts=rows(chosen, version), on_conflict="replace"))
         backend.write(WriteBatch(deletes=[chosen[0]]))
         backend.write(WriteBatch(upserts=rows([chosen[0]], version)))
+        writes[0] = version
 
     errors = run_concurrently(2.0, read, read, read, read, write)
     assert not errors, errors[:3]
-    assert reads[0] > 10 and len(state(backend)) == len(ids)
+    assert reads[0] > 10 and writes[0] >= 2  # both sides ran, several rounds each
+    assert len(state(backend)) == len(ids)
+    last = ids[(writes[0] * 7) % len(ids)]  # the writer's last round is what is stored
+    assert state(backend)[last] == f"text of {last} version {writes[0]}"
 
 
 def test_settings_and_saving_through_the_protocol(store, request, tmp_path) -> None:

@@ -54,7 +54,8 @@ class SearchMethods:
         Args:
             query: the question.
             k: results to return.
-            candidates: documents the first stage recalls for reranking (raised to ``k``).
+            candidates: documents the first stage recalls for reranking (fewer than ``k``
+                is refused).
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.store.filters`); applied before the top-k cut.
             first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).

@@ -91,7 +91,7 @@ def check_candidates(candidates: Any, k: int) -> int:
     if candidates < k:
         raise InvalidInputError(
             f"candidates ({candidates}) must be >= k ({k}): the reranker can only return "
-            "documents that the dense stage recalled"
+            "documents that the first stage recalled"
         )
     return candidates
 

@@ -37,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``colrank`` command."""
-    parser = _Parser(prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking.")
+    parser = _Parser(
+        prog="colrank", description="Hybrid recall (dense + BM25) + ColBERT MaxSim reranking."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--version", action="version", version=f"colrank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", default="default", help="collection name in the database")
     p.add_argument("query", help="the question")
     p.add_argument("-k", type=int, default=10, help="results (default 10)")
-    p.add_argument("--candidates", type=int, default=100, help="dense candidates to rerank")
+    p.add_argument(
+        "--candidates", type=int, default=100, help="first-stage candidates to rerank (at least -k)"
+    )
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
     p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
     p.add_argument("--first-stage", choices=["dense", "bm25", "hybrid"], help="recall strategy")

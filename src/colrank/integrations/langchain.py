@@ -67,7 +67,7 @@ class ColrankRetriever(BaseRetriever):
     index: ColrankIndex = Field(description="The colrank index to search.")
     k: int = Field(4, gt=0, description="Documents to return.")
     candidates: int = Field(
-        100, gt=0, description="Dense candidates to rerank (raised to k when smaller)."
+        100, gt=0, description="First-stage candidates to rerank (raised to k when smaller)."
     )
     filter: dict[str, Any] | None = Field(None, description="Metadata filter for every call.")
     search_type: Literal["similarity", "similarity_score_threshold"] = Field(

@@ -154,7 +154,7 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
 
 
 class ColrankRetriever(BaseRetriever):
-    """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
+    """Hybrid recall (dense + BM25) + ColBERT MaxSim rerank, as a LlamaIndex retriever.
 
     ``NodeWithScore.score`` is the final score (by default the calibrated score of dense,
     BM25 and ColBERT evidence, comparable across queries; docs/search.md);
