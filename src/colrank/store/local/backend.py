@@ -35,7 +35,6 @@ from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
-    DuplicateIdError,
     InvalidInputError,
     UnknownIdError,
 )
@@ -144,16 +143,7 @@ class LocalBackend:
         rows = batch.upserts
         with self._lock.writer():
             found = self._docs.iids_for([*(rows.ids if rows else []), *batch.deletes])
-            replaced = [i for i in (rows.ids if rows else []) if i in found]
-            if replaced and batch.on_conflict == "error":
-                raise DuplicateIdError(
-                    f"ids already in the index: {sorted(replaced)[:5]}; "
-                    "use upsert (or on_conflict='replace') to replace them"
-                )
-            unknown = [i for i in batch.deletes if i not in found]
-            if unknown and batch.missing == "error":
-                raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
-            deleted = [i for i in dict.fromkeys(batch.deletes) if i in found]
+            replaced, deleted = batch.settle(found)
             if rows is not None and len(rows):
                 self._check_rows(rows)
             remove = sorted({found[i] for i in (*replaced, *deleted)})
