@@ -19,7 +19,7 @@ from common import ROOT, write_result
 
 from colrank.eval.corpus import load_beir
 from colrank.eval.metrics import ndcg_at_k
-from colrank.rank.fusion import interpolate, rrf
+from colrank.scoring.fusion import interpolate, rrf
 
 DATA = ROOT / ".." / "shared" / "data"
 FEATURES = ROOT / "indexes" / "features"

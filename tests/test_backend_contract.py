@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colrank.errors import DimensionMismatchError, DuplicateIdError, UnknownIdError
+from colrank.errors import (
+    DimensionMismatchError,
+    DuplicateIdError,
+    InvalidInputError,
+    UnknownIdError,
+)
 from colrank.store.base import DocumentRows, StorageBackend, WriteBatch
 from colrank.store.local.backend import LocalBackend
 from colrank.store.local.docstore import DocStore
@@ -34,7 +39,7 @@ def _broken(*args, **kwargs):
 
 def _local(request, tmp_path: Path) -> tuple[StorageBackend, Reopen, Break]:
     def reopen(backend: StorageBackend) -> StorageBackend:
-        backend.save(tmp_path / "idx", {})  # type: ignore[attr-defined]
+        backend.save(tmp_path / "idx", {})
         return LocalBackend.load(tmp_path / "idx")[0]
 
     def break_mid_write(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,12 +263,34 @@ def test_readers_see_one_state_while_a_writer_replaces_and_deletes(store) -> Non
             start += n
         reads[0] += 1
 
+    writes = [0]
+
     def write(version: int) -> None:
         chosen = [ids[(version * 7 + j) % len(ids)] for j in range(3)]
         backend.write(WriteBatch(upserts=rows(chosen, version), on_conflict="replace"))
         backend.write(WriteBatch(deletes=[chosen[0]]))
         backend.write(WriteBatch(upserts=rows([chosen[0]], version)))
+        writes[0] = version
 
     errors = run_concurrently(2.0, read, read, read, read, write)
     assert not errors, errors[:3]
-    assert reads[0] > 10 and len(state(backend)) == len(ids)
+    assert reads[0] > 10 and writes[0] >= 2  # both sides ran, several rounds each
+    assert len(state(backend)) == len(ids)
+    last = ids[(writes[0] * 7) % len(ids)]  # the writer's last round is what is stored
+    assert state(backend)[last] == f"text of {last} version {writes[0]}"
+
+
+def test_settings_and_saving_through_the_protocol(store, request, tmp_path) -> None:
+    backend, reopen = store
+    with pytest.raises(InvalidInputError, match=r"empty|nothing to save"):
+        backend.save(tmp_path / "empty", {})  # an empty collection has nothing to save
+    backend.write(WriteBatch(upserts=rows(["d1"])), dense_model="m", colbert_model="c")
+    backend.save_config({"search": {"k": 1}})  # kept now (database) or at save (local)
+    if request.node.callspec.params["store"].startswith("postgres"):
+        with pytest.raises(InvalidInputError, match="nothing to save"):
+            backend.save(tmp_path / "idx", {})
+        assert backend.manifest(refresh=True)["config"] == {"search": {"k": 1}}  # type: ignore[attr-defined]
+    else:
+        root = backend.save(tmp_path / "idx", {"config": {"search": {"k": 1}}})
+        assert (root / "CURRENT").is_file()
+    assert state(reopen(backend)) == {"d1": "text of d1 version 0"}

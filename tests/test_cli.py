@@ -276,6 +276,10 @@ def bad_cli_calls(tmp: Path, model: list[str]) -> dict[str, list[str]]:
         "index-into-a-file": ["index", good, str(tmp / "file.txt"), *model],
         "index-no-target": ["index", good, *model],
         "index-store-not-a-url": ["index", good, "--store", "mysql://x/y", *model],
+        "index-into-a-url": ["index", good, "mysql://x/y", *model],
+        "index-onto-an-index": ["index", good, str(tmp / "idx"), *model],
+        "index-overwrite-and-append": ["index", good, str(tmp / "idx"), "--overwrite", "--append"],
+        "search-not-a-database-url": ["search", "s3://bucket/idx", "bread"],
         "passages-zero-tokens": index(str(notes), "--passage-tokens", "0"),
         "passages-overlap-too-large": index(
             str(notes), "--passage-tokens", "20", "--overlap", "30"
@@ -288,7 +292,8 @@ def bad_cli_calls(tmp: Path, model: list[str]) -> dict[str, list[str]]:
     }
 
 
-def test_bad_cli_input_gets_one_line_errors(tmp_path, tiny_model_dir, capsys) -> None:
+def test_bad_cli_input_gets_one_line_errors(tmp_path, tiny_model_dir, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a URL taken for a path would land here, as "mysql:"
     model = model_args(tiny_model_dir)
     (tmp_path / "good.jsonl").write_text(
         '{"_id": "a", "text": "Bread needs yeast.", "year": 2020}\n'
@@ -301,4 +306,63 @@ def test_bad_cli_input_gets_one_line_errors(tmp_path, tiny_model_dir, capsys) ->
         assert main(argv) == 2, name  # 2: a colrank or usage error, not 1 (an unexpected one)
         err = capsys.readouterr().err.strip()
         assert err.startswith("colrank: error:") and "\n" not in err, (name, err)
-    assert not (tmp_path / "mysql:").exists()  # a wrong --store never becomes a folder
+    assert not (tmp_path / "mysql:").exists()  # a URL never becomes a folder
+    assert not Path("s3:").exists()
+
+
+def test_index_onto_an_index_needs_overwrite_or_append(tmp_path, tiny_model_dir, capsys) -> None:
+    model = model_args(tiny_model_dir)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(f'{{"_id": "{i}", "text": "{t}"}}\n' for i, t, _ in CORPUS))
+    second.write_text('{"_id": "new", "text": "Yeast makes bread rise."}\n')
+    index_dir = str(tmp_path / "idx")
+    assert main(["index", str(first), index_dir, *model]) == 0
+    assert main(["index", str(second), index_dir, *model]) == 2  # refused, nothing changed
+    assert "--overwrite" in capsys.readouterr().err
+    from colrank import ColrankIndex
+
+    def count() -> int:
+        with ColrankIndex.load(index_dir, trust_models=True) as index:
+            return len(index)
+
+    assert count() == len(CORPUS)
+    assert main(["index", str(second), index_dir, "--append", *model]) == 0
+    assert "added 1 documents" in capsys.readouterr().out and count() == len(CORPUS) + 1
+    assert main(["index", str(second), index_dir, "--overwrite", *model]) == 0
+    assert count() == 1
+
+
+def test_search_fusion_choices_are_the_configs(capsys) -> None:
+    from typing import get_args
+
+    from colrank.config import SearchConfig
+
+    assert main(["search", "idx", "q", "--fusion", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert all(
+        f"'{name}'" in err
+        for name in get_args(SearchConfig.model_fields["rerank_fusion"].annotation)
+    )
+    assert "'calibrated'" in err
+
+
+def test_a_closed_pipe_ends_search_quietly(tmp_path, tiny_index, capsys, monkeypatch) -> None:
+    tiny_index.save(tmp_path / "idx")
+
+    class ClosedPipe:
+        writes = 0
+
+        def write(self, text: str) -> int:
+            ClosedPipe.writes += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            raise ValueError("not a real file")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["search", str(tmp_path / "idx"), "bread", "--trust-models"]) == 0
+    assert ClosedPipe.writes >= 1  # the table was being printed when the pipe closed
+    assert capsys.readouterr().err == ""

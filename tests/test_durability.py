@@ -39,17 +39,22 @@ def test_searches_beside_a_writer_never_fail_or_mix_documents(tiny_index: Colran
 
         return search
 
+    writes = [0]
+
     def write(version: int) -> None:
         batch_ids, batch_texts, batch_metas = _docs(version)
         tiny_index.upsert(batch_texts, batch_metas, batch_ids)
         tiny_index.delete(["v-0"])
         text = f"Document 0 in version {version} of the batch."
         tiny_index.add([text], [{"version": version, "slot": 0}], ["v-0"])
+        writes[0] = version
 
     queries = ["document version batch", "capital city", "energy cells", "version 3"]
     errors = run_concurrently(3.0, *(reader(q) for q in queries), write)
     assert not errors, errors[:3]
-    assert searches[0] >= 4
+    assert searches[0] >= 4 and writes[0] >= 2  # both sides ran, the writer several rounds
+    stored = tiny_index.get(["v-0"])[0]
+    assert stored.text == f"Document 0 in version {writes[0]} of the batch."
     assert_stores_agree(tiny_index)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colrank.rank.fusion import interpolate, minmax, ranks, rrf
-from colrank.recall.candidates import Recall, fuse_hybrid
+from colrank.recall.candidates import fuse_hybrid
+from colrank.scoring.fusion import interpolate, minmax, ranks, rrf
+from colrank.scoring.records import Recall
 
 
 def test_minmax_and_interpolate_by_hand() -> None:
@@ -61,7 +62,7 @@ def test_hybrid_union_keeps_best_n_with_both_scores() -> None:
 
 
 def test_calibrated_is_a_weighted_mean_that_leaves_out_missing_stages() -> None:
-    from colrank.rank.fusion import calibrated
+    from colrank.scoring.fusion import calibrated
 
     dense = np.array([0.8, 0.4, np.nan])
     bm25 = np.array([0.2, np.nan, np.nan])
@@ -78,7 +79,7 @@ def test_calibrated_is_a_weighted_mean_that_leaves_out_missing_stages() -> None:
 
 
 def test_bm25_share_is_the_fraction_of_the_query_maximum() -> None:
-    from colrank.recall.candidates import bm25_share
+    from colrank.scoring.records import bm25_share
 
     np.testing.assert_allclose(bm25_share(np.array([1.0, 3.0, np.nan]), 4.0)[:2], [0.25, 0.75])
     assert np.isnan(bm25_share(np.array([1.0]), np.nan)).all()  # BM25 took no part

@@ -32,7 +32,7 @@ def pg_index(postgres_url, collection, tiny_config):
     index.backend.drop()
     yield index
     index.backend.drop()
-    index.backend.close()
+    index.close()
 
 
 def fill(index: ColrankIndex) -> None:
@@ -71,7 +71,7 @@ def test_exact_search_matches_the_local_backend(postgres_url, collection, tiny_c
         )
     finally:
         server.backend.drop()
-        server.backend.close()
+        server.close()
 
 
 def test_writes_reads_and_reopening(pg_index, postgres_url, collection, tiny_config) -> None:
@@ -92,7 +92,7 @@ def test_writes_reads_and_reopening(pg_index, postgres_url, collection, tiny_con
         ]
         assert again.stats()["documents"] == len(CORPUS) - 1
     finally:
-        again.backend.close()
+        again.close()
 
 
 def test_hnsw_search_with_a_filter_still_fills_k(pg_index) -> None:
@@ -111,7 +111,7 @@ class TestVectorStoreOnPostgres(VectorStoreIntegrationTests):
         index.backend.drop()
         yield ColrankVectorStore(index)
         index.backend.drop()
-        index.backend.close()
+        index.close()
 
 
 def test_llama_index_query_engine_on_postgres(pg_index) -> None:
@@ -218,7 +218,7 @@ def test_the_server_default_codec_is_int8_unless_one_is_chosen(
         fill(index)
         assert index.stats()["codec"] == codec
         index.backend.drop()
-        index.backend.close()
+        index.close()
 
 
 def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> None:
@@ -245,7 +245,7 @@ def test_recoding_tokens_in_the_database(pg_index, postgres_url, collection) -> 
     try:
         there = again.candidate_scores(["bread"], candidates=12, first_stage="dense")[0]
     finally:
-        again.backend.close()
+        again.close()
     np.testing.assert_allclose(there.colbert_scores, here.colbert_scores, rtol=1e-6)
     assert not np.allclose(here.colbert_scores, after.colbert_scores, rtol=1e-3)  # pq is lossy
 

@@ -78,11 +78,11 @@ def test_the_standby_answers_as_the_primary_once_it_replayed_the_write(
         with on_standby.backend.read() as view:
             assert view.on_standby and view.count() == len(CORPUS)
         assert_same_answers(on_primary, on_standby)
-        on_primary.backend.close()
-        on_standby.backend.close()
+        on_primary.close()
+        on_standby.close()
     finally:
         writer.backend.drop()
-        writer.backend.close()
+        writer.close()
 
 
 def test_a_process_reads_its_own_writes_on_the_standby(
@@ -102,7 +102,7 @@ def test_a_process_reads_its_own_writes_on_the_standby(
         assert "new-0" not in [h.id for h in index.search("Zanzibar spice cloves", k=20)]
     finally:
         index.backend.drop()
-        index.backend.close()
+        index.close()
 
 
 def test_with_the_primary_down_searches_answer_and_writes_fail_fast_then_recover(
@@ -128,7 +128,7 @@ def test_with_the_primary_down_searches_answer_and_writes_fail_fast_then_recover
         assert time.monotonic() - started < 2.0
         assert "geo-lisbon" in [h.id for h in index.search("capital of Portugal", k=20)]
     finally:
-        index.backend.close()
+        index.close()
         stop_postgres(servers)
 
 
@@ -146,7 +146,7 @@ def spread_and_single(postgres_spread, postgres_url, collection, tiny_config):
     yield spread, single
     for index in (spread, single):
         index.backend.drop()
-        index.backend.close()
+        index.close()
 
 
 def test_a_spread_collection_answers_as_one_server(spread_and_single, postgres_spread) -> None:
@@ -220,7 +220,7 @@ def test_bm25_depth_bounds_the_candidates_and_keeps_exact_scores(
         shallow.close()
     finally:
         index.backend.drop()
-        index.backend.close()
+        index.close()
 
 
 def test_a_collection_of_the_first_format_is_upgraded_on_open(
@@ -240,7 +240,7 @@ def test_a_collection_of_the_first_format_is_upgraded_on_open(
                 "- 'bm25_reference_length' || '{\"format_version\": 1}' WHERE name = %s",
                 [collection],
             )
-        index.backend.close()
+        index.close()
         again = ColrankIndex.open(postgres_url, collection, tiny_config)
         assert again.backend.manifest()["format_version"] == 2
         after = top(again, "bread dough yeast sugars", first_stage="bm25")
@@ -248,7 +248,7 @@ def test_a_collection_of_the_first_format_is_upgraded_on_open(
         assert [s for _, s in after] == pytest.approx([s for _, s in before])
         again.add(["Sourdough bread uses wild yeast."], ids=["sourdough"])
         assert "sourdough" in [h.id for h in again.search("sourdough yeast", first_stage="bm25")]
-        again.backend.close()
+        again.close()
     finally:
         PostgresBackend(postgres_url, collection).drop()
 
@@ -355,7 +355,7 @@ def test_a_server_stopped_under_searching_threads_gives_typed_errors_then_recove
         assert top(index, "capital of germany")  # the first call after the restart succeeds
         assert time.monotonic() - started < 1.5
     finally:
-        index.backend.close()
+        index.close()
         stop_postgres(servers)
 
 

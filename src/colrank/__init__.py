@@ -1,4 +1,4 @@
-"""colrank: FAISS dense recall in front of ColBERT MaxSim reranking, for RAG chains.
+"""colrank: hybrid recall (dense + BM25) in front of ColBERT MaxSim reranking, for RAG chains.
 
 Example:
     >>> import colrank

@@ -231,21 +231,6 @@ class SearchConfig(_Section):
             raise InvalidInputError(f"invalid search option: {exc}") from exc
 
 
-# The full search section every index saved before the calibrated default held (it stored
-# the defaults of its day, not choices). Read back as "nothing set", so such indexes search
-# with today's defaults; any other saved value is a user's choice and is kept.
-_LEGACY_DEFAULT_SEARCH = {
-    "colbert_weight": 0.5,
-    "cross_encoder_model": None,
-    "cross_encoder_top": 20,
-    "first_stage": "hybrid",
-    "hybrid_dense_weight": 0.5,
-    "hybrid_fusion": "rrf",
-    "rerank_fusion": "interpolate",
-    "rrf_k": 60,
-}
-
-
 class ColrankConfig(_Section):
     """Everything an index needs to know; saved with it.
 
@@ -280,14 +265,8 @@ class ColrankConfig(_Section):
 
     @classmethod
     def from_manifest(cls, body: Mapping[str, object]) -> ColrankConfig:
-        """Read :meth:`to_manifest` back (and the full dump of older indexes)."""
-        search = body.get("search") or {}
-        if search == _LEGACY_DEFAULT_SEARCH:
-            logger.info("index saved with the earlier default search settings; using today's")
-            search = {}
-        # counted documents until 0.1 (now bytes): an old saved value is dropped
-        saved = {k: v for k, v in body.items() if k != "rerank_cache_size"}
-        return cls.model_validate({**saved, "search": search})
+        """Read :meth:`to_manifest` back."""
+        return cls.model_validate({**body, "search": body.get("search") or {}})
 
     @classmethod
     def offline(cls, **overrides: object) -> ColrankConfig:
@@ -323,10 +302,21 @@ class ColrankConfig(_Section):
 def with_model(
     config: ColrankConfig, colbert_model: str | None, device: str | None
 ) -> ColrankConfig:
-    """``config`` with another ColBERT model and/or device (None: keep the config's)."""
+    """``config`` with another ColBERT model and/or device (None: keep the config's).
+
+    The offline alias swaps both models: ``offline:minilm`` means "no download", and the
+    calibrated score needs the dense model too.
+
+    Example:
+        >>> with_model(ColrankConfig(), OFFLINE_MODEL, None).models.dense_model
+        'offline:minilm'
+    """
     models, runtime = config.models, config.runtime
     if colbert_model:
-        models = models.model_copy(update={"colbert_model": colbert_model})
+        update = {"colbert_model": colbert_model}
+        if colbert_model == OFFLINE_MODEL:
+            update["dense_model"] = OFFLINE_MODEL
+        models = models.model_copy(update=update)
     if device:
         runtime = RuntimeConfig.model_validate({**runtime.model_dump(), "device": device})
     return config.model_copy(update={"models": models, "runtime": runtime})

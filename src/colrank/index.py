@@ -28,11 +28,10 @@ from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
-from colrank.opening import open_database, open_local
+from colrank.opening import check_folder, open_database, open_local
 from colrank.pipeline import SearchPipeline
-from colrank.rerank.ranker import TextRanker
-from colrank.rerank.rewrite import recode, reencode
 from colrank.results import Document
+from colrank.rewriting import recode, reencode
 from colrank.searching import SearchMethods
 from colrank.store.base import (
     DocumentRows,
@@ -87,10 +86,7 @@ class ColrankIndex(SearchMethods):
                 self.config.token_store.pool_factor,
             )
         )
-        self.pipeline = SearchPipeline(self.backend, self.encoders)
-        self.ranker = TextRanker(
-            self.encoders, self.config.search, self.backend, self.config.rerank_cache_bytes
-        )
+        self.pipeline = SearchPipeline(self.backend, self.encoders, self.config.rerank_cache_bytes)
 
     @property
     def dense_encoder(self) -> DenseEncoder:
@@ -240,9 +236,7 @@ class ColrankIndex(SearchMethods):
 
     def _write_config(self) -> None:
         """A database keeps the index's settings at once (a local index does on save)."""
-        keep_config = getattr(self.backend, "save_config", None)
-        if keep_config is not None:
-            keep_config(self.config.to_manifest())
+        self.backend.save_config(self.config.to_manifest())
 
     def recode_tokens(
         self, codec: str | None = None, pool_factor: int = 1, *, progress: bool | None = None
@@ -257,7 +251,7 @@ class ColrankIndex(SearchMethods):
             >>> index.recode_tokens("int8", pool_factor=2)  # doctest: +SKIP
         """
         check_k(pool_factor, "pool_factor")
-        self.config = recode(self, codec, pool_factor, progress)
+        self.config = recode(self.backend, self.encoders, self.config, codec, pool_factor, progress)
 
     def reencode_tokens(self, colbert_model: str, *, progress: bool | None = None) -> None:
         """Switch the reranker: re-encode every stored document with another ColBERT.
@@ -266,24 +260,27 @@ class ColrankIndex(SearchMethods):
         ``colrank finetune``). Documents are encoded from their stored text, with the
         index's token codec and pooling. Searches go on meanwhile, on the old tokens.
         """
-        self.config = reencode(self, colbert_model, progress)
-        self.ranker.clear_cache()
+        self.config = reencode(self.backend, self.encoders, self.config, colbert_model, progress)
+        self.pipeline.outside.clear()
 
     # ----------------------------------------------------------- persistence
+    def close(self) -> None:
+        """Release the backend's files, memory maps or connections; the index is unusable after."""
+        self.backend.close()
+
+    def __enter__(self) -> ColrankIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def save(self, path: str | Path) -> Path:
         """Write the index atomically to ``path`` (a directory); returns the path.
 
         A crash mid-save leaves the previously saved index intact; searches go on
         during a save, writes wait for it.
         """
-        if not isinstance(self.backend, LocalBackend):
-            raise InvalidInputError(
-                "this index lives in a database, which is its persistence: every write is "
-                "already committed; there is nothing to save"
-            )
-        if len(self) == 0:
-            raise InvalidInputError("the index is empty: add documents before saving")
-        root = self.backend.save(Path(path), {"config": self.config.to_manifest()})
+        root = self.backend.save(check_folder(path), {"config": self.config.to_manifest()})
         logger.info("saved %d documents to %s", len(self), root)
         return root
 
@@ -319,7 +316,7 @@ class ColrankIndex(SearchMethods):
                 ``offline:minilm`` need no trust).
         """
         backend, config = open_local(
-            Path(path),
+            path,
             config,
             dense_encoder,
             colbert_encoder,

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,33 @@ from colrank.errors import InvalidInputError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models, check_trusted_models
 from colrank.store.local.backend import LocalBackend
+
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_database_url(target: str) -> bool:
+    """Whether ``target`` names a database colrank can open (``postgresql://...``)."""
+    return target.startswith(DATABASE_SCHEMES)
+
+
+def check_folder(path: str | Path) -> Path:
+    """``path`` as an index folder; a URL (``mysql://...``, ``s3://...``) is refused.
+
+    ``Path("mysql://x/y")`` would quietly become the folder ``mysql:/x/y``.
+
+    Example:
+        >>> check_folder("my-index").name
+        'my-index'
+    """
+    text = str(path)
+    if _URL.match(text):
+        where = "ColrankIndex.open" if is_database_url(text) else "a folder path"
+        raise InvalidInputError(
+            f"{text!r} is a URL, not an index folder; colrank opens postgresql:// URLs "
+            f"(use {where}) and local folders, nothing else"
+        )
+    return Path(path)
 
 
 def _settled(
@@ -58,7 +86,7 @@ def _closed_on_error(backend: Any) -> Iterator[None]:
 
 
 def open_local(
-    path: Path,
+    path: str | Path,
     config: ColrankConfig | None,
     dense: DenseEncoder | None,
     colbert: ColbertEncoder | None,
@@ -68,7 +96,7 @@ def open_local(
     trust_models: bool = False,
 ) -> tuple[LocalBackend, ColrankConfig]:
     """The backend of a saved index and the settings to open it with."""
-    backend, manifest = LocalBackend.load(path, verify=verify, mmap=mmap)
+    backend, manifest = LocalBackend.load(check_folder(path), verify=verify, mmap=mmap)
     with _closed_on_error(backend):
         return backend, _settled(manifest["config"], config, manifest, dense, colbert, trust_models)
 
@@ -83,7 +111,7 @@ def open_database(
     **options: Any,
 ) -> tuple[Any, ColrankConfig]:
     """A database collection's backend (created on its first write) and its settings."""
-    if not url.startswith(("postgresql://", "postgres://")):
+    if not is_database_url(url):
         raise InvalidInputError(
             f"{url!r} is not a database URL; use postgresql://user@host:port/database "
             "(or ColrankIndex.load for a saved folder)"
@@ -112,4 +140,4 @@ def open_database(
     return backend, settled
 
 
-__all__ = ["open_database", "open_local"]
+__all__ = ["DATABASE_SCHEMES", "check_folder", "is_database_url", "open_database", "open_local"]

@@ -4,11 +4,19 @@ The queries are encoded first, outside any lock. Everything after runs inside on
 read view of the backend, so recall, token fetch and document lookup all see the
 same state of the collection, whatever writes happen meanwhile.
 
+``rerank`` of documents the caller gives runs the same stages with another first
+stage, the caller's candidates (:mod:`colrank.recall.given`): a document the index holds
+(same id and text) is scored from its stored vector and tokens, others are encoded
+(and cached); the score is made by the same functions
+(:mod:`colrank.scoring.final`), so an indexed document gets the same score from
+``search`` and ``rerank`` over the same candidates, for every ``rerank_fusion``.
+
 =============  ============================  ===================================================
 stage          module                        timings key
 =============  ============================  ===================================================
 encode         :mod:`colrank.models.pair`    ``encode`` (or ``dense_encode``, ``colbert_encode``)
 recall         :mod:`colrank.recall.stage`   ``faiss``, ``bm25``, ``hybrid_fusion``
+given docs     :mod:`colrank.recall.given`   ``given``
 stored tokens  :mod:`colrank.rerank.stored`  ``token_fetch``, ``maxsim``
 final ranking  :mod:`colrank.rank.final`     ``docstore``, ``cross_encoder``
 =============  ============================  ===================================================
@@ -25,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -33,10 +42,14 @@ from colrank.config import RuntimeConfig, SearchConfig
 from colrank.models.pair import EncoderPair
 from colrank.rank.cross_encoder import CrossEncoderScorer
 from colrank.rank.diversity import mmr
-from colrank.rank.final import colbert_share, final_scores, rank_candidates, to_hits
+from colrank.rank.final import rank_candidates
+from colrank.recall.given import given_recall, stored_ids
 from colrank.recall.stage import recall
-from colrank.rerank.stored import ColbertScores, score_stored
-from colrank.results import CandidateScores, Hit
+from colrank.rerank.outside import OutsideEncodings
+from colrank.rerank.stored import score_mixed, score_stored
+from colrank.results import CandidateScores, Document, Hit
+from colrank.scoring.final import colbert_share, final_scores, to_hits
+from colrank.scoring.records import ColbertScores
 from colrank.store.base import ReadView, StorageBackend
 from colrank.store.filters import Filter
 from colrank.timing import Timings, timed
@@ -50,11 +63,15 @@ class SearchPipeline:
     Args:
         backend: where the collection lives.
         encoders: the dense and ColBERT encoders (queries are encoded with them).
+        cache_bytes: bytes of encoded outside documents (given to ``rerank``) to keep.
     """
 
-    def __init__(self, backend: StorageBackend, encoders: EncoderPair) -> None:
+    def __init__(
+        self, backend: StorageBackend, encoders: EncoderPair, cache_bytes: int = 256 * 2**20
+    ) -> None:
         self.backend = backend
         self.encoders = encoders
+        self.outside = OutsideEncodings(encoders, cache_bytes)
 
     def _is_empty(self) -> bool:
         with self.backend.read() as view:
@@ -68,6 +85,12 @@ class SearchPipeline:
             return None, []
         return self.encoders.encode_queries(queries, dense=dense, colbert=colbert, timings=timings)
 
+    def _one_thread_rows(self) -> int:
+        # one query's candidates (up to ~300 SciFact documents) beside ONNX Runtime: one
+        # PyTorch thread. Measured on 2 cores, 100 candidates: +0.6 ms for a lone query,
+        # and back to back the next query's encoding took 10.3 ms instead of 15-16 ms.
+        return ONE_THREAD_MAXSIM_ROWS if self.encoders.encodes_with_onnx_runtime else 0
+
     def _score(
         self,
         view: ReadView,
@@ -75,11 +98,7 @@ class SearchPipeline:
         iids: np.ndarray,
         timings: Timings | None = None,
     ) -> ColbertScores:
-        # one query's candidates (up to ~300 SciFact documents) beside ONNX Runtime: one
-        # PyTorch thread. Measured on 2 cores, 100 candidates: +0.6 ms for a lone query,
-        # and back to back the next query's encoding took 10.3 ms instead of 15-16 ms.
-        rows = ONE_THREAD_MAXSIM_ROWS if self.encoders.encodes_with_onnx_runtime else 0
-        dtype = self.encoders.maxsim_dtype
+        dtype, rows = self.encoders.maxsim_dtype, self._one_thread_rows()
         return score_stored(view, query_tokens, iids, timings, dtype, rows)
 
     def search(
@@ -113,6 +132,82 @@ class SearchPipeline:
                 )
                 for query, r, q_tokens in zip(queries, recalls, tokens, strict=True)
             ]
+
+    def rerank(
+        self,
+        query: str,
+        docs: list[Document],
+        k: int,
+        strategy: SearchConfig,
+        encode_texts: list[str] | None = None,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """The caller's documents ranked by the search's score (``Hit.position``: their index).
+
+        ``encode_texts``: what to encode (and score with BM25) for documents the index
+        does not hold, one per document (default: their text).
+        """
+        if not docs:
+            return []
+        texts = encode_texts if encode_texts is not None else [d.text for d in docs]
+        first = strategy.rerank_fusion != "none"  # ColBERT alone needs no first-stage score
+        dense = first and strategy.first_stage != "bm25"
+        vectors, tokens = self.encoders.encode_queries(
+            [query], dense=dense, colbert=True, timings=timings
+        )
+        with self.backend.read() as view:
+            stored = stored_ids(view, docs)
+        encoded = self._outside(texts, np.flatnonzero(stored < 0), dense, timings)  # no lock held
+        share = colbert_share(strategy, self.encoders.colbert.is_stand_in)
+        runtime = self.encoders.config.runtime
+        with self.backend.read() as view:
+            stored = stored_ids(view, docs)
+            late = [j for j in np.flatnonzero(stored < 0) if j not in encoded]
+            encoded.update(self._outside(texts, late, dense, timings))  # changed meanwhile
+            outside = {j: encoded[j] for j in np.flatnonzero(stored < 0).tolist()}
+            with timed(timings, "given"):
+                r = given_recall(
+                    view,
+                    query,
+                    texts,
+                    stored,
+                    None if vectors is None else vectors[0],
+                    {j: vector for j, (_, vector) in outside.items() if vector is not None},
+                    strategy,
+                    lexical=first,
+                )
+            order = {int(p): row for row, p in enumerate(r.iids)}
+            colbert = score_mixed(
+                view,
+                tokens[0],
+                stored[r.iids],
+                {order[j]: t for j, (t, _) in outside.items()},
+                self.encoders.maxsim_dtype,
+                self._one_thread_rows(),
+            )
+            return rank_candidates(
+                query,
+                r,
+                colbert,
+                k,
+                strategy,
+                share,
+                lambda positions: [docs[p] for p in positions],
+                lambda spec: _cross_encoder(spec, runtime),
+                timings,
+                given=True,
+            )
+
+    def _outside(
+        self, texts: list[str], rows: Sequence[int], dense: bool, timings: Timings | None
+    ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Tokens (and dense vectors) of the documents at ``rows``, via the cache."""
+        if not len(rows):
+            return {}
+        with timed(timings, "encode_documents"):
+            tokens, vectors = self.outside.encode([texts[j] for j in rows], dense)
+        found = vectors if dense else [None] * len(tokens)
+        return {int(j): pair for j, pair in zip(rows, zip(tokens, found, strict=True), strict=True)}
 
     def recall_only(
         self,

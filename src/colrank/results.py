@@ -36,11 +36,14 @@ class Hit:
             dense cosine, BM25 as a share of the query's largest possible BM25 and
             ColBERT MaxSim per query token. Each has a fixed scale, so the score is
             comparable across queries and can be thresholded (about 0.2-0.9 in
-            practice; see docs/search.md). Other fusions give other scales (ColBERT
-            MaxSim alone with ``"none"``); the cross-encoder score with a third stage;
-            the first-stage score for ``recall`` / ``dense_search``.
+            practice; see docs/search.md). Scores from one index compare; a reranker
+            with no index leaves BM25 out (no corpus statistics), so its scores do not
+            compare with an index's. ``"interpolate"`` and ``"rrf"`` rescale or rank
+            within one call's candidates: they order one list only. ``"none"`` is
+            ColBERT MaxSim alone; with a third stage, the cross-encoder's score; for
+            ``recall`` / ``dense_search``, the first-stage score.
         dense_score: inner product of the dense vectors (None when the dense stage
-            did not score the document, e.g. BM25-only recall or ``rerank``).
+            did not score the document, e.g. BM25-only recall).
         rank: 1-based position in this result list.
         position: for ``rerank``, the document's position in the input list.
         colbert_score: the ColBERT MaxSim score (None for first-stage-only results).

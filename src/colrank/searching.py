@@ -1,8 +1,7 @@
 """The search side of :class:`~colrank.index.ColrankIndex`: every way to ask a question.
 
 Each method checks its arguments and hands them to the
-:class:`~colrank.pipeline.SearchPipeline` (or the outside-document
-:class:`~colrank.rerank.ranker.TextRanker`); none holds retrieval logic.
+:class:`~colrank.pipeline.SearchPipeline`; none holds retrieval logic.
 
 Example:
     >>> index.search("how does late interaction score documents?", k=3)  # doctest: +SKIP
@@ -19,17 +18,18 @@ from colrank.store.filters import Filter
 from colrank.timing import Timings
 from colrank.validation import (
     check_candidates,
+    check_documents,
     check_filter,
     check_fraction,
     check_k,
     check_queries,
     check_query,
+    check_texts,
 )
 
 if TYPE_CHECKING:
     from colrank.config import ColrankConfig
     from colrank.pipeline import SearchPipeline
-    from colrank.rerank.ranker import TextRanker
 
 
 class SearchMethods:
@@ -37,7 +37,6 @@ class SearchMethods:
 
     config: ColrankConfig
     pipeline: SearchPipeline
-    ranker: TextRanker
 
     def search(
         self,
@@ -55,7 +54,8 @@ class SearchMethods:
         Args:
             query: the question.
             k: results to return.
-            candidates: documents the first stage recalls for reranking (raised to ``k``).
+            candidates: documents the first stage recalls for reranking (fewer than ``k``
+                is refused).
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.store.filters`); applied before the top-k cut.
             first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
@@ -161,16 +161,44 @@ class SearchMethods:
         query: str,
         documents: Sequence[str | Document],
         k: int | None = None,
+        *,
+        encode_texts: Sequence[str] | None = None,
+        first_stage: str | None = None,
+        rerank_fusion: str | None = None,
+        timings: Timings | None = None,
     ) -> list[Hit]:
         """Rerank documents that come from elsewhere (another retriever, a database).
 
-        ``Hit.score`` is the same quantity as in :meth:`search`, so one threshold
-        serves both. A document whose id is in this index with the same text is
-        scored from its stored embeddings; others are encoded and cached by content
-        hash (``config.rerank_cache_bytes``). ``Hit.position`` is the document's index
-        in ``documents``. See :class:`~colrank.rerank.ranker.TextRanker`.
+        The documents are the candidates (the first stage); then the search's own stages
+        run. ``Hit.score`` is the search's score: a document whose id is in this index
+        with the same text is scored from its stored embeddings and gets exactly the
+        score :meth:`search` gives it over the same candidates, for every
+        ``rerank_fusion``. With the default ``calibrated`` fusion the score does not
+        depend on the other candidates, so one threshold serves both; ``interpolate``
+        and ``rrf`` scores compare only within one list. Others are encoded and cached
+        by content hash (``config.rerank_cache_bytes``). ``Hit.position`` is the
+        document's index in ``documents``.
+
+        Args:
+            query: the question.
+            documents: strings, :class:`Document` objects or ``{"text", "id", "metadata"}``.
+            k: results to return (default: all, reordered).
+            encode_texts: what to encode for documents the index does not hold, one per
+                document (default: their text), e.g. a LlamaIndex node with its metadata.
+            first_stage: how the first-stage score is made, as in :meth:`search`.
+            rerank_fusion: the final score's fusion, as in :meth:`search`.
+            timings: a dict to receive this call's seconds per stage.
         """
-        return self.ranker.rank(query, documents, k)
+        query = check_query(query)
+        docs = check_documents(documents)
+        k = len(docs) if k is None else check_k(k)
+        texts = None
+        if encode_texts is not None:
+            texts = check_texts(encode_texts) if docs else []
+            if len(texts) != len(docs):
+                raise InvalidInputError("encode_texts must have one entry per document")
+        strategy = self.config.search.overridden(first_stage, rerank_fusion)
+        return self.pipeline.rerank(query, docs, k, strategy, texts, timings)
 
 
 __all__ = ["SearchMethods"]

@@ -20,6 +20,7 @@ from colrank.errors import (
     InvalidInputError,
 )
 from colrank.metadata import to_json_metadata
+from colrank.results import Document
 
 MAX_QUERY_CHARS = 4096
 """Longer queries are cut here, with a warning: the ColBERT query keeps 32 tokens and the
@@ -90,7 +91,7 @@ def check_candidates(candidates: Any, k: int) -> int:
     if candidates < k:
         raise InvalidInputError(
             f"candidates ({candidates}) must be >= k ({k}): the reranker can only return "
-            "documents that the dense stage recalled"
+            "documents that the first stage recalled"
         )
     return candidates
 
@@ -166,8 +167,32 @@ def check_filter(spec: Any) -> Mapping[str, Any] | None:
     return spec or None
 
 
+def check_documents(documents: Any) -> list[Document]:
+    """Documents to rerank: strings, :class:`Document` objects or ``{"text", "id", "metadata"}``."""
+    if isinstance(documents, str) or not isinstance(documents, Sequence):
+        raise InvalidInputError("documents must be a list of strings or Document objects")
+    return [_as_document(item, position) for position, item in enumerate(documents)]
+
+
+def _as_document(item: Any, position: int) -> Document:
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, str):
+        doc = Document(item)
+    elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+        doc = Document(item["text"], item.get("id"), dict(item.get("metadata") or {}))
+    else:
+        raise InvalidInputError(
+            f"documents[{position}] is a {type(item).__name__}; pass strings or colrank.Document"
+        )
+    if not isinstance(doc.text, str):
+        raise InvalidInputError(f"documents[{position}].text is not a string")
+    return doc
+
+
 __all__ = [
     "MAX_QUERY_CHARS",
+    "check_documents",
     "check_candidates",
     "check_choice",
     "check_fraction",

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, get_args
 
 from colrank import __version__
 from colrank.cli.collection import cmd_index, cmd_search
 from colrank.cli.common import add_model_args, add_trust_arg
 from colrank.cli.evaluation import cmd_bench, cmd_eval, cmd_finetune
+from colrank.config import SearchConfig
 from colrank.errors import ColrankError
 
 logger = logging.getLogger("colrank")
@@ -35,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``colrank`` command."""
-    parser = _Parser(prog="colrank", description="FAISS dense recall + ColBERT MaxSim reranking.")
+    parser = _Parser(
+        prog="colrank", description="Hybrid recall (dense + BM25) + ColBERT MaxSim reranking."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--version", action="version", version=f"colrank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlap", type=int, default=32, help="tokens consecutive passages share (default 32)"
     )
     p.add_argument("--no-split", action="store_true", help="index each file whole (truncated)")
+    p.add_argument("--overwrite", action="store_true", help="replace an index already there")
+    p.add_argument("--append", action="store_true", help="add the corpus to an index already there")
     add_model_args(p)
     p.set_defaults(func=cmd_index)
 
@@ -66,12 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", default="default", help="collection name in the database")
     p.add_argument("query", help="the question")
     p.add_argument("-k", type=int, default=10, help="results (default 10)")
-    p.add_argument("--candidates", type=int, default=100, help="dense candidates to rerank")
+    p.add_argument(
+        "--candidates", type=int, default=100, help="first-stage candidates to rerank (at least -k)"
+    )
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
     p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
     p.add_argument("--first-stage", choices=["dense", "bm25", "hybrid"], help="recall strategy")
     p.add_argument(
-        "--fusion", choices=["none", "interpolate", "rrf"], help="fuse ColBERT with recall scores"
+        "--fusion",
+        choices=get_args(SearchConfig.model_fields["rerank_fusion"].annotation),
+        help="how ColBERT and the recall scores make the final score (default calibrated)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--width", type=int, default=80, help="text column width")
@@ -146,13 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _quiet_third_party()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
     except ColrankError as exc:
         print(f"colrank: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("colrank: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `colrank search ... | head` closed the pipe: output not wanted
+        _quiet_stdout()
+        return 0
     except Exception as exc:  # one line, not a traceback (-v shows it)
         if args.verbose:
             raise
@@ -162,6 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit flush does not raise on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
+        pass
 
 
 def _quiet_third_party() -> None:

@@ -11,6 +11,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from colrank.cli.common import (
     build_index,
@@ -21,10 +22,19 @@ from colrank.cli.common import (
     passage_splitter,
 )
 from colrank.errors import InvalidFilterError, InvalidInputError
+from colrank.store.local.snapshots import CURRENT_FILE
+
+if TYPE_CHECKING:
+    from colrank.config import ColrankConfig
+    from colrank.index import ColrankIndex
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    """Build an index from a corpus and save it (or write it into a database)."""
+    """Build an index from a corpus and save it (or write it into a database).
+
+    An existing index is kept unless ``--overwrite`` (replace it) or ``--append`` (add
+    the corpus to it) says otherwise.
+    """
     started = time.perf_counter()
     cfg = flags_config(args)
     if args.store and args.index:
@@ -34,18 +44,62 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InvalidInputError("give an index folder, or --store postgresql://...")
     if args.store and not is_url(args.store):
         raise InvalidInputError(f"--store takes a postgresql://... URL, not {args.store!r}")
-    if not is_url(target) and Path(target).exists() and not Path(target).is_dir():
+    if args.overwrite and args.append:
+        raise InvalidInputError("--overwrite replaces the index, --append adds to it: pick one")
+    database = is_url(target)
+    if not database and Path(target).exists() and not Path(target).is_dir():
         raise InvalidInputError(f"{target} is a file; give a folder to save the index in")
-    if is_url(target):
-        built = build_index(Path(args.corpus), cfg, args.chunk, passage_splitter(args, cfg))
-        index = open_target(target, args, cfg)
-        index.copy_from(built, progress=cfg.runtime.show_progress)
+    existing = _existing(target, args, cfg, database)
+    passages = passage_splitter(args, cfg)
+    if existing is not None and args.append:
+        before = len(existing)
+        index = build_index(Path(args.corpus), cfg, args.chunk, passages, into=existing)
+        if not database:
+            index.save(target)
+        what = f"added {len(index) - before} documents ({len(index)} in all)"
     else:
-        index = build_index(Path(args.corpus), cfg, args.chunk, passage_splitter(args, cfg))
-        index.save(target)
+        built = build_index(Path(args.corpus), cfg, args.chunk, passages)
+        if database:
+            index = existing if existing is not None else open_target(target, args, cfg)
+            stale = set(index.ids()) - set(built.ids())
+            index.copy_from(built, progress=cfg.runtime.show_progress)
+            if stale:
+                index.delete(sorted(stale))
+        else:
+            index = built
+            index.save(target)
+        what = f"indexed {len(index)} documents"
     seconds = time.perf_counter() - started
-    print(f"indexed {len(index)} documents into {target} in {seconds:.1f} s")
+    print(f"{what} into {target} in {seconds:.1f} s")
     return 0
+
+
+def _existing(
+    target: str, args: argparse.Namespace, cfg: ColrankConfig, database: bool
+) -> ColrankIndex | None:
+    """The index already at ``target`` (None: none yet); refused without a flag that says why."""
+    from colrank.index import ColrankIndex
+
+    if database:
+        index = open_target(target, args, cfg)
+        if len(index) == 0:
+            return None
+    elif (Path(target) / CURRENT_FILE).is_file():
+        if not (args.overwrite or args.append):
+            raise InvalidInputError(_occupied(target, "an index"))
+        return ColrankIndex.load(target, cfg) if args.append else None
+    else:
+        return None
+    if not (args.overwrite or args.append):
+        raise InvalidInputError(_occupied(target, f"{len(index)} documents"))
+    return index
+
+
+def _occupied(target: str, what: str) -> str:
+    return (
+        f"{target} already holds {what}; pass --overwrite to replace it or --append to add "
+        "the corpus to it"
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -65,8 +65,13 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def build_index(corpus: Path, cfg: ColrankConfig, chunk: int, passages: Any = None) -> Any:
-    """Index a corpus in steps of ``chunk`` documents, with one progress bar for the whole."""
+def build_index(
+    corpus: Path, cfg: ColrankConfig, chunk: int, passages: Any = None, into: Any = None
+) -> Any:
+    """Index a corpus in steps of ``chunk`` documents, with one progress bar for the whole.
+
+    ``into``: an existing index to add the documents to (default: a new one).
+    """
     from tqdm.auto import tqdm
 
     from colrank.eval.corpus import read_corpus
@@ -75,7 +80,7 @@ def build_index(corpus: Path, cfg: ColrankConfig, chunk: int, passages: Any = No
     if chunk < 1:
         raise InvalidInputError(f"--chunk must be at least 1, not {chunk}")
     ids, texts, metas = read_corpus(corpus, passages)
-    index = ColrankIndex(cfg)
+    index = ColrankIndex(cfg) if into is None else into
     show = cfg.runtime.show_progress
     with tqdm(total=len(texts), desc="Indexing", unit="doc", disable=not show) as bar:
         for start in range(0, len(texts), chunk):
@@ -121,8 +126,13 @@ def load_or_build(args: argparse.Namespace) -> Any:
 
 
 def is_url(target: str) -> bool:
-    """Whether ``target`` names a database rather than an index folder."""
-    return target.startswith(("postgresql://", "postgres://"))
+    """Whether ``target`` names a database rather than an index folder (other URLs refused)."""
+    from colrank.opening import check_folder, is_database_url
+
+    if is_database_url(target):
+        return True
+    check_folder(target)  # mysql://..., s3://...: an error, never a folder named "mysql:"
+    return False
 
 
 def open_target(target: str, args: argparse.Namespace, config: ColrankConfig | None = None) -> Any:

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 from colrank.eval.corpus import BeirDataset
 from colrank.eval.metrics import evaluate
 from colrank.index import ColrankIndex
-from colrank.rank.fusion import interpolate, rrf
 from colrank.results import CandidateScores
+from colrank.scoring.fusion import interpolate, rrf
 
 DEFAULT_DEPTHS = (10, 30, 100, 300)
 FUSION_DEPTH = 100

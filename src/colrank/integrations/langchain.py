@@ -31,7 +31,6 @@ from colrank import Document as ColrankDocument
 from colrank import Hit
 from colrank.config import ColrankConfig, with_model
 from colrank.index import ColrankIndex
-from colrank.rerank.ranker import Ranker, TextRanker
 from colrank.results import stage_scores, with_scores
 from colrank.validation import recall_depth
 
@@ -68,7 +67,7 @@ class ColrankRetriever(BaseRetriever):
     index: ColrankIndex = Field(description="The colrank index to search.")
     k: int = Field(4, gt=0, description="Documents to return.")
     candidates: int = Field(
-        100, gt=0, description="Dense candidates to rerank (raised to k when smaller)."
+        100, gt=0, description="First-stage candidates to rerank (raised to k when smaller)."
     )
     filter: dict[str, Any] | None = Field(None, description="Metadata filter for every call.")
     search_type: Literal["similarity", "similarity_score_threshold"] = Field(
@@ -202,8 +201,10 @@ class ColrankReranker(BaseDocumentCompressor):
     the calibrated score of dense, BM25 and ColBERT evidence, comparable across
     queries; see docs/search.md), with each stage's own score beside it
     (``colbert_score``, ``dense_score``, ``bm25_score``) and ``rank``. Documents already
-    in the index (same id and text) are scored from their stored embeddings; others are
-    encoded once and cached by content hash. Returns copies (ids kept); a
+    in the index (same id and text) are scored from their stored embeddings and get the
+    retriever's exact score; others are encoded once and cached by content hash. Without
+    an ``index`` there are no corpus statistics, so the score leaves BM25 out and does
+    not compare with an index's scores. Returns copies (ids kept); a
     ``relevance_score`` the documents already carried moves to ``retrieval_score``.
 
     Example:
@@ -227,21 +228,24 @@ class ColrankReranker(BaseDocumentCompressor):
     index: ColrankIndex | None = Field(
         None, description="An index whose models and stored embeddings to use."
     )
-    _ranker: Ranker | None = PrivateAttr(None)
+    _ranker: ColrankIndex | None = PrivateAttr(None)
 
     @property
-    def ranker(self) -> Ranker:
-        """What scores the documents: the index's ranker, or one built from the settings."""
+    def ranker(self) -> ColrankIndex:
+        """The index whose ``rerank`` scores the documents: the given one, or an empty one.
+
+        An empty index built from the settings holds no documents: every document is
+        encoded (and cached), and there is no BM25 (no collection statistics).
+        """
         if self._ranker is None:
             # `is None`, not `or`: an empty index is falsy but still the one to use
             if self.index is not None:
-                if self.model or self.device:
-                    raise ValueError("pass model/device or an index, not both")
-                self._ranker = self.index.ranker
+                if self.model or self.device or self.config:
+                    raise ValueError("pass model/device/config or an index, not both")
+                self._ranker = self.index
             else:
-                self._ranker = TextRanker.from_config(
-                    with_model(self.config or ColrankConfig.from_env(), self.model, self.device)
-                )
+                config = self.config or ColrankConfig.from_env()
+                self._ranker = ColrankIndex(with_model(config, self.model, self.device))
         return self._ranker
 
     def compress_documents(
@@ -254,7 +258,7 @@ class ColrankReranker(BaseDocumentCompressor):
         if not documents:
             return []
         inputs = [ColrankDocument(d.page_content, d.id, dict(d.metadata)) for d in documents]
-        hits = self.ranker.rank(query, inputs, k=self.top_n)
+        hits = self.ranker.rerank(query, inputs, k=self.top_n)
         out = []
         for hit in hits:
             original = documents[int(hit.position)]  # type: ignore[arg-type]

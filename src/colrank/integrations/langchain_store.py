@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from colrank.config import ColrankConfig
+from colrank.errors import ModelMismatchError
 from colrank.index import ColrankIndex
 from colrank.results import Hit
 from colrank.validation import recall_depth
+
+EMBEDDINGS_PREFIX = "langchain:"  # model name of a LangChain Embeddings, e.g. "langchain:Foo"
 
 
 class EmbeddingsEncoder:
@@ -47,7 +51,7 @@ class EmbeddingsEncoder:
 
     def __init__(self, embeddings: Embeddings, name: str | None = None) -> None:
         self.embeddings = embeddings
-        self.name = name or f"langchain:{type(embeddings).__name__}"
+        self.name = name or f"{EMBEDDINGS_PREFIX}{type(embeddings).__name__}"
         self._dim: int | None = None
 
     @property
@@ -163,8 +167,6 @@ class ColrankVectorStore(VectorStore):
             kwargs.pop("candidates", kwargs.pop("fetch_k", self.candidates)), k
         )
         _no_extra(kwargs, "similarity_search")
-        if len(self.index) == 0:
-            return []
         hits = self.index.search(query, k=k, candidates=candidates, filter=filter)
         return [(_doc(h), h.score) for h in hits]
 
@@ -188,8 +190,6 @@ class ColrankVectorStore(VectorStore):
         ``k``); the core :meth:`~colrank.index.ColrankIndex.search_diverse` refuses it.
         """
         _no_extra(kwargs, "max_marginal_relevance_search")
-        if len(self.index) == 0:
-            return []
         fetch_k = max(fetch_k, k) if isinstance(fetch_k, int) and isinstance(k, int) else fetch_k
         hits = self.index.search_diverse(query, k, fetch_k, lambda_mult, filter)
         return [_doc(h) for h in hits]
@@ -220,6 +220,28 @@ class ColrankVectorStore(VectorStore):
         store.add_texts(texts, metadatas, ids=ids)
         return store
 
+    @classmethod
+    def from_documents(  # type: ignore[override]
+        cls,
+        documents: list[Document],
+        embedding: Embeddings | None = None,
+        *,
+        config: ColrankConfig | None = None,
+        **kwargs: Any,
+    ) -> ColrankVectorStore:
+        """A new store over LangChain documents (ids kept); ``embedding`` as in :meth:`from_texts`.
+
+        Unlike other stores, ``embedding`` may be left out: colrank encodes with its own models.
+        """
+        return cls.from_texts(
+            [d.page_content for d in documents],
+            embedding,
+            [dict(d.metadata) for d in documents],
+            ids=[d.id or _new_id() for d in documents],
+            config=config,
+            **kwargs,
+        )
+
     def save(self, path: str | Path) -> Path:
         """Save the index atomically (see :meth:`ColrankIndex.save`)."""
         return self.index.save(path)
@@ -230,11 +252,33 @@ class ColrankVectorStore(VectorStore):
         path: str | Path,
         config: ColrankConfig | None = None,
         *,
+        embedding: Embeddings | None = None,
         trust_models: bool = False,
         **kwargs: Any,
     ) -> ColrankVectorStore:
-        """Open a saved index (from either framework, or the CLI) as a vector store."""
-        return cls(ColrankIndex.load(path, config, trust_models=trust_models), **kwargs)
+        """Open a saved index (from either framework, or the CLI) as a vector store.
+
+        A store built with your own ``embedding`` needs it again here: its stored vectors
+        were made with it.
+        """
+        dense = EmbeddingsEncoder(embedding) if embedding is not None else None
+        try:
+            index = ColrankIndex.load(
+                path,
+                config,
+                dense_encoder=dense,
+                trust_models=trust_models,  # type: ignore[arg-type]
+            )
+        except ModelMismatchError as exc:
+            if embedding is None and f"'{EMBEDDINGS_PREFIX}" in str(exc):
+                raise ModelMismatchError(
+                    f"{exc}. It was built with your own LangChain Embeddings: pass them "
+                    "again, ColrankVectorStore.load(path, embedding=...)"
+                ) from exc
+            raise
+        store = cls(index, **kwargs)
+        store._embedding = embedding
+        return store
 
 
 def _no_extra(kwargs: dict[str, Any], method: str) -> None:
@@ -243,8 +287,6 @@ def _no_extra(kwargs: dict[str, Any], method: str) -> None:
 
 
 def _new_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex
 
 

@@ -45,7 +45,6 @@ from colrank.config import ColrankConfig, with_model
 from colrank.errors import InvalidFilterError
 from colrank.index import ColrankIndex
 from colrank.metadata import to_json_metadata
-from colrank.rerank.ranker import TextRanker
 from colrank.results import stage_scores, with_scores
 from colrank.validation import recall_depth
 
@@ -155,7 +154,7 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
 
 
 class ColrankRetriever(BaseRetriever):
-    """FAISS dense recall + ColBERT MaxSim rerank, as a LlamaIndex retriever.
+    """Hybrid recall (dense + BM25) + ColBERT MaxSim rerank, as a LlamaIndex retriever.
 
     ``NodeWithScore.score`` is the final score (by default the calibrated score of dense,
     BM25 and ColBERT evidence, comparable across queries; docs/search.md);
@@ -250,7 +249,9 @@ class ColrankRerank(BaseNodePostprocessor):
     content hash across queries. ``NodeWithScore.score`` is the same quantity as
     :class:`ColrankRetriever`'s (by default the calibrated score, comparable across
     queries; docs/search.md); nodes the index already holds use their stored
-    embeddings. Returns new ``NodeWithScore`` objects; with ``keep_retrieval_score``
+    embeddings and get the retriever's exact score. Without an ``index`` there are no
+    corpus statistics, so the score leaves BM25 out and does not compare with an
+    index's scores. Returns new ``NodeWithScore`` objects; with ``keep_retrieval_score``
     the previous score goes to a copy of the node's metadata.
 
     Example:
@@ -266,23 +267,27 @@ class ColrankRerank(BaseNodePostprocessor):
         default=None, description="ColBERT model (hub id, path or alias); None: from config/env."
     )
     device: str | None = Field(default=None, description="auto, cpu, cuda[:N] or mps.")
+    config: ColrankConfig | None = Field(
+        default=None,
+        description="Model settings when no index is given (default: from the environment).",
+    )
     keep_retrieval_score: bool = Field(
         default=False, description="Keep the previous score in metadata['retrieval_score']."
     )
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.EMBED, description="Which node content is scored."
     )
-    _ranker: TextRanker = PrivateAttr()
+    _index: ColrankIndex = PrivateAttr()
 
     def __init__(self, index: ColrankIndex | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if index is not None:
-            if self.model or self.device:
-                raise ValueError("pass model/device or an index, not both")
-            self._ranker = index.ranker
-        else:
-            config = with_model(ColrankConfig.from_env(), self.model, self.device)
-            self._ranker = TextRanker.from_config(config)
+            if self.model or self.device or self.config:
+                raise ValueError("pass model/device/config or an index, not both")
+            self._index = index
+        else:  # an empty index: every node is encoded (and cached)
+            config = with_model(self.config or ColrankConfig.from_env(), self.model, self.device)
+            self._index = ColrankIndex(config)
 
     @classmethod
     def class_name(cls) -> str:
@@ -294,7 +299,7 @@ class ColrankRerank(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if query_bundle is None:
             raise ValueError("ColrankRerank needs a query_bundle (the query to rerank for).")
-        model_name = self._ranker.encoders.names[1]
+        model_name = self._index.encoders.names[1]
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=model_name
@@ -310,9 +315,15 @@ class ColrankRerank(BaseNodePostprocessor):
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            texts = self._scored_texts([n.node for n in nodes])
-            docs = [ColrankDocument(t, n.node.node_id) for t, n in zip(texts, nodes, strict=True)]
-            hits = self._ranker.rank(query_bundle.query_str, docs, k=self.top_n)
+            # a node the index holds (same id and text) is scored from its stored embeddings
+            docs = [
+                ColrankDocument(n.node.get_content(metadata_mode=MetadataMode.NONE), n.node.node_id)
+                for n in nodes
+            ]
+            encode = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
+            hits = self._index.rerank(
+                query_bundle.query_str, docs, k=self.top_n, encode_texts=encode
+            )
             reranked = [
                 self._rescored(nodes[int(h.position)], h.score)  # type: ignore[arg-type]
                 for h in hits
@@ -320,25 +331,6 @@ class ColrankRerank(BaseNodePostprocessor):
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
-
-    def _scored_texts(self, nodes: list[BaseNode]) -> list[str]:
-        """The text to score each node by.
-
-        A node's own text when the index holds it under its id (so its stored
-        embeddings are used and it scores as the retriever scored it), else its
-        ``metadata_mode`` content.
-        """
-        plain = [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
-        stored: dict[str, str] = {}
-        backend = self._ranker.backend
-        if backend is not None:
-            with backend.read() as view:
-                found = view.iids_for([n.node_id for n in nodes])
-                stored = {d.id: d.text for d in view.documents(list(found.values()))}
-        return [
-            text if stored.get(n.node_id) == text else n.get_content(self.metadata_mode)
-            for n, text in zip(nodes, plain, strict=True)
-        ]
 
     def _rescored(self, original: NodeWithScore, score: float) -> NodeWithScore:
         node = original.node

@@ -7,28 +7,29 @@ source document, and each query runs colrank's two-stage search *inside* the sto
 ``VectorStoreIndex.as_query_engine()`` gets the ColBERT rerank with no postprocessor.
 
 The store encodes nodes and queries itself (dense + ColBERT), so it asks LlamaIndex for
-no query embedding (``is_embedding_query = False``). ``VectorStoreIndex`` still embeds
-inserted nodes with its ``embed_model``; pass ``embed_model=store.embed_model`` (colrank's
-own dense encoder; those vectors are not stored, colrank encodes each node once more) or
-any local model, so that LlamaIndex does not reach for its OpenAI default.
+no query embedding (``is_embedding_query = False``). ``VectorStoreIndex`` still calls an
+``embed_model`` on inserted nodes (OpenAI's when none is set): :meth:`ColrankVectorStore.as_index`
+builds the index with ``store.embed_model``, which encodes nothing, so each node is
+encoded once, by colrank, and no OpenAI package is asked for.
 
 Example:
-    >>> from llama_index.core import StorageContext, VectorStoreIndex  # doctest: +SKIP
     >>> store = ColrankVectorStore(config=ColrankConfig.offline())     # doctest: +SKIP
-    >>> index = VectorStoreIndex.from_documents(                         # doctest: +SKIP
-    ...     docs, storage_context=StorageContext.from_defaults(vector_store=store),
-    ...     embed_model=store.embed_model)
+    >>> index = store.as_index(docs)                                   # doctest: +SKIP
     >>> index.as_query_engine(llm=llm).query("why does bread rise?")    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import BaseNode, Document
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -42,18 +43,23 @@ from colrank.index import ColrankIndex
 from colrank.integrations.llama_index import NODE_ID_KEY, node_row, stored_node, to_colrank_filter
 from colrank.validation import recall_depth
 
+PLACEHOLDER = (0.0,)  # what ColrankEmbedding answers: the store encodes nodes itself
 _DEFAULT_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID)
 _LEXICAL_MODES = (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE)
 
 
 class ColrankEmbedding(BaseEmbedding):
-    """colrank's dense encoder as a LlamaIndex embedding model (for ``embed_model=``)."""
+    """The ``embed_model`` for a colrank store: it answers LlamaIndex and encodes nothing.
 
-    _index: ColrankIndex = PrivateAttr()
+    ``VectorStoreIndex`` embeds every node with its ``embed_model`` before handing it to
+    the store, and falls back to OpenAI when none is set. A colrank store encodes each
+    node itself (dense and ColBERT in one backbone call) and needs no query embedding,
+    so those vectors would never be used: this model gives LlamaIndex a one-number
+    placeholder instead, and nothing is encoded twice. Use it with colrank stores only.
+    """
 
     def __init__(self, index: ColrankIndex, **kwargs: Any) -> None:
-        super().__init__(model_name=index.encoders.names[0], **kwargs)
-        self._index = index
+        super().__init__(model_name=f"colrank-store:{index.encoders.names[0]}", **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
@@ -61,16 +67,16 @@ class ColrankEmbedding(BaseEmbedding):
         return "ColrankEmbedding"
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embeddings([query])[0]
+        return list(PLACEHOLDER)
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([text])[0]
+        return list(PLACEHOLDER)
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._index.dense_encoder.encode(texts, progress=False).tolist()
+        return [list(PLACEHOLDER) for _ in texts]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
+        return list(PLACEHOLDER)
 
 
 class ColrankVectorStore(BasePydanticVectorStore):
@@ -113,8 +119,34 @@ class ColrankVectorStore(BasePydanticVectorStore):
 
     @property
     def embed_model(self) -> ColrankEmbedding:
-        """Colrank's dense encoder as a LlamaIndex embedding model."""
+        """The ``embed_model`` to give LlamaIndex with this store (encodes nothing itself)."""
         return ColrankEmbedding(self._index)
+
+    def node_parser(self, overlap: int = 32) -> SentenceSplitter:
+        """A splitter whose chunks fit colrank's ColBERT document length, in its tokens.
+
+        LlamaIndex's default ``chunk_size=1024`` makes chunks that colrank would cut at
+        ``document_length`` (256 tokens for the offline model).
+        """
+        colbert = self._index.colbert_encoder
+        tokenizer = colbert.model.tokenizer
+        size = colbert.document_length - 8  # room for the special and marker tokens
+        return SentenceSplitter(
+            chunk_size=size, chunk_overlap=min(overlap, size // 4), tokenizer=tokenizer.tokenize
+        )
+
+    def as_index(self, documents: Sequence[Document] = (), **kwargs: Any) -> VectorStoreIndex:
+        """A ``VectorStoreIndex`` over this store, holding ``documents``.
+
+        No embedding model is needed (LlamaIndex asks for none, and no OpenAI package), each
+        node is encoded once, by colrank, and documents are split by :meth:`node_parser`
+        unless ``transformations=`` says otherwise. Other ``kwargs`` go to
+        ``VectorStoreIndex``.
+        """
+        kwargs.setdefault("embed_model", self.embed_model)
+        kwargs.setdefault("transformations", [self.node_parser()])
+        context = StorageContext.from_defaults(vector_store=self)
+        return VectorStoreIndex.from_documents(list(documents), storage_context=context, **kwargs)
 
     # ---------------------------------------------------------------- writes
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
@@ -123,12 +155,25 @@ class ColrankVectorStore(BasePydanticVectorStore):
         if not nodes:
             return []
         rows = [node_row(n) for n in nodes]
+        self._warn_if_cut([r.encode_text for r in rows])
         return self._index.upsert(
             [r.text for r in rows],
             [r.metadata for r in rows],
             [r.id for r in rows],
             encode_texts=[r.encode_text for r in rows],
         )
+
+    def _warn_if_cut(self, texts: list[str]) -> None:
+        colbert = self._index.colbert_encoder
+        cut = colbert.count_truncated(texts)
+        if cut:
+            warnings.warn(
+                f"{cut} of {len(texts)} nodes are longer than colrank's document_length="
+                f"{colbert.document_length} ColBERT tokens and are cut there; split documents "
+                "with store.node_parser() (or SentenceSplitter(chunk_size=...) below that), "
+                "or build with store.as_index(documents)",
+                stacklevel=3,
+            )
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Remove every node of the source document ``ref_doc_id``."""

@@ -214,7 +214,7 @@ def run_batches(
         fn: maps a list of indices to one result per index, in that order.
         n_items: total number of items (default: the indices' count).
         on_oom: called after each out-of-memory error (e.g. to empty the cache).
-        progress: show a tqdm bar counting items.
+        progress: show a tqdm bar counting items (never for a single batch).
         desc: the bar's label.
     """
     total = n_items if n_items is not None else sum(len(b) for b in batches)
@@ -222,7 +222,8 @@ def run_batches(
     done = [False] * total
     queue: deque[list[int]] = deque(list(b) for b in batches if b)
     cap: int | None = None
-    with tqdm(total=total, desc=desc, disable=not progress, unit="text") as bar:
+    one_step = len(queue) <= 1  # a bar for a few texts is noise (and ends as it starts)
+    with tqdm(total=total, desc=desc, disable=not progress or one_step, unit="text") as bar:
         while queue:
             batch = queue.popleft()
             if cap is not None and len(batch) > cap:

@@ -227,6 +227,12 @@ class ColbertEncoder(_BatchedEncoder):
         with model_lock(self.model):
             return self._encode_documents(texts, progress, pool_factor)
 
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` exceed :attr:`document_length` (cut when encoded)."""
+        with model_lock(self.model):
+            raw = _token_lengths(self.model.tokenizer, texts)
+        return sum(n + 1 > self.document_length for n in raw)
+
     def document_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens each document is encoded with (marker included), warning on truncation."""
         raw = _token_lengths(self.model.tokenizer, texts)

@@ -6,6 +6,7 @@ a stage did not score that document).
 
 Example:
     >>> import numpy as np
+    >>> from colrank.scoring.records import Recall
     >>> a = Recall(np.array([1, 2]), np.array([0.9, 0.8]), np.array([0.9, 0.8]), np.full(2, np.nan))
     >>> b = Recall(np.array([3, 1]), np.array([7.0, 2.0]), np.full(2, np.nan), np.array([7.0, 2.0]))
     >>> fuse_hybrid(a, b, n=3, method="rrf").iids.tolist()
@@ -14,50 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from colrank.rank.fusion import calibrated, interpolate, rrf
-
-
-@dataclass(frozen=True)
-class Recall:
-    """One query's candidates in first-stage order.
-
-    ``bm25_max`` is the largest BM25 score any document could get for the query
-    (:meth:`colrank.lexical_index.BM25Index.query_max`; NaN when BM25 took no part).
-    """
-
-    iids: np.ndarray
-    first: np.ndarray
-    dense: np.ndarray
-    bm25: np.ndarray
-    bm25_max: float = float("nan")
-
-    @property
-    def bm25_share(self) -> np.ndarray:
-        """BM25 as a share of the query's largest possible score (see :func:`bm25_share`)."""
-        return bm25_share(self.bm25, self.bm25_max)
-
-    @classmethod
-    def empty(cls) -> Recall:
-        """No candidates."""
-        nothing = np.zeros(0, dtype=np.float64)
-        return cls(np.zeros(0, dtype=np.int64), nothing, nothing, nothing)
-
-
-def bm25_share(bm25: np.ndarray, bm25_max: float) -> np.ndarray:
-    """BM25 / the query's largest possible BM25, in [0, 1]; NaN where unscored.
-
-    A query none of whose terms is in the corpus has no lexical evidence: 0 for all.
-    """
-    bm25 = np.asarray(bm25, dtype=np.float64)
-    if not np.isfinite(bm25_max):
-        return np.full(len(bm25), np.nan)
-    if bm25_max <= 0:
-        return np.where(np.isfinite(bm25), 0.0, np.nan)
-    return bm25 / bm25_max
+from colrank.scoring.fusion import calibrated, interpolate, rrf
+from colrank.scoring.records import Recall, bm25_share
 
 
 def from_dense(scores: np.ndarray, iids: np.ndarray) -> Recall:
@@ -120,4 +81,4 @@ def fuse_hybrid(
     )
 
 
-__all__ = ["Recall", "bm25_share", "from_bm25", "from_dense", "fuse_hybrid"]
+__all__ = ["from_bm25", "from_dense", "fuse_hybrid"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from colrank.config import SearchConfig
-from colrank.recall.candidates import Recall, from_bm25, from_dense, fuse_hybrid
+from colrank.recall.candidates import from_bm25, from_dense, fuse_hybrid
+from colrank.scoring.records import Recall
 from colrank.store.base import ReadView
 from colrank.store.filters import Filter
 from colrank.timing import Timings, timed

@@ -1,50 +1,31 @@
-"""Step 2 of a search: ColBERT MaxSim over the candidates' *stored* token codes.
+"""The ColBERT stage: MaxSim over the candidates' *stored* token codes (or tokens in hand).
 
 Codes are fetched by id from the read view, decoded block by block inside
 :func:`~colrank.rerank.maxsim.maxsim_flat` and scored against the query tokens; no
-document is encoded at query time.
+stored document is encoded at query time. Documents from outside the index are scored
+from their encoded tokens (:func:`score_embeddings`); :func:`score_mixed` does both
+for one candidate list.
 
 Example:
-    >>> import numpy as np, torch
-    >>> best = np.array([[0.5, 1.0], [0.25, 0.25]])
-    >>> ColbertScores.from_best(best).total.tolist(), ColbertScores.from_best(best).mean.tolist()
-    ([1.5, 0.5], [0.75, 0.25])
+    >>> import numpy as np
+    >>> query = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    >>> doc = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    >>> score_embeddings(query, [doc]).total.round(3).tolist()
+    [1.8]
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from colrank.models.device import one_torch_thread
 from colrank.rerank.maxsim import maxsim_flat
+from colrank.scoring.records import ColbertScores
 from colrank.store.base import ReadView
 from colrank.timing import Timings, timed
-
-
-@dataclass(frozen=True)
-class ColbertScores:
-    """MaxSim per candidate: ``total`` (the sum over query tokens) and ``mean`` (per token).
-
-    ``mean`` is the fixed-scale ColBERT score the calibrated fusion uses.
-    """
-
-    total: np.ndarray
-    mean: np.ndarray
-
-    @classmethod
-    def from_best(cls, best: np.ndarray) -> ColbertScores:
-        """From ``(N, Lq)`` per-query-token maxima."""
-        best = np.asarray(best, dtype=np.float64)
-        return cls(best.sum(axis=1), best.mean(axis=1))
-
-    @classmethod
-    def empty(cls) -> ColbertScores:
-        """No candidates."""
-        return cls(np.zeros(0), np.zeros(0))
 
 
 def score_stored(
@@ -97,4 +78,31 @@ def score_embeddings(
     return ColbertScores.from_best(best)
 
 
-__all__ = ["ColbertScores", "score_embeddings", "score_stored"]
+def score_mixed(
+    view: ReadView | None,
+    query_tokens: np.ndarray,
+    stored: np.ndarray,
+    outside: dict[int, np.ndarray],
+    compute_dtype: torch.dtype = torch.float32,
+    one_thread_rows: int = 0,
+) -> ColbertScores:
+    """MaxSim of candidates some of which are stored and some in hand.
+
+    ``stored[j]`` is candidate ``j``'s internal id (``-1``: not stored); ``outside[j]``
+    its token embeddings when it is not stored. A stored candidate scores exactly as in
+    a search (:func:`score_stored`).
+    """
+    total, mean = np.full(len(stored), np.nan), np.full(len(stored), np.nan)
+    rows = np.flatnonzero(stored >= 0)
+    if len(rows):
+        assert view is not None  # stored ids come from a view
+        found = score_stored(view, query_tokens, stored[rows], None, compute_dtype, one_thread_rows)
+        total[rows], mean[rows] = found.total, found.mean
+    others = sorted(outside)
+    if others:
+        found = score_embeddings(query_tokens, [outside[j] for j in others], compute_dtype)
+        total[others], mean[others] = found.total, found.mean
+    return ColbertScores(total, mean)
+
+
+__all__ = ["score_embeddings", "score_mixed", "score_stored"]

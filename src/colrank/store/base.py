@@ -31,15 +31,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from colrank.errors import InvalidInputError
+from colrank.errors import DuplicateIdError, InvalidInputError, UnknownIdError
 from colrank.store.filters import Filter
 from colrank.validation import check_choice
 
@@ -104,6 +105,27 @@ class WriteBatch:
     on_conflict: OnConflict = "error"
     missing: OnMissing = "error"
 
+    def settle(self, stored: Collection[str]) -> tuple[list[str], list[str]]:
+        """Apply the conflict and missing-id policy, given which of the batch's ids are stored.
+
+        Every backend calls this before it changes anything, so the errors and their
+        messages are the same everywhere. Returns ``(replaced, deleted)``: the upserted
+        ids that replace a stored document, and the deleted ids that are stored (once
+        each, in order). Raises :class:`~colrank.errors.DuplicateIdError` or
+        :class:`~colrank.errors.UnknownIdError` as ``on_conflict`` / ``missing`` say.
+        """
+        upserted = self.upserts.ids if self.upserts is not None else []
+        replaced = [i for i in upserted if i in stored]
+        if replaced and self.on_conflict == "error":
+            raise DuplicateIdError(
+                f"ids already in the index: {sorted(replaced)[:5]}; "
+                "use upsert (or on_conflict='replace') to replace them"
+            )
+        unknown = [i for i in self.deletes if i not in stored]
+        if unknown and self.missing == "error":
+            raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
+        return replaced, [i for i in dict.fromkeys(self.deletes) if i in stored]
+
     def __post_init__(self) -> None:
         if isinstance(self.deletes, str):
             raise InvalidInputError("deletes must be a list of ids (wrap a single id in a list)")
@@ -146,10 +168,8 @@ class StoreInfo:
     dense_model: str | None
     colbert_model: str | None
     dense_dim: int | None
-    colbert_dim: int | None
     codec: str
     pool_factor: int
-    dense_index: str
 
 
 @runtime_checkable
@@ -258,6 +278,23 @@ class StorageBackend(Protocol):
         """Replace every document's stored tokens with ``produce``'s, all at once.
 
         Searches see the old tokens until then; records the new codec, pooling and model.
+        """
+        ...
+
+    def save(self, root: Path, extra: dict[str, Any]) -> Path:
+        """Write the collection to the folder ``root``, ``extra`` in its manifest.
+
+        A backend whose every write is already durable (a database) raises
+        :class:`~colrank.errors.InvalidInputError`: there is nothing to save. An empty
+        collection is refused the same way.
+        """
+        ...
+
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Keep the index's settings with the collection.
+
+        A database keeps them at once (``ColrankIndex.open`` reads them back); a backend
+        that persists on :meth:`save` keeps them there instead and does nothing here.
         """
         ...
 

@@ -35,7 +35,7 @@ from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
-    DuplicateIdError,
+    InvalidInputError,
     UnknownIdError,
 )
 from colrank.store.base import (
@@ -100,10 +100,8 @@ class LocalBackend:
             dense_model=self._models[0],
             colbert_model=self._models[1],
             dense_dim=None if self._dense is None else self._dense.dim,
-            colbert_dim=None if tokens is None else tokens.dim,
             codec=self._codec if tokens is None else tokens.codec.name,
             pool_factor=self._pool_factor,
-            dense_index=self._dense_config.kind,
         )
 
     def stats(self) -> dict[str, Any]:
@@ -143,16 +141,7 @@ class LocalBackend:
         rows = batch.upserts
         with self._lock.writer():
             found = self._docs.iids_for([*(rows.ids if rows else []), *batch.deletes])
-            replaced = [i for i in (rows.ids if rows else []) if i in found]
-            if replaced and batch.on_conflict == "error":
-                raise DuplicateIdError(
-                    f"ids already in the index: {sorted(replaced)[:5]}; "
-                    "use upsert (or on_conflict='replace') to replace them"
-                )
-            unknown = [i for i in batch.deletes if i not in found]
-            if unknown and batch.missing == "error":
-                raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
-            deleted = [i for i in dict.fromkeys(batch.deletes) if i in found]
+            replaced, deleted = batch.settle(found)
             if rows is not None and len(rows):
                 self._check_rows(rows)
             remove = sorted({found[i] for i in (*replaced, *deleted)})
@@ -282,12 +271,17 @@ class LocalBackend:
         return self._dense, self._tokens
 
     # ----------------------------------------------------------- persistence
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Nothing now: a local collection keeps the index's settings at :meth:`save`."""
+
     def save(self, root: Path, extra: dict[str, Any]) -> Path:
         """Write an atomic snapshot under ``root`` (readers go on; writes wait).
 
         ``extra`` goes into the manifest beside the backend's own entries.
         """
         with self._lock.writer():
+            if self._dense is None or len(self._docs) == 0:
+                raise InvalidInputError("the index is empty: add documents before saving")
             dense, tokens = self._stores()
             manifest = {
                 "format": "colrank-index",

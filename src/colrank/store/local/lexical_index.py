@@ -3,21 +3,23 @@
 Documents are tokenized once, when added (``bm25s``'s tokenizer: stopwords and a
 Snowball stemmer), and kept as sparse term-frequency rows. BM25 weights are computed at
 query time from those counts and the *current* corpus statistics (document count,
-document frequencies, average length), which adds and deletes keep exact. So adding
-documents costs time in proportion to the new documents only, never a rebuild of the
-whole corpus, and scores always equal a fresh BM25 over the live documents.
+document frequencies, average length), which adds and deletes keep exact, so scores
+always equal a fresh BM25 over the live documents. An add tokenizes only the new
+documents, but appends their rows to the index's arrays by concatenation, which copies
+every array once per add (memory traffic in proportion to the whole index; no
+re-tokenizing, no rebuild): add in batches.
 
-Scoring is BM25 with Lucene's IDF, ``log(1 + (N - df + 0.5) / (df + 0.5))``, and
-``tf / (tf + k1 * (1 - b + b * len / avg_len))``, k1 = 1.5 and b = 0.75: the ``bm25s``
-defaults (the tests check the scores against ``bm25s``). Written here rather than with
+Scoring is :mod:`colrank.store.bm25`'s (Lucene's IDF, k1 = 1.5, b = 0.75: the ``bm25s``
+defaults; the tests check the scores against ``bm25s``). Written here rather than with
 ``bm25s.BM25`` because that index is static: it must be rebuilt from every text after
 each addition. Saved as numpy arrays plus a JSON vocabulary (no pickle).
 
 Example:
     >>> bm25 = BM25Index()
     >>> bm25.add([10, 11], ["the cat sat", "dogs bark loudly"])
-    >>> bm25.search("barking dog", k=1)[1].tolist()
-    [11]
+    >>> scores, query_max = bm25.scores_and_max("barking dog")
+    >>> bm25.top(scores, k=1)[1].tolist(), round(query_max, 3)
+    ([11], 1.386)
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from colrank.errors import CorruptIndexError
+from colrank.store.bm25 import K1, B, query_idf, texts_bm25
 
 BM25_DIR = "bm25"
 FORMAT = 2  # 1: a bm25s.BM25 directory (rebuilt from the document store when loaded)
 _ARRAYS = ("iids", "alive", "lengths", "indptr", "terms", "counts")
 _VOCAB_FILE = "vocab.json"
 _META_FILE = "bm25_colrank.json"
-K1, B = 1.5, 0.75
 # Languages bm25s has a stopword list for (others are tokenized without stopwords).
 STOPWORD_LANGUAGES = frozenset(
     [
@@ -56,29 +58,6 @@ STOPWORD_LANGUAGES = frozenset(
         "danish",
     ]
 )
-
-
-def lucene_idf(n_live: int | np.ndarray, df: int | np.ndarray) -> np.ndarray:
-    """BM25's IDF as Lucene (and bm25s) compute it: ``log(1 + (N - df + 0.5) / (df + 0.5))``."""
-    return np.log1p((n_live - np.asarray(df, dtype=np.float64) + 0.5) / (df + 0.5))
-
-
-def texts_bm25(
-    query_idf: Sequence[tuple[str, float]], token_lists: Sequence[Sequence[str]], avg_len: float
-) -> np.ndarray:
-    """BM25 of tokenised texts for ``(query token, idf)`` pairs, under a corpus's ``avg_len``.
-
-    Repeated query tokens count again, as in :meth:`BM25Index.scores`.
-    """
-    out = np.zeros(len(token_lists), dtype=np.float32)  # float32 sums, as the index's
-    for row, tokens in enumerate(token_lists):
-        bag = Counter(tokens)
-        norm = K1 * (1 - B + B * len(tokens) / max(avg_len, 1e-9))
-        for token, idf in query_idf:
-            tf = bag.get(token, 0)
-            if tf:
-                out[row] += np.float32(idf * tf / (tf + norm))
-    return out.astype(np.float64)
 
 
 def _stemmer(language: str):
@@ -208,14 +187,15 @@ class BM25Index:
             self._columns = rows.tocsc()
         return self._columns
 
-    def scores(self, query: str, allowed: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every indexed document (masked ones get -inf), in :attr:`ids` order."""
-        return self.scores_and_max(query, allowed)[0]
-
     def scores_and_max(
         self, query: str, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, float]:
-        """:meth:`scores` and :meth:`query_max` together (the query is tokenized once)."""
+        """BM25 of every document (masked: -inf), in :attr:`ids` order, and the query maximum.
+
+        The query maximum is the largest score any document could get (the sum of the
+        query's IDFs). Each term contributes ``idf * tf / (tf + norm)`` < ``idf``, so
+        ``score / query_max`` lies in [0, 1] and means the same for every query and candidate depth.
+        """
         terms = self._query_terms(query)
         out = np.zeros(len(self._iids), dtype=np.float32)
         n_live = len(self)
@@ -235,48 +215,29 @@ class BM25Index:
 
     def _query_terms(self, query: str) -> list[tuple[int, float]]:
         """``(term, idf)`` of each query token the corpus knows (repeats count again)."""
-        n_live = len(self)
-        out = []
-        for token in self._tokenize([query])[0]:
-            term = self._vocab.get(token)
-            if term is None or self._df[term] == 0:
-                continue
-            out.append((term, float(lucene_idf(n_live, self._df[term]))))
-        return out
-
-    def query_max(self, query: str) -> float:
-        """The largest score any document could get for ``query`` (the sum of its IDFs).
-
-        Each term contributes ``idf * tf / (tf + norm)`` < ``idf``, so ``score /
-        query_max`` lies in [0, 1] and means the same for every query and candidate depth.
-        """
-        return float(sum(idf for _, idf in self._query_terms(query)))
-
-    def score_texts(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """BM25 of texts that are not indexed, under this index's corpus statistics.
-
-        Equal to :meth:`scores` for a text that is indexed (same tokens, same length).
-        """
-        return self.score_texts_and_max(query, texts)[0]
+        terms = [self._vocab.get(token) for token in self._tokenize([query])[0]]
+        known = [t for t in terms if t is not None]
+        return query_idf(known, lambda term: int(self._df[term]), len(self))
 
     def score_texts_and_max(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
-        """:meth:`score_texts` and :meth:`query_max` together (the query is tokenized once)."""
+        """BM25 of texts not indexed, under this index's statistics, and the query maximum.
+
+        Equal to :meth:`scores_and_max`'s for a text that is indexed (same tokens, same length).
+        """
         if not len(self):
             return np.zeros(len(texts)), 0.0
-        n_live = len(self)
-        query_idf = [
-            (token, float(lucene_idf(n_live, self._df[self._vocab[token]])))
-            for token in self._tokenize([query])[0]
-            if token in self._vocab and self._df[self._vocab[token]] > 0
-        ]
-        top = float(sum(idf for _, idf in query_idf))
-        if not texts or not query_idf:
+        tokens = self._tokenize([query])[0]
+        pairs = query_idf(
+            tokens, lambda t: int(self._df[self._vocab[t]]) if t in self._vocab else 0, len(self)
+        )
+        top = float(sum(idf for _, idf in pairs))
+        if not texts or not pairs:
             return np.zeros(len(texts)), top
         avg_len = float(self._lengths[self._alive].mean())
-        return texts_bm25(query_idf, self._tokenize(texts), avg_len), top
+        return texts_bm25(pairs, self._tokenize(texts), avg_len), top
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k ``(scores, iids)`` of a :meth:`scores` array; zero-score documents are left out."""
+        """Top-k ``(scores, iids)`` of a :meth:`scores_and_max` array; zero-score ones left out."""
         k = min(k, int((scores > 0).sum()))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -285,7 +246,7 @@ class BM25Index:
         return scores[top], self._iids[top]
 
     def pick(self, scores: np.ndarray, iids: np.ndarray) -> np.ndarray:
-        """Entries of a :meth:`scores` array for the given ids (NaN when not indexed)."""
+        """Entries of a :meth:`scores_and_max` array for the given ids (NaN when not indexed)."""
         iids = np.asarray(iids, dtype=np.int64)
         if len(self._iids) == 0:
             return np.full(len(iids), np.nan)
@@ -294,13 +255,6 @@ class BM25Index:
         found = (pos < len(self._iids)) & (self._iids[pos_c] == iids)
         return np.where(found, scores[pos_c].astype(np.float64), np.nan)
 
-    def search(
-        self, query: str, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k ``(scores, iids)``; documents with no query term are not returned."""
-        return self.top(self.scores(query, allowed), k)
-
-    # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> list[str]:
         """Write live rows under ``directory/bm25``; returns paths relative to ``directory``.
 
@@ -339,4 +293,4 @@ class BM25Index:
         return index
 
 
-__all__ = ["B", "K1", "BM25Index", "lucene_idf", "texts_bm25"]
+__all__ = ["BM25Index"]

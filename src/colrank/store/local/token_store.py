@@ -139,15 +139,6 @@ class TokenStore:
         flat, lengths = self.gather_flat(iids)
         return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
-    def gather_padded(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, L_max, dim)`` float32 embeddings (zero padding) and ``(N,)`` lengths."""
-        docs = self.get(iids)
-        lengths = np.array([len(d) for d in docs], dtype=np.int64)
-        out = np.zeros((len(docs), int(lengths.max(initial=1)), self.dim), dtype=np.float32)
-        for row, doc in enumerate(docs):
-            out[row, : len(doc)] = doc
-        return out, lengths
-
     def gather_codes(self, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """``(T, width)`` encoded rows of the documents back to back, and their lengths.
 

@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,6 @@ from colrank.errors import (
     DimensionMismatchError,
     DuplicateIdError,
     InvalidInputError,
-    UnknownIdError,
 )
 from colrank.store.base import (
     DocumentRows,
@@ -178,10 +178,8 @@ class PostgresBackend:
             dense_model=m.get("dense_model"),
             colbert_model=m.get("colbert_model"),
             dense_dim=m.get("dense_dim"),
-            colbert_dim=m.get("colbert_dim"),
             codec=m.get("codec", self._wanted["codec"]),
             pool_factor=int(m.get("pool_factor", self._wanted["pool_factor"])),
-            dense_index="exact" if self.exact else "hnsw",
         )
 
     def stats(self) -> dict[str, Any]:
@@ -310,9 +308,7 @@ class PostgresBackend:
             prepared["dense_type"] = manifest["dense_type"]
             prepared["reference"] = float(manifest["bm25_reference_length"])
         elif manifest is None:  # nothing stored yet: only deletes
-            unknown = list(batch.deletes)
-            if unknown and batch.missing == "error":
-                raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
+            batch.settle(())
             return WriteResult(deleted=[])
         t = self.tables
         found = dict(
@@ -321,16 +317,7 @@ class PostgresBackend:
                 [[*upsert_ids, *batch.deletes]],
             ).fetchall()
         )
-        replaced = [i for i in upsert_ids if i in found]
-        if replaced and batch.on_conflict == "error":
-            raise DuplicateIdError(
-                f"ids already in the index: {sorted(replaced)[:5]}; "
-                "use upsert (or on_conflict='replace') to replace them"
-            )
-        unknown = [i for i in batch.deletes if i not in found]
-        if unknown and batch.missing == "error":
-            raise UnknownIdError(f"ids not in the index: {unknown[:5]}")
-        deleted = [i for i in dict.fromkeys(batch.deletes) if i in found]
+        replaced, deleted = batch.settle(found)
         remove = sorted({found[i] for i in (*replaced, *deleted)})
         schema.delete_rows(conn, t, remove)
         if rows is not None and prepared is not None and len(rows):
@@ -349,6 +336,13 @@ class PostgresBackend:
         added = [i for i in upsert_ids if i not in found]
         return WriteResult(added=added, replaced=replaced, deleted=deleted)
 
+    def save(self, root: Path, extra: dict[str, Any]) -> Path:
+        """Refused: the database is the persistence, every write is already committed."""
+        raise InvalidInputError(
+            "this index lives in a database, which is its persistence: every write is "
+            "already committed; there is nothing to save"
+        )
+
     def save_config(self, config: dict[str, Any]) -> None:
         """Keep the index's settings in the manifest (what ``ColrankIndex.open`` reads back).
 
@@ -357,10 +351,12 @@ class PostgresBackend:
         """
         if config == self._saved_config:
             return
-        with self._pool.connection() as conn, conn.transaction():
-            if schema.read_manifest(conn, self.collection) is None:
-                return
-            schema.update_manifest(conn, self.collection, {"config": config})
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                if schema.read_manifest(conn, self.collection) is None:
+                    return
+                schema.update_manifest(conn, self.collection, {"config": config})
+            self.replicas.committed(conn)
         self._saved_config = config
         self._manifest = None
 
@@ -379,18 +375,15 @@ class PostgresBackend:
         with self.read() as view:
             iids = sorted(view.iids_for(view.ids()).values())
             old_codec = view.codec
-        with self._pool.connection() as conn, conn.transaction():
-            self._lock_writes(conn)
-            recoding.rewrite(
-                conn,
-                self.collection,
-                iids,
-                old_codec,
-                produce,
-                {"codec": codec, "pool_factor": pool_factor, "colbert_model": colbert_model},
-                step=step,
-                on_progress=on_progress,
-            )
+        settings = {"codec": codec, "pool_factor": pool_factor, "colbert_model": colbert_model}
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                self._lock_writes(conn)
+                recoding.rewrite(
+                    conn, self.collection, iids, old_codec, produce, settings,
+                    step=step, on_progress=on_progress,
+                )  # fmt: skip
+            self.replicas.committed(conn)
         self._manifest = None
 
     def drop(self) -> None:

@@ -261,7 +261,7 @@ def upgrade(conn: Any, collection: str, manifest: dict[str, Any]) -> dict[str, A
 
 def impact_sql(tf: str, length: str, reference: float) -> str:
     """SQL for a posting's impact (see :func:`colrank.store.postgres.schema.impacts`)."""
-    from colrank.store.local.lexical_index import K1, B
+    from colrank.store.bm25 import K1, B
 
     return f"{tf} / ({tf} + {K1} * (1 - {B} + {B} * {length} / {float(reference)!r}))"
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from colrank.store.local.lexical_index import K1, B
+from colrank.store.bm25 import K1, B
 
 Rows = Callable[..., list[tuple[Any, ...]]]
 

@@ -170,7 +170,7 @@ def impacts(tf: np.ndarray, lengths: np.ndarray, reference: float) -> np.ndarray
     reference length is fixed when the collection is made, so a posting's impact never
     changes and the index stays valid as the collection grows.
     """
-    from colrank.store.local.lexical_index import K1, B
+    from colrank.store.bm25 import K1, B
 
     tf = np.asarray(tf, dtype=np.float64)
     return (tf / (tf + K1 * (1 - B + B * np.asarray(lengths) / reference))).astype(np.float32)

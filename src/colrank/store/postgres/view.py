@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from colrank.store.base import LexicalResult, StoredDoc
+from colrank.store.bm25 import query_idf, texts_bm25
 from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
-from colrank.store.local.lexical_index import lucene_idf, texts_bm25
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
 from colrank.store.postgres.lexical import candidates_sql, exact_scores, top_per_term
 
@@ -171,8 +171,7 @@ class PostgresReadView:
         if not tokens or not n_docs:
             return [], 0.0
         df = {r[2]: r[3] for r in rows if r[2] is not None}
-        pairs = [(t, float(lucene_idf(n_docs, df[t]))) for t in tokens if df.get(t)]
-        return pairs, total / n_docs
+        return query_idf(tokens, df.get, n_docs), total / n_docs
 
     def lexical_search(
         self,

@@ -1,4 +1,4 @@
-"""The engine end to end with a tiny random model (fast, offline)."""
+"""ColrankIndex (the facade) end to end with a tiny random model (fast, offline)."""
 
 from __future__ import annotations
 
@@ -378,7 +378,7 @@ def test_recode_tokens_shrinks_storage_and_survives_save_load(
     assert loaded.stats()["codec"] == "int8" and len(loaded) == len(tiny_index)
 
 
-def test_saved_search_settings_are_the_users_choices_not_old_defaults(
+def test_saved_search_settings_are_the_users_choices_not_defaults(
     tiny_index: ColrankIndex, tiny_config, tmp_path
 ) -> None:
     import json
@@ -389,18 +389,6 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
     snapshot = current_snapshot(tmp_path / "plain")
     manifest = json.loads((snapshot / "manifest.json").read_text())
     assert manifest["config"]["search"] == {}  # defaults are not frozen into the index
-    # an index saved by an earlier colrank stored that day's defaults in full: read as unset
-    manifest["config"]["search"] = {
-        "colbert_weight": 0.5,
-        "cross_encoder_model": None,
-        "cross_encoder_top": 20,
-        "first_stage": "hybrid",
-        "hybrid_dense_weight": 0.5,
-        "hybrid_fusion": "rrf",
-        "rerank_fusion": "interpolate",
-        "rrf_k": 60,
-    }
-    (snapshot / "manifest.json").write_text(json.dumps(manifest))
     assert ColrankIndex.load(tmp_path / "plain", trust_models=True).config.search == SearchConfig()
     # a setting the user chose survives save and load
     chosen = ColrankIndex.load(tmp_path / "plain", trust_models=True)
@@ -414,12 +402,22 @@ def test_saved_search_settings_are_the_users_choices_not_old_defaults(
 
 def test_unfused_reranking_of_outside_documents_scores_by_maxsim_alone(tiny_index) -> None:
     from colrank.config import SearchConfig
-    from colrank.rerank.ranker import TextRanker
 
     docs = ["FAISS searches vectors.", "Bread needs yeast.", "ColBERT uses MaxSim."]
-    plain = TextRanker(tiny_index.encoders, SearchConfig(rerank_fusion="none")).rank("yeast", docs)
-    fused = TextRanker(tiny_index.encoders).rank("yeast", docs)
+    unfused = tiny_index.config.model_copy(update={"search": SearchConfig(rerank_fusion="none")})
+    plain = ColrankIndex(unfused).rerank("yeast", docs)  # empty indexes: outside documents
+    fused = ColrankIndex(tiny_index.config).rerank("yeast", docs)
     assert all(h.score == h.colbert_score and h.dense_score is None for h in plain)
     by_position = {h.position: h.colbert_score for h in fused}
     for h in plain:  # the same tokens, with or without the dense vectors beside them
         assert h.colbert_score == pytest.approx(by_position[h.position], abs=1e-5)
+
+
+def test_a_few_documents_show_no_progress_bar(tiny_config, capsys) -> None:
+    runtime = tiny_config.runtime.model_copy(update={"show_progress": True})
+    index = ColrankIndex(tiny_config.model_copy(update={"runtime": runtime}))
+    index.add(["one", "two", "three"])
+    assert "%|" not in capsys.readouterr().err  # one batch: no bar
+    many = [f"document number {i} " * 20 for i in range(40)]  # several token-budget batches
+    index.add(many)
+    assert "%|" in capsys.readouterr().err
