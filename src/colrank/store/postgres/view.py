@@ -24,7 +24,7 @@ from colrank.store.bm25 import query_idf, texts_bm25
 from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
-from colrank.store.postgres.lexical import candidates_sql, exact_scores, top_per_term
+from colrank.store.postgres.lexical import Scorer, candidates_sql, top_k
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -182,8 +182,9 @@ class PostgresReadView:
     ) -> LexicalResult:
         """BM25 top-``n`` among the matching documents, and the scores of ``also``.
 
-        Each term's postings are read best-first up to ``max(n, bm25_depth)``; those
-        candidates and ``also`` get exact scores (:mod:`colrank.store.postgres.lexical`).
+        Each term's postings are read best-first up to ``max(n, bm25_depth)``; the top
+        ``n`` of those documents, and ``also``, get exact scores
+        (:mod:`colrank.store.postgres.lexical`).
         """
         also_ids = [] if also is None else [int(i) for i in also]
         pairs, avg = self._query_idf(query) if self._m is not None else ([], 0.0)
@@ -199,13 +200,22 @@ class PostgresReadView:
         where, params = self._where(filter) if filter else (None, [])
         depth = max(n, self._b.bm25_depth)
         sql, values = candidates_sql(self._sources, sorted(weights), depth, where, params)
-        found = top_per_term(self._rows(sql, values), depth)
-        scored = exact_scores(self._rows, self._t.terms, weights, [*found, *also_ids], avg)
-        iids = np.array(found, dtype=np.int64)
-        scores = np.array([scored[i] for i in found], dtype=np.float64)
-        order = np.lexsort((iids, -scores))[:n]  # best first, ties by internal id
-        also_scores = np.array([scored.get(i, 0.0) for i in also_ids], dtype=np.float64)
-        return LexicalResult(scores[order].astype(np.float32), iids[order], top, also_scores)
+        best, also_scores = top_k(
+            self._rows,
+            self._t.terms,
+            self._rows(sql, values, binary=True),
+            Scorer(weights, avg),
+            depth,
+            n,
+            float(self._m["bm25_reference_length"]),
+            also_ids,
+        )
+        return LexicalResult(
+            np.array([s for _, s in best], dtype=np.float32),
+            np.array([i for i, _ in best], dtype=np.int64),
+            top,
+            np.array([also_scores[i] for i in also_ids], dtype=np.float64),
+        )
 
     def lexical_score_texts(self, query: str, texts: Sequence[str]) -> tuple[np.ndarray, float]:
         """BM25 of outside texts under this collection's statistics."""
