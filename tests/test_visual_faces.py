@@ -119,3 +119,33 @@ def test_retrieved_nodes_keep_scores_hidden_from_the_llm(visual_config, page_fil
     node = result[0].node
     assert "colbert_score" in node.metadata
     assert "colbert_score" in node.excluded_llm_metadata_keys
+
+
+def test_cli_indexes_a_folder_of_pdfs_and_images(visual_config, page_files, tmp_path, capsys):
+    import json
+
+    from colrank.cli import main
+
+    pdf, _ = page_files
+    folder = pdf.parent
+    model = [
+        "--dense-model",
+        visual_config.models.dense_model,
+        "--colbert-model",
+        visual_config.models.colbert_model,
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    target = tmp_path / "pages-index"
+    assert main(["index", str(folder), str(target), *model]) == 0
+    assert "indexed 4 documents" in capsys.readouterr().out  # 3 PDF pages + 1 image
+    args = ["search", "--trust-models", str(target), "anything", "-k", "4", "--json"]
+    assert main([*args, "--first-stage", "visual"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert {(h["metadata"].get("page")) for h in hits} == {1, 2, 3, None}
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.pdf").write_bytes(b"%PDF-1.4 no")
+    assert main(["index", str(broken), str(tmp_path / "never"), *model]) == 2
+    assert not (tmp_path / "never").exists()
