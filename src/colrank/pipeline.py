@@ -210,6 +210,8 @@ class SearchPipeline:
                 self.encoders.maxsim_dtype,
                 self._one_thread_rows(),
             )
+            if visual:  # the visual first stage's score is the MaxSim per query token
+                r = replace(r, first=colbert.mean)
             return rank_candidates(
                 query,
                 r,
