@@ -249,3 +249,14 @@ def test_a_text_query_over_pages_without_text_says_what_to_do(visual_config, tmp
         index.search("where is the invoice total?")
     assert len(index.search("where is the invoice total?", k=2, first_stage="visual")) == 2
     assert len(index) == 2
+
+
+def test_rerank_scores_stored_pages_and_refuses_outside_ones(page_index):
+    from colrank import Document
+
+    hits = page_index.search(QUERY, k=4, candidates=4)
+    docs = [Document(h.text, h.id, h.metadata) for h in hits]
+    again = {h.id: h.score for h in page_index.rerank(QUERY, docs)}
+    assert again == pytest.approx({h.id: h.score for h in hits}, abs=1e-6)
+    with pytest.raises(InvalidImageError, match="visual model"):
+        page_index.rerank(QUERY, [Document("a page that is not stored", "elsewhere")])
