@@ -20,21 +20,11 @@ from colrank.errors import (
     InvalidInputError,
 )
 from colrank.metadata import to_json_metadata
+from colrank.storable import check_storable
 
 MAX_QUERY_CHARS = 4096
 """Longer queries are cut here, with a warning: the ColBERT query keeps 32 tokens and the
 dense encoder 256, so the rest would only slow BM25 down."""
-
-
-def _check_encodable(text: str, what: str) -> None:
-    """Text that is valid UTF-8 once encoded (a lone surrogate is not)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"{what} holds a lone surrogate ({text[exc.start]!r} at position {exc.start}), "
-            "which is not text; decode your input with errors='replace' first"
-        ) from None
 
 
 def check_query(query: Any) -> str:
@@ -44,7 +34,7 @@ def check_query(query: Any) -> str:
     stripped = query.strip()
     if not stripped:
         raise EmptyQueryError("query is empty; pass a question or keywords to search for")
-    _check_encodable(stripped, "the query")
+    check_storable(stripped, "the query")
     if len(stripped) > MAX_QUERY_CHARS:
         warnings.warn(
             f"query of {len(stripped)} characters cut to {MAX_QUERY_CHARS}; the encoders keep "
@@ -115,7 +105,7 @@ def check_texts(texts: Any) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is a {type(text).__name__}, not a string")
         if not text.strip():
             raise InvalidInputError(f"texts[{i}] is empty; remove empty documents before adding")
-        _check_encodable(text, f"texts[{i}]")
+        check_storable(text, f"texts[{i}]")
     return list(texts)
 
 
@@ -141,6 +131,7 @@ def check_ids(ids: Any, n: int) -> list[str]:
     for i, doc_id in enumerate(ids):
         if not isinstance(doc_id, str) or not doc_id:
             raise InvalidInputError(f"ids[{i}] must be a non-empty string, not {doc_id!r}")
+        check_storable(doc_id, f"ids[{i}]")
     repeated = [doc_id for doc_id, count in Counter(ids).items() if count > 1]
     if repeated:
         raise DuplicateIdError(f"ids repeat within this call: {repeated[:5]}")
@@ -156,6 +147,8 @@ def check_id_list(ids: Any) -> list[str]:
     bad = [i for i in ids if not isinstance(i, str)]
     if bad:
         raise InvalidInputError(f"ids must be strings; got {bad[:3]!r}")
+    for i, doc_id in enumerate(ids):
+        check_storable(doc_id, f"ids[{i}]")
     return list(ids)
 
 

@@ -32,6 +32,7 @@ from colrank.recall.candidates import bm25_share
 from colrank.rerank.cache import TokenCache, content_key
 from colrank.rerank.stored import score_embeddings
 from colrank.results import Document, Hit
+from colrank.storable import check_storable
 from colrank.store.base import ReadView, StorageBackend
 from colrank.validation import check_k, check_query
 
@@ -210,6 +211,7 @@ def as_document(item: str | Document | Mapping[str, Any], position: int) -> Docu
         )
     if not isinstance(doc.text, str):
         raise InvalidInputError(f"documents[{position}].text is not a string")
+    check_storable(doc.text, f"documents[{position}].text")
     return doc
 
 
