@@ -232,3 +232,14 @@ def test_filter_errors_name_the_problem(index) -> None:
         index.search("bread", filter={"year": {"$gt": "2000"}})
     with pytest.raises(InvalidFilterError, match="deeper than 16"):
         index.search("bread", filter=nested(20))
+
+
+def test_a_k_beyond_the_default_candidates_raises_the_candidates_to_k(index) -> None:
+    # the docstring's promise: with no candidates given, the depth follows k (and the
+    # index's size bounds the work); an explicit candidates below k stays refused
+    everything = index.search("bread", k=10**9)
+    assert sorted(h.id for h in everything) == sorted(index.ids())
+    assert [h.id for h in index.search("bread", k=150)] == [h.id for h in everything]
+    assert [len(hits) for hits in index.search_many(["bread", "paris"], k=10**9)] == [12, 12]
+    with pytest.raises(ColrankError, match="candidates"):
+        index.search("bread", k=10**9, candidates=100)
