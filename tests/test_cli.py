@@ -302,3 +302,14 @@ def test_bad_cli_input_gets_one_line_errors(tmp_path, tiny_model_dir, capsys) ->
         err = capsys.readouterr().err.strip()
         assert err.startswith("colrank: error:") and "\n" not in err, (name, err)
     assert not (tmp_path / "mysql:").exists()  # a wrong --store never becomes a folder
+
+
+def test_an_index_folder_below_a_file_is_a_usage_error(tmp_path, tiny_model_dir, capsys) -> None:
+    corpus = tmp_path / "good.jsonl"
+    corpus.write_text('{"_id": "a", "text": "Bread needs yeast."}\n')
+    (tmp_path / "afile").write_text("a file, not a folder")
+    argv = ["index", str(corpus), str(tmp_path / "afile" / "sub"), *model_args(tiny_model_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("colrank: error:") and "\n" not in err and "afile" in err
+    assert "NotADirectoryError" not in err

@@ -21,6 +21,7 @@ from colrank.cli.common import (
     passage_splitter,
 )
 from colrank.errors import InvalidFilterError, InvalidInputError
+from colrank.store.local.snapshots import check_index_folder
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -34,8 +35,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InvalidInputError("give an index folder, or --store postgresql://...")
     if args.store and not is_url(args.store):
         raise InvalidInputError(f"--store takes a postgresql://... URL, not {args.store!r}")
-    if not is_url(target) and Path(target).exists() and not Path(target).is_dir():
-        raise InvalidInputError(f"{target} is a file; give a folder to save the index in")
+    if not is_url(target):
+        check_index_folder(Path(target))  # before encoding anything: a file in the way
     if is_url(target):
         built = build_index(Path(args.corpus), cfg, args.chunk, passage_splitter(args, cfg))
         index = open_target(target, args, cfg)
