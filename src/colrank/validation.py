@@ -152,6 +152,23 @@ def check_id_list(ids: Any) -> list[str]:
     return list(ids)
 
 
+def check_list(values: Any, what: str) -> list[Any]:
+    """Any iterable of items as a list; a bare string (or bytes) is refused.
+
+    For the framework faces, whose base classes declare ``Iterable`` / ``Sequence`` of
+    ids or texts: iterating ``"ab"`` would give the ids ``"a"`` and ``"b"``.
+    """
+    if isinstance(values, (str, bytes)):
+        raise InvalidInputError(
+            f"{what} must be a list, not a bare string {values[:40]!r} (wrap a single one in "
+            "a list)"
+        )
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be a list, not {type(values).__name__}") from None
+
+
 def check_filter(spec: Any) -> Mapping[str, Any] | None:
     """A filter dict, or None for no filter (``{}`` means no filter too)."""
     if spec is not None and not isinstance(spec, Mapping):
@@ -168,6 +185,7 @@ __all__ = [
     "check_id_list",
     "check_ids",
     "check_k",
+    "check_list",
     "check_metadatas",
     "check_queries",
     "check_query",
