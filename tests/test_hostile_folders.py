@@ -89,18 +89,22 @@ def test_the_saved_document_store_shrinks_after_deletes(tiny_index, tmp_path) ->
     assert (current_snapshot(small) / "docs.sqlite").stat().st_size < 0.5 * size_before
 
 
+def shipped_model(folder, marker, name: str, settings: object):
+    """A "model" shipped inside the index folder, with code that writes ``marker`` if run."""
+    folder.mkdir()
+    (folder / "payload.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (folder / name).write_text(json.dumps(settings))
+    return folder
+
+
 @pytest.mark.parametrize("where", ["top", "config"])
 def test_a_model_folder_named_by_the_index_is_not_loaded_without_trust(
     saved, tmp_path, where
 ) -> None:
     root, config = saved
     marker = tmp_path / "imported"
-    evil = root / "model"  # a "model" shipped inside the folder, with code in it
-    evil.mkdir()
-    (evil / "payload.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    (evil / "modules.json").write_text(
-        json.dumps([{"idx": 0, "name": "0", "path": "", "type": "payload.Module"}])
-    )
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "payload.Module"}]
+    evil = shipped_model(root / "model", marker, "modules.json", modules)
     path, manifest = manifest_of(root)
     if where == "top":
         manifest["colbert_model"] = manifest["dense_model"] = str(evil)
@@ -259,10 +263,8 @@ def test_a_cross_encoder_folder_named_by_the_index_is_not_loaded_without_trust(
 
     root, _ = saved
     marker = tmp_path / "imported"
-    evil = root / "reranker"  # a "cross-encoder" shipped inside the folder, with code in it
-    evil.mkdir()
-    (evil / "payload.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    (evil / "config.json").write_text(json.dumps({"auto_map": {"AutoModel": "payload.M"}}))
+    auto_map = {"auto_map": {"AutoModel": "payload.M"}}
+    evil = shipped_model(root / "reranker", marker, "config.json", auto_map)
     path, manifest = manifest_of(root)
     # hub-free models everywhere else: only the cross-encoder is a local folder
     manifest["dense_model"] = manifest["colbert_model"] = OFFLINE_MODEL

@@ -46,6 +46,7 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _LINK_ERRORS = (errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.ELOOP))
+_AT = os.open in os.supports_dir_fd  # POSIX; elsewhere each component is checked by path
 
 
 def _parts(name: str) -> list[str]:
@@ -66,6 +67,34 @@ def _open_at(name: str, flags: int, dir_fd: int | None, shown: str) -> int:
         raise  # missing or unreadable: the caller's error (and LocalBackend.load's retry)
 
 
+def _walk(folder: Path, parts: list[str], name: str, follow: bool) -> list[int]:
+    """Open the folder, each sub-folder and the file, each relative to the one before."""
+    flags = os.O_RDONLY | _DIRECTORY
+    if follow:
+        fds = [os.open(folder, flags | _CLOEXEC)]
+    else:
+        fds = [_open_at(str(folder), flags, None, folder.name)]
+    try:
+        for part in parts[:-1]:
+            fds.append(_open_at(part, flags, fds[-1], name))
+        fds.append(_open_at(parts[-1], os.O_RDONLY, fds[-1], name))
+    except BaseException:
+        for fd in reversed(fds):
+            os.close(fd)
+        raise
+    return fds
+
+
+def _walk_paths(folder: Path, parts: list[str], name: str) -> int:  # pragma: no cover
+    """Where ``open`` takes no folder descriptor (Windows): no link on the way, then open."""
+    here = folder
+    for part in parts:
+        here = here / part
+        if stat.S_ISLNK(os.lstat(here).st_mode):
+            raise CorruptIndexError(f"index file {name} is a symbolic link; refused")
+    return os.open(here, os.O_RDONLY | _NONBLOCK | getattr(os, "O_BINARY", 0))
+
+
 @contextlib.contextmanager
 def open_index_file(
     folder: Path, name: str, *, max_bytes: int | None = None, follow: bool = False
@@ -80,15 +109,8 @@ def open_index_file(
             the index folder the user names; never a snapshot folder).
     """
     parts = _parts(name)
-    flags = os.O_RDONLY | _DIRECTORY
-    if follow:
-        fds = [os.open(folder, flags | _CLOEXEC)]
-    else:
-        fds = [_open_at(str(folder), flags, None, folder.name)]
+    fds = _walk(folder, parts, name, follow) if _AT else [_walk_paths(folder, parts, name)]
     try:
-        for part in parts[:-1]:
-            fds.append(_open_at(part, flags, fds[-1], name))
-        fds.append(_open_at(parts[-1], os.O_RDONLY, fds[-1], name))
         info = os.fstat(fds[-1])
         if not stat.S_ISREG(info.st_mode):
             raise CorruptIndexError(f"index file {name} is not a regular file; refused")
