@@ -169,7 +169,8 @@ def cases() -> list[Any]:
     for (m, call), (v, value) in _product(QUERY_CALLS, BAD_QUERIES):
         out.append(pytest.param(_bind(call, value), id=f"{m}-query-{v}"))
     for (m, call), (v, value) in _product(COUNT_CALLS, BAD_COUNTS):
-        if (m, v) != ("rerank.k", "none"):  # rerank(k=None) means every document
+        # rerank(k=None) means every document; search(candidates=None) the default depth
+        if (m, v) not in (("rerank.k", "none"), ("search.candidates", "none")):
             out.append(pytest.param(_bind(call, value), id=f"{m}-{v}"))
     for (m, call), (v, value) in _product(FILTERED_CALLS, BAD_FILTERS):
         out.append(pytest.param(_bind(call, value), id=f"{m}-filter-{v}"))
