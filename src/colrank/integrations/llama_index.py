@@ -46,6 +46,7 @@ from colrank.errors import InvalidFilterError
 from colrank.index import ColrankIndex
 from colrank.metadata import to_json_metadata
 from colrank.results import stage_scores, with_scores
+from colrank.store.filters import MAX_DEPTH as MAX_FILTER_DEPTH
 from colrank.validation import recall_depth
 
 dispatcher = get_dispatcher(__name__)
@@ -62,14 +63,20 @@ _OPERATORS = {
 }
 
 
-def to_colrank_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
-    """Translate LlamaIndex ``MetadataFilters`` into a colrank filter dict."""
+def to_colrank_filter(filters: MetadataFilters | None, depth: int = 0) -> dict[str, Any] | None:
+    """Translate LlamaIndex ``MetadataFilters`` into a colrank filter dict.
+
+    Nesting deeper than colrank's filters allow is refused here, with the same
+    :class:`~colrank.errors.InvalidFilterError`, before the translation recurses.
+    """
     if filters is None or not filters.filters:
         return None
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilterError(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
     clauses = []
     for item in filters.filters:
         if isinstance(item, MetadataFilters):
-            nested = to_colrank_filter(item)
+            nested = to_colrank_filter(item, depth + 1)
             if nested:
                 clauses.append(nested)
             continue
@@ -125,8 +132,14 @@ class NodeRow(NamedTuple):
     metadata: dict[str, Any]
 
 
-def stored_node(text: str, metadata: dict[str, Any]) -> BaseNode:
-    """The node :func:`node_row` stored (relationships and exclusions included)."""
+def stored_node(text: str, metadata: dict[str, Any], node_id: str | None = None) -> BaseNode:
+    """The node :func:`node_row` stored (relationships and exclusions included).
+
+    A document written another way (``ColrankIndex.add``, the LangChain face, the CLI)
+    has no ``_node_content``: it becomes a ``TextNode`` of its text, id and metadata.
+    """
+    if "_node_content" not in metadata:
+        return TextNode(id_=node_id or "", text=text, metadata=dict(metadata))
     return metadata_dict_to_node(metadata, text=text)
 
 
