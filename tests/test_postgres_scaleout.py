@@ -277,9 +277,9 @@ WRITER = textwrap.dedent(
 
 
 def test_processes_upserting_the_same_ids_all_complete(postgres_url, collection) -> None:
-    """Two processes upsert the same 10 ids, 40 rounds each: every upsert completes."""
+    """Two processes upsert the same 10 ids, 150 rounds each: every upsert completes."""
     PostgresBackend(postgres_url, collection).drop()
-    rounds = 40
+    rounds = 150
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     writers = [
         subprocess.Popen(
