@@ -94,11 +94,12 @@ def server_section(
                 )
         lines += [
             "",
-            "Lexical recall in server mode is exact BM25 computed in SQL over a postings table",
+            "Lexical recall in server mode was exact BM25 computed in SQL over a postings table",
             "with the local tokenizer and formula, so hybrid recall equals the local one (above:",
-            "identical nDCG). PostgreSQL's own full-text `ts_rank` was not adopted: its scores",
-            "have no fixed scale, which the calibrated fusion needs (BM25 as a share of the",
-            "query's largest possible score).",
+            "identical nDCG). It now reads each term's postings best-first and scores the",
+            "candidates exactly (section 'Past one machine'). PostgreSQL's own full-text",
+            "`ts_rank` was not adopted: its scores have no fixed scale, which the calibrated",
+            "fusion needs (BM25 as a share of the query's largest possible score).",
             "",
             provenance(quality),
             "",

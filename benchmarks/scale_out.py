@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from common import write_result
-from scale_server import corpus, ingest, queries, query_path
+from scale_server import corpus, hnsw_recall, ingest, queries, query_path
 
 from colrank.store.local.backend import LocalBackend
 from colrank.store.postgres.backend import PostgresBackend
@@ -38,16 +38,6 @@ def vacuum(backend: PostgresBackend, urls: list[str]) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             for table in (backend.tables.docs, backend.tables.terms):
                 conn.execute(f"VACUUM ANALYZE {table}")
-
-
-def recall_at_100(backend: PostgresBackend, exact: PostgresBackend, qs: list[dict]) -> float:
-    found = []
-    for q in qs:
-        with backend.read() as a, exact.read() as b:
-            got = set(a.dense_search(q["vector"], 100, None)[1][0].tolist())
-            want = set(b.dense_search(q["vector"], 100, None)[1][0].tolist())
-        found.append(len(got & want) / max(len(want), 1))
-    return float(np.mean(found))
 
 
 def bm25_against_exhaustive(
@@ -106,9 +96,9 @@ def one_size(n: int, one: EmbeddedPostgres, coordinator, shards, count: int) -> 
     entry["hnsw_recall@100"] = {}
     for ef in EF_SEARCH:
         tuned = PostgresBackend(one.url, name, ef_search=ef)
-        entry["hnsw_recall@100"][str(ef)] = recall_at_100(tuned, exact, qs)
+        entry["hnsw_recall@100"][str(ef)] = hnsw_recall(tuned, exact, qs)
         tuned.close()
-    entry["spread_recall@100"] = recall_at_100(spread, exact, qs)
+    entry["spread_recall@100"] = hnsw_recall(spread, exact, qs)
     exhaustive = PostgresBackend(one.url, name, bm25_depth=10**9)
     entry["bm25"] = bm25_against_exhaustive(single, exhaustive, qs)
     print(n, {k: v for k, v in entry.items() if k != "query_ms"})

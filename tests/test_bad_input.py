@@ -169,7 +169,8 @@ def cases() -> list[Any]:
     for (m, call), (v, value) in _product(QUERY_CALLS, BAD_QUERIES):
         out.append(pytest.param(_bind(call, value), id=f"{m}-query-{v}"))
     for (m, call), (v, value) in _product(COUNT_CALLS, BAD_COUNTS):
-        if (m, v) != ("rerank.k", "none"):  # rerank(k=None) means every document
+        # rerank(k=None) means every document; search(candidates=None) the default depth
+        if (m, v) not in (("rerank.k", "none"), ("search.candidates", "none")):
             out.append(pytest.param(_bind(call, value), id=f"{m}-{v}"))
     for (m, call), (v, value) in _product(FILTERED_CALLS, BAD_FILTERS):
         out.append(pytest.param(_bind(call, value), id=f"{m}-filter-{v}"))
@@ -232,3 +233,14 @@ def test_filter_errors_name_the_problem(index) -> None:
         index.search("bread", filter={"year": {"$gt": "2000"}})
     with pytest.raises(InvalidFilterError, match="deeper than 16"):
         index.search("bread", filter=nested(20))
+
+
+def test_a_k_beyond_the_default_candidates_raises_the_candidates_to_k(index) -> None:
+    # the docstring's promise: with no candidates given, the depth follows k (and the
+    # index's size bounds the work); an explicit candidates below k stays refused
+    everything = index.search("bread", k=10**9)
+    assert sorted(h.id for h in everything) == sorted(index.ids())
+    assert [h.id for h in index.search("bread", k=150)] == [h.id for h in everything]
+    assert [len(hits) for hits in index.search_many(["bread", "paris"], k=10**9)] == [12, 12]
+    with pytest.raises(ColrankError, match="candidates"):
+        index.search("bread", k=10**9, candidates=100)

@@ -366,3 +366,14 @@ def test_a_closed_pipe_ends_search_quietly(tmp_path, tiny_index, capsys, monkeyp
     assert main(["search", str(tmp_path / "idx"), "bread", "--trust-models"]) == 0
     assert ClosedPipe.writes >= 1  # the table was being printed when the pipe closed
     assert capsys.readouterr().err == ""
+
+
+def test_an_index_folder_below_a_file_is_a_usage_error(tmp_path, tiny_model_dir, capsys) -> None:
+    corpus = tmp_path / "good.jsonl"
+    corpus.write_text('{"_id": "a", "text": "Bread needs yeast."}\n')
+    (tmp_path / "afile").write_text("a file, not a folder")
+    argv = ["index", str(corpus), str(tmp_path / "afile" / "sub"), *model_args(tiny_model_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("colrank: error:") and "\n" not in err and "afile" in err
+    assert "NotADirectoryError" not in err

@@ -115,3 +115,23 @@ def test_one_saved_index_serves_the_store_and_the_retriever(store, tmp_path, tin
 
 
 CORPUS_BY_ID = {i: m for i, _, m in CORPUS}
+
+
+def test_langchain_store_refuses_a_bare_string_where_ids_or_texts_are_meant(tiny_config) -> None:
+    from colrank import InvalidInputError
+
+    store = ColrankVectorStore(config=tiny_config)
+    store.add_texts(["a doc", "b doc", "ab doc"], ids=["a", "b", "ab"])
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.delete("ab")
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.get_by_ids("ab")
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.add_texts("xyz")
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.add_texts(["x doc"], ids="x")
+    assert sorted(store.index.ids()) == ["a", "ab", "b"]  # nothing deleted, nothing added
+    # what the base class declares still works: any iterable of texts, sequences of ids
+    assert store.add_texts(iter(["c doc"]), ids=("c",)) == ["c"]
+    assert [d.id for d in store.get_by_ids(("ab", "c"))] == ["ab", "c"]
+    assert store.delete(("ab",)) is True and sorted(store.index.ids()) == ["a", "b", "c"]

@@ -17,6 +17,10 @@ from llama_index.core.vector_stores.types import (
 
 from colrank.integrations.llama_index_store import ColrankVectorStore
 
+from .conftest import CORPUS
+
+CORPUS_TEXT = {i: t for i, t, _ in CORPUS}
+
 BREAD = Document(
     text="Bread dough rises because yeast ferments sugars into carbon dioxide. " * 6
     + "Kneading builds gluten, which traps the gas. " * 6,
@@ -138,3 +142,53 @@ def test_persist_and_load_with_the_storage_context(store, tmp_path, tiny_config)
     first = [n.node.node_id for n in index.as_retriever(similarity_top_k=3).retrieve(ask)]
     second = [n.node.node_id for n in loaded.as_retriever(similarity_top_k=3).retrieve(ask)]
     assert first == second and len(first) == 3
+
+
+def test_llama_store_refuses_a_bare_string_where_node_ids_are_meant(tiny_index) -> None:
+    from colrank import InvalidInputError
+
+    store = ColrankVectorStore(tiny_index)
+    before = sorted(tiny_index.ids())
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.delete_nodes("geo-paris")
+    with pytest.raises(InvalidInputError, match="bare string"):
+        store.get_nodes("geo-paris")
+    assert sorted(tiny_index.ids()) == before
+    assert [n.node_id for n in store.get_nodes(("geo-paris",))] == ["geo-paris"]
+
+
+def test_llama_store_queries_an_index_written_by_the_core_or_langchain(tiny_index) -> None:
+    from colrank.integrations.langchain_store import ColrankVectorStore as LangChainStore
+
+    LangChainStore(tiny_index).add_texts(["Sourdough bread rises slowly."], [{"k": 1}], ids=["lc"])
+    store = ColrankVectorStore(tiny_index)
+    result = store.query(VectorStoreQuery(query_str="bread rises", similarity_top_k=20))
+    assert result.ids == [h.id for h in tiny_index.search("bread rises", k=20)]
+    by_id = {n.node_id: n for n in result.nodes}
+    assert by_id["lc"].get_content() == "Sourdough bread rises slowly."
+    assert by_id["lc"].metadata == {"k": 1}
+    assert by_id["geo-paris"].metadata == {"topic": "geo", "year": 2019}
+    got = {n.node_id: n.get_content() for n in store.get_nodes(["lc", "geo-paris"])}
+    assert got == {"lc": "Sourdough bread rises slowly.", "geo-paris": CORPUS_TEXT["geo-paris"]}
+
+
+@pytest.mark.parametrize("top_k", [0, -5])
+def test_llama_store_refuses_a_non_positive_top_k(tiny_index, top_k) -> None:
+    from colrank import InvalidInputError
+
+    store = ColrankVectorStore(tiny_index)
+    with pytest.raises(InvalidInputError, match="similarity_top_k"):
+        store.query(VectorStoreQuery(query_str="bread", similarity_top_k=top_k))
+
+
+def test_llama_store_filters_nested_too_deep_get_the_typed_filter_error(tiny_index) -> None:
+    from colrank import InvalidFilterError
+
+    spec = MetadataFilters(filters=[MetadataFilter(key="topic", value="geo")])
+    for _ in range(1000):
+        spec = MetadataFilters(filters=[spec])
+    store = ColrankVectorStore(tiny_index)
+    with pytest.raises(InvalidFilterError, match="deeper than"):
+        store.query(VectorStoreQuery(query_str="bread", similarity_top_k=2, filters=spec))
+    with pytest.raises(InvalidFilterError, match="deeper than"):
+        store.get_nodes(filters=spec)

@@ -199,58 +199,61 @@ def test_a_spread_collection_refuses_exact_search(spread_and_single, postgres_sp
 
 
 # --------------------------------------------------------------------- BM25
-def test_bm25_depth_bounds_the_candidates_and_keeps_exact_scores(
-    postgres_url, collection, tiny_config
-) -> None:
+@pytest.fixture
+def filled(postgres_url, collection, tiny_config):
+    """The corpus in a fresh collection on one server (dropped after)."""
     index = ColrankIndex.open(postgres_url, collection, tiny_config)
     index.backend.drop()
-    try:
-        fill(index)
-        shallow = PostgresBackend(postgres_url, collection, bm25_depth=1)
-        query = "the capital city of the cells"
-        with index.backend.read() as deep_view, shallow.read() as shallow_view:
-            deep = deep_view.lexical_search(query, 3, None)
-            cut = shallow_view.lexical_search(query, 3, None)
-            every = deep_view.lexical_search(query, 100, None)
-        exact = dict(zip(every.iids.tolist(), every.scores.tolist(), strict=True))
-        assert len(every.iids) > 3  # several documents hold a query term
-        assert deep.iids.tolist() == every.iids[:3].tolist()  # depth >= n: exhaustive here
-        for iid, score in zip(cut.iids.tolist(), cut.scores.tolist(), strict=True):
-            assert score == pytest.approx(exact[iid], rel=1e-6)  # exact, whatever the depth
-        shallow.close()
-    finally:
-        index.backend.drop()
-        index.close()
+    fill(index)
+    yield index
+    PostgresBackend(postgres_url, collection).drop()
+    index.close()
+
+
+def test_bm25_depth_bounds_the_candidates_and_keeps_exact_scores(
+    filled, postgres_url, collection
+) -> None:
+    shallow = PostgresBackend(postgres_url, collection, bm25_depth=1)
+    query = "the capital city of the cells"
+    with filled.backend.read() as deep_view, shallow.read() as shallow_view:
+        deep = deep_view.lexical_search(query, 3, None)
+        cut = shallow_view.lexical_search(query, 3, None)
+        every = deep_view.lexical_search(query, 100, None)
+        also = np.array(every.iids[::-1])
+        scored_also = shallow_view.lexical_search(query, 3, None, also=also).also
+    exact = dict(zip(every.iids.tolist(), every.scores.tolist(), strict=True))
+    assert len(every.iids) > 3  # several documents hold a query term
+    assert deep.iids.tolist() == every.iids[:3].tolist()  # depth >= n: exhaustive here
+    assert np.all(np.diff(cut.scores) <= 0)
+    for iid, score in zip(cut.iids.tolist(), cut.scores.tolist(), strict=True):
+        assert score == pytest.approx(exact[iid], rel=1e-6)  # exact, whatever the depth
+    np.testing.assert_allclose(scored_also, [exact[i] for i in also.tolist()], rtol=1e-6)
+    shallow.close()
 
 
 def test_a_collection_of_the_first_format_is_upgraded_on_open(
-    postgres_url, collection, tiny_config
+    filled, postgres_url, collection, tiny_config
 ) -> None:
-    index = ColrankIndex.open(postgres_url, collection, tiny_config)
-    index.backend.drop()
-    try:
-        fill(index)
-        before = top(index, "bread dough yeast sugars", first_stage="bm25")
-        t = index.backend.tables
-        with index.backend.replicas.writes.connection() as conn, conn.transaction():
-            conn.execute(f"DROP TABLE {t.df}")
-            conn.execute(f"ALTER TABLE {t.terms} DROP COLUMN impact")
-            conn.execute(
-                "UPDATE colrank_collections SET manifest = manifest - 'shards' "
-                "- 'bm25_reference_length' || '{\"format_version\": 1}' WHERE name = %s",
-                [collection],
-            )
-        index.close()
-        again = ColrankIndex.open(postgres_url, collection, tiny_config)
-        assert again.backend.manifest()["format_version"] == 2
-        after = top(again, "bread dough yeast sugars", first_stage="bm25")
-        assert [i for i, _ in after] == [i for i, _ in before]
-        assert [s for _, s in after] == pytest.approx([s for _, s in before])
-        again.add(["Sourdough bread uses wild yeast."], ids=["sourdough"])
-        assert "sourdough" in [h.id for h in again.search("sourdough yeast", first_stage="bm25")]
-        again.close()
-    finally:
-        PostgresBackend(postgres_url, collection).drop()
+    index = filled
+    before = top(index, "bread dough yeast sugars", first_stage="bm25")
+    t = index.backend.tables
+    with index.backend.replicas.writes.connection() as conn, conn.transaction():
+        conn.execute(f"DROP TABLE {t.df}")
+        conn.execute(f"ALTER TABLE {t.terms} DROP COLUMN impact")
+        conn.execute(
+            "UPDATE colrank_collections SET manifest = manifest - 'shards' "
+            "- 'bm25_reference_length' || '{\"format_version\": 1}' WHERE name = %s",
+            [collection],
+        )
+    index.close()
+    again = ColrankIndex.open(postgres_url, collection, tiny_config)
+    assert again.backend.manifest()["format_version"] == 2
+    after = top(again, "bread dough yeast sugars", first_stage="bm25")
+    assert [i for i, _ in after] == [i for i, _ in before]
+    assert [s for _, s in after] == pytest.approx([s for _, s in before])
+    again.add(["Sourdough bread uses wild yeast."], ids=["sourdough"])
+    assert "sourdough" in [h.id for h in again.search("sourdough yeast", first_stage="bm25")]
+    again.close()
 
 
 # ------------------------------------------------------------ concurrent writers
@@ -277,9 +280,9 @@ WRITER = textwrap.dedent(
 
 
 def test_processes_upserting_the_same_ids_all_complete(postgres_url, collection) -> None:
-    """Two processes upsert the same 10 ids, 40 rounds each: every upsert completes."""
+    """Two processes upsert the same 10 ids, 150 rounds each: every upsert completes."""
     PostgresBackend(postgres_url, collection).drop()
-    rounds = 40
+    rounds = 150
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     writers = [
         subprocess.Popen(

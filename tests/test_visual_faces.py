@@ -70,6 +70,8 @@ def test_llama_index_retriever_and_postprocessor_over_pdf_pages(visual_config, p
     retrieved = ColrankRetriever(index, similarity_top_k=4).retrieve(QUERY)
     assert len(retrieved) == 4
     assert all(isinstance(r.node, ImageNode) for r in retrieved)
+    served = LlamaStore(index).get_nodes([r.node.node_id for r in retrieved])
+    assert all(isinstance(n, ImageNode) for n in served)  # the store serves them as pages
     pages = {r.node.metadata.get("page"): r.node for r in retrieved}
     assert pages[1].metadata["source"] == str(pdf) and pages[1].image_path is None
     assert pages[None].image_path == str(chart)  # the image file itself

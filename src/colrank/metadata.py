@@ -16,7 +16,8 @@ dicts                                          dicts with text keys
 =============================================  ==========================================
 
 NaN and infinities are refused (JSON has no such numbers, and a stored ``NaN`` would break
-every filtered search), as is anything else: :class:`~colrank.errors.InvalidInputError`
+every filtered search), as are keys and text holding a NUL or a lone surrogate
+(:mod:`colrank.storable`) and anything else: :class:`~colrank.errors.InvalidInputError`
 says which key.
 
 Example:
@@ -37,6 +38,7 @@ from typing import Any
 from uuid import UUID
 
 from colrank.errors import InvalidInputError
+from colrank.storable import check_storable
 
 MAX_DEPTH = 32
 
@@ -52,7 +54,9 @@ def to_json_metadata(metadata: Mapping[str, Any], where: str = "metadata") -> di
 def _convert(value: Any, where: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise InvalidInputError(f"{where} nests deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        return check_storable(value, where)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return int(value)
@@ -65,6 +69,7 @@ def _convert(value: Any, where: str, depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{where} has a key {key!r} that is not a string")
+            check_storable(key, f"a key of {where}")
             out[key] = _convert(item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, (list, tuple)):

@@ -21,7 +21,7 @@ from typing import Any
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
-from colrank.models.identity import check_loaded_models, check_trusted_models
+from colrank.models.identity import check_loaded_models, check_trusted_models, named_models
 from colrank.store.local.backend import LocalBackend
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
@@ -64,9 +64,9 @@ def _settled(
     if config is None:
         here = ColrankConfig.from_env()
         config = (stored or here).model_copy(update={"runtime": here.runtime})
-        named = {"dense": config.models.dense_model, "colbert": config.models.colbert_model}
         given = {"dense": dense, "colbert": colbert}  # the caller's encoders are trusted
-        check_trusted_models({k: v for k, v in named.items() if given[k] is None}, trust_models)
+        named = {k: v for k, v in named_models(config).items() if given.get(k) is None}
+        check_trusted_models(named, trust_models)  # every stage's model: one gate
     if stored is not None:  # what the stored data is, not what the caller asks for
         config = config.model_copy(
             update={"dense_index": stored.dense_index, "token_store": stored.token_store}

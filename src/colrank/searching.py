@@ -27,6 +27,9 @@ from colrank.validation import (
     check_texts,
 )
 
+DEFAULT_CANDIDATES = 100
+"""First-stage candidates reranked per query when a search names none (raised to ``k``)."""
+
 if TYPE_CHECKING:
     from colrank.config import ColrankConfig
     from colrank.pipeline import SearchPipeline
@@ -42,7 +45,7 @@ class SearchMethods:
         self,
         query: str,
         k: int = 10,
-        candidates: int = 100,
+        candidates: int | None = None,
         filter: Filter | None = None,  # noqa: A002 - the name users of vector stores expect
         *,
         first_stage: str | None = None,
@@ -54,8 +57,11 @@ class SearchMethods:
         Args:
             query: the question.
             k: results to return.
-            candidates: documents the first stage recalls for reranking (fewer than ``k``
-                is refused).
+            candidates: documents the first stage recalls for reranking (default:
+                :data:`DEFAULT_CANDIDATES`, raised to ``k`` when ``k`` is larger; the
+                documents in the index bound the work either way). A number given that
+                is below ``k`` is refused: those ``k`` results cannot come from fewer
+                candidates.
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.store.filters`); applied before the top-k cut.
             first_stage: ``dense``, ``bm25``, ``hybrid`` or ``visual`` (MaxSim over every
@@ -79,7 +85,7 @@ class SearchMethods:
         self,
         queries: Sequence[str],
         k: int = 10,
-        candidates: int = 100,
+        candidates: int | None = None,
         filter: Filter | None = None,  # noqa: A002
         *,
         first_stage: str | None = None,
@@ -89,6 +95,7 @@ class SearchMethods:
         """:meth:`search` for several queries, encoding them in one batch."""
         queries = check_queries(queries)
         k = check_k(k)
+        candidates = max(DEFAULT_CANDIDATES, k) if candidates is None else candidates
         candidates = check_candidates(candidates, k)
         strategy = self.config.search.overridden(first_stage, rerank_fusion)
         return self.pipeline.search(queries, k, candidates, check_filter(filter), strategy, timings)
@@ -202,4 +209,4 @@ class SearchMethods:
         return self.pipeline.rerank(query, docs, k, strategy, texts, timings)
 
 
-__all__ = ["SearchMethods"]
+__all__ = ["DEFAULT_CANDIDATES", "SearchMethods"]

@@ -21,21 +21,11 @@ from colrank.errors import (
 )
 from colrank.metadata import to_json_metadata
 from colrank.results import Document
+from colrank.storable import check_storable
 
 MAX_QUERY_CHARS = 4096
 """Longer queries are cut here, with a warning: the ColBERT query keeps 32 tokens and the
 dense encoder 256, so the rest would only slow BM25 down."""
-
-
-def _check_encodable(text: str, what: str) -> None:
-    """Text that is valid UTF-8 once encoded (a lone surrogate is not)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"{what} holds a lone surrogate ({text[exc.start]!r} at position {exc.start}), "
-            "which is not text; decode your input with errors='replace' first"
-        ) from None
 
 
 def check_query(query: Any) -> str:
@@ -45,7 +35,7 @@ def check_query(query: Any) -> str:
     stripped = query.strip()
     if not stripped:
         raise EmptyQueryError("query is empty; pass a question or keywords to search for")
-    _check_encodable(stripped, "the query")
+    check_storable(stripped, "the query")
     if len(stripped) > MAX_QUERY_CHARS:
         warnings.warn(
             f"query of {len(stripped)} characters cut to {MAX_QUERY_CHARS}; the encoders keep "
@@ -116,7 +106,7 @@ def check_texts(texts: Any) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is a {type(text).__name__}, not a string")
         if not text.strip():
             raise InvalidInputError(f"texts[{i}] is empty; remove empty documents before adding")
-        _check_encodable(text, f"texts[{i}]")
+        check_storable(text, f"texts[{i}]")
     return list(texts)
 
 
@@ -142,6 +132,7 @@ def check_ids(ids: Any, n: int) -> list[str]:
     for i, doc_id in enumerate(ids):
         if not isinstance(doc_id, str) or not doc_id:
             raise InvalidInputError(f"ids[{i}] must be a non-empty string, not {doc_id!r}")
+        check_storable(doc_id, f"ids[{i}]")
     repeated = [doc_id for doc_id, count in Counter(ids).items() if count > 1]
     if repeated:
         raise DuplicateIdError(f"ids repeat within this call: {repeated[:5]}")
@@ -157,7 +148,26 @@ def check_id_list(ids: Any) -> list[str]:
     bad = [i for i in ids if not isinstance(i, str)]
     if bad:
         raise InvalidInputError(f"ids must be strings; got {bad[:3]!r}")
+    for i, doc_id in enumerate(ids):
+        check_storable(doc_id, f"ids[{i}]")
     return list(ids)
+
+
+def check_list(values: Any, what: str) -> list[Any]:
+    """Any iterable of items as a list; a bare string (or bytes) is refused.
+
+    For the framework faces, whose base classes declare ``Iterable`` / ``Sequence`` of
+    ids or texts: iterating ``"ab"`` would give the ids ``"a"`` and ``"b"``.
+    """
+    if isinstance(values, (str, bytes)):
+        raise InvalidInputError(
+            f"{what} must be a list, not a bare string {values[:40]!r} (wrap a single one in "
+            "a list)"
+        )
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be a list, not {type(values).__name__}") from None
 
 
 def check_filter(spec: Any) -> Mapping[str, Any] | None:
@@ -187,6 +197,7 @@ def _as_document(item: Any, position: int) -> Document:
         )
     if not isinstance(doc.text, str):
         raise InvalidInputError(f"documents[{position}].text is not a string")
+    check_storable(doc.text, f"documents[{position}].text")
     return doc
 
 
@@ -200,6 +211,7 @@ __all__ = [
     "check_id_list",
     "check_ids",
     "check_k",
+    "check_list",
     "check_metadatas",
     "check_queries",
     "check_query",

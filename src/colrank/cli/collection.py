@@ -22,7 +22,7 @@ from colrank.cli.common import (
     passage_splitter,
 )
 from colrank.errors import InvalidFilterError, InvalidInputError
-from colrank.store.local.snapshots import CURRENT_FILE
+from colrank.store.local.snapshots import CURRENT_FILE, check_index_folder
 
 if TYPE_CHECKING:
     from colrank.config import ColrankConfig
@@ -47,8 +47,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.overwrite and args.append:
         raise InvalidInputError("--overwrite replaces the index, --append adds to it: pick one")
     database = is_url(target)
-    if not database and Path(target).exists() and not Path(target).is_dir():
-        raise InvalidInputError(f"{target} is a file; give a folder to save the index in")
+    if not database:
+        check_index_folder(Path(target))  # before encoding anything: a file in the way
     existing = _existing(target, args, cfg, database)
     passages = passage_splitter(args, cfg)
     if existing is not None and args.append:

@@ -35,7 +35,7 @@ from colrank.config import ColrankConfig
 from colrank.errors import ModelMismatchError
 from colrank.index import ColrankIndex
 from colrank.results import Hit
-from colrank.validation import recall_depth
+from colrank.validation import check_list, recall_depth
 
 EMBEDDINGS_PREFIX = "langchain:"  # model name of a LangChain Embeddings, e.g. "langchain:Foo"
 
@@ -119,9 +119,9 @@ class ColrankVectorStore(VectorStore):
     ) -> list[str]:
         """Index texts; an id that is already stored is replaced (upsert)."""
         _no_extra(kwargs, "add_texts")
-        texts = list(texts)
+        texts = check_list(texts, "texts")
         if ids is not None:  # LangChain passes None for documents without an id
-            ids = [i if i else _new_id() for i in ids]
+            ids = [i if i else _new_id() for i in check_list(ids, "ids")]
         return self.index.upsert(texts, metadatas, ids)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
@@ -153,12 +153,12 @@ class ColrankVectorStore(VectorStore):
         _no_extra(kwargs, "delete")
         if ids is None:
             raise ValueError("delete needs the ids to remove (colrank does not drop everything)")
-        self.index.delete(list(ids), missing="ignore")
+        self.index.delete(check_list(ids, "ids"), missing="ignore")
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Stored documents for the ids that exist, in the given order."""
-        docs = self.index.get(list(ids), missing="ignore")
+        docs = self.index.get(check_list(ids, "ids"), missing="ignore")
         return [Document(page_content=d.text, metadata=dict(d.metadata), id=d.id) for d in docs]
 
     # ---------------------------------------------------------------- search

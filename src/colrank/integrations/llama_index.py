@@ -47,6 +47,7 @@ from colrank.errors import InvalidFilterError
 from colrank.index import ColrankIndex
 from colrank.metadata import to_json_metadata
 from colrank.results import stage_scores, with_scores
+from colrank.store.filters import MAX_DEPTH as MAX_FILTER_DEPTH
 from colrank.validation import recall_depth
 
 dispatcher = get_dispatcher(__name__)
@@ -63,14 +64,20 @@ _OPERATORS = {
 }
 
 
-def to_colrank_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
-    """Translate LlamaIndex ``MetadataFilters`` into a colrank filter dict."""
+def to_colrank_filter(filters: MetadataFilters | None, depth: int = 0) -> dict[str, Any] | None:
+    """Translate LlamaIndex ``MetadataFilters`` into a colrank filter dict.
+
+    Nesting deeper than colrank's filters allow is refused here, with the same
+    :class:`~colrank.errors.InvalidFilterError`, before the translation recurses.
+    """
     if filters is None or not filters.filters:
         return None
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilterError(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
     clauses = []
     for item in filters.filters:
         if isinstance(item, MetadataFilters):
-            nested = to_colrank_filter(item)
+            nested = to_colrank_filter(item, depth + 1)
             if nested:
                 clauses.append(nested)
             continue
@@ -126,8 +133,16 @@ class NodeRow(NamedTuple):
     metadata: dict[str, Any]
 
 
-def stored_node(text: str, metadata: dict[str, Any]) -> BaseNode:
-    """The node :func:`node_row` stored (relationships and exclusions included)."""
+def stored_node(text: str, metadata: dict[str, Any], node_id: str | None = None) -> BaseNode:
+    """The node :func:`node_row` stored (relationships and exclusions included).
+
+    A document written another way (``ColrankIndex.add``, the LangChain face, the CLI)
+    has no ``_node_content``: it becomes a ``TextNode`` of its text, id and metadata.
+    """
+    if "_node_content" not in metadata:
+        if "has_text" in metadata:  # a page image stored by add_pdf / add_images
+            return page_node(node_id or "", text, dict(metadata))
+        return TextNode(id_=node_id or "", text=text, metadata=dict(metadata))
     return metadata_dict_to_node(metadata, text=text)
 
 
@@ -148,17 +163,19 @@ def node_image(node: BaseNode) -> str | bytes:
     )
 
 
-def _page_node(hit: Hit, metadata: dict[str, Any], hidden: list[str]) -> ImageNode:
+def page_node(
+    node_id: str, text: str, metadata: dict[str, Any], hidden: Sequence[str] = ()
+) -> ImageNode:
     """A page stored by ``add_pdf`` / ``add_images``: an ImageNode (path of an image file)."""
     source = str(metadata.get("source") or "")
     image_path = source if source and not source.lower().endswith(".pdf") else None
     return ImageNode(
-        id_=hit.id or "",
-        text=hit.text,
+        id_=node_id,
+        text=text,
         image_path=image_path,
         metadata=metadata,
-        excluded_llm_metadata_keys=hidden,
-        excluded_embed_metadata_keys=hidden,
+        excluded_llm_metadata_keys=list(hidden),
+        excluded_embed_metadata_keys=list(hidden),
     )
 
 
@@ -173,7 +190,8 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
     metadata = with_scores(hit.metadata, scores)
     hidden = [k for k in (*_BOOKKEEPING, SOURCE_KEY) if k in metadata]
     if "has_text" in hit.metadata:  # a page image (colrank.pages)
-        return NodeWithScore(node=_page_node(hit, metadata, hidden), score=hit.score)
+        node = page_node(hit.id or "", hit.text, metadata, hidden)
+        return NodeWithScore(node=node, score=hit.score)
     node = TextNode(
         id_=hit.id or "",
         text=hit.text,

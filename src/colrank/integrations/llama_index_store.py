@@ -47,7 +47,7 @@ from colrank.integrations.llama_index import (
     stored_node,
     to_colrank_filter,
 )
-from colrank.validation import recall_depth
+from colrank.validation import check_k, check_list, recall_depth
 
 PLACEHOLDER = (0.0,)  # what ColrankEmbedding answers: the store encodes nodes itself
 _DEFAULT_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID)
@@ -229,7 +229,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
     ) -> list[BaseNode]:
         """Stored nodes by id and/or metadata filter (relationships and exclusions kept)."""
         docs = self._index.get(self._matching(node_ids, filters), missing="ignore")
-        return [stored_node(d.text, d.metadata) for d in docs]
+        return [stored_node(d.text, d.metadata, d.id) for d in docs]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Colrank's two-stage search for ``query.query_str`` (filters applied first)."""
@@ -239,7 +239,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
                 "ColrankVectorStore searches by query text (its ColBERT stage encodes the "
                 "query's tokens); VectorStoreQuery.query_str is empty"
             )
-        k = max(1, query.similarity_top_k)
+        k = check_k(query.similarity_top_k, "similarity_top_k")
         spec = _restrict(to_colrank_filter(query.filters), query.node_ids, query.doc_ids)
         if len(self._index) == 0:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
@@ -259,7 +259,7 @@ class ColrankVectorStore(BasePydanticVectorStore):
                 "default, hybrid, text_search, sparse or mmr"
             )
         return VectorStoreQueryResult(
-            nodes=[stored_node(h.text, h.metadata) for h in hits],
+            nodes=[stored_node(h.text, h.metadata, h.id) for h in hits],
             similarities=[h.score for h in hits],
             ids=[h.id for h in hits],
         )
@@ -289,8 +289,9 @@ class ColrankVectorStore(BasePydanticVectorStore):
         spec = to_colrank_filter(filters)
         if node_ids is None:
             return self._index.ids(filter=spec) if spec else []
+        node_ids = check_list(node_ids, "node_ids")
         if spec is None:
-            return list(node_ids)
+            return node_ids
         matching = set(self._index.ids(filter=spec))
         return [i for i in node_ids if i in matching]
 
@@ -305,9 +306,9 @@ def _restrict(
     """
     clauses = [c for c in (spec,) if c]
     if node_ids:
-        clauses.append({NODE_ID_KEY: {"$in": list(node_ids)}})
+        clauses.append({NODE_ID_KEY: {"$in": check_list(node_ids, "node_ids")}})
     if doc_ids:
-        clauses.append({"ref_doc_id": {"$in": list(doc_ids)}})
+        clauses.append({"ref_doc_id": {"$in": check_list(doc_ids, "doc_ids")}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

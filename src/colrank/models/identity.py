@@ -45,15 +45,35 @@ def is_local_model(name: str) -> bool:
         return True
 
 
+def named_models(config: ColrankConfig) -> dict[str, str]:
+    """Every model a config would make colrank load, by stage: each ``*_model`` setting.
+
+    The dense and ColBERT models, the cross-encoder, and any later stage's model setting
+    (a field named ``<stage>_model`` in any section), so the trust gate needs no list.
+
+    Example:
+        >>> sorted(named_models(ColrankConfig.offline()))
+        ['colbert', 'dense']
+    """
+    found: dict[str, str] = {}
+    for section_name in type(config).model_fields:
+        section = getattr(config, section_name)
+        for field in getattr(type(section), "model_fields", {}):
+            value = getattr(section, field)
+            if field.endswith("_model") and isinstance(value, str) and value:
+                found[field.removesuffix("_model")] = value
+    return found
+
+
 def check_trusted_models(names: dict[str, str], trust_models: bool) -> None:
     """Refuse to load local model folders that only stored data names.
 
-    ``names`` maps ``"dense"`` / ``"colbert"`` to the models a stored index would make
-    colrank load. Loading a model folder can import code it ships (custom modules) and
-    reads files wherever it points, so a folder or database from elsewhere must not
-    choose one: the caller names the models (a ``config`` or encoders) or passes
-    ``trust_models``. Hub ids (loaded without remote code) and the offline alias need
-    neither.
+    ``names`` maps a stage (``"dense"``, ``"colbert"``, ``"cross_encoder"``: see
+    :func:`named_models`) to the model a stored index would make colrank load. Loading a
+    model folder can import code it ships (custom modules) and reads files wherever it
+    points, so a folder or database from elsewhere must not choose one: the caller names
+    the models (a ``config`` or encoders) or passes ``trust_models``. Hub ids (loaded
+    without remote code) and the offline alias need neither.
     """
     if trust_models:
         return
@@ -95,4 +115,10 @@ def check_loaded_models(
             )
 
 
-__all__ = ["check_loaded_models", "check_trusted_models", "is_local_model", "same_model"]
+__all__ = [
+    "check_loaded_models",
+    "check_trusted_models",
+    "is_local_model",
+    "named_models",
+    "same_model",
+]

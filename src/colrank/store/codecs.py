@@ -58,6 +58,8 @@ class Codec:
     """Base class: float32 ``(n, dim)`` <-> ``uint8`` ``(n, width)``."""
 
     name: str = ""
+    params_file: str | None = None
+    """The file :meth:`save` writes the trained parameters to (None: nothing to save)."""
 
     def __init__(self, dim: int) -> None:
         self.dim = int(dim)
@@ -102,9 +104,6 @@ class Codec:
     def save(self, directory: Path) -> list[str]:
         """Write codec parameters; returns the file names."""
         return []
-
-    def load_params(self, directory: Path) -> None:
-        """Read codec parameters written by :meth:`save`."""
 
     def params_bytes(self) -> bytes:
         """The trained parameters as bytes (empty for codecs without any), for a database."""
@@ -209,6 +208,7 @@ class FaissCodec(Codec):
             raise InvalidInputError(f"{name}: dimension {dim} is not divisible by {m}")
         self.m = m
         self.name = name
+        self.params_file = PQ_FILE
         spec = f"OPQ{m},PQ{m}" if name.startswith("opq") else f"PQ{m}"
         self.index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
 
@@ -238,13 +238,6 @@ class FaissCodec(Codec):
     def save(self, directory: Path) -> list[str]:
         faiss.write_index(self.index, str(directory / PQ_FILE))
         return [PQ_FILE]
-
-    @override
-    def load_params(self, directory: Path) -> None:
-        try:
-            self.index = faiss.read_index(str(directory / PQ_FILE))
-        except RuntimeError as exc:
-            raise CorruptIndexError(f"token quantizer in {directory} is unreadable") from exc
 
     @override
     def params_bytes(self) -> bytes:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from colrank.errors import InvalidFilterError
+from colrank.storable import check_storable
 
 Filter = Mapping[str, Any]
 
@@ -84,7 +85,7 @@ def kind_of(value: Any) -> str:
 def _field_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidFilterError(f"filter field names must be non-empty strings, not {name!r}")
-    return name
+    return check_storable(name, "a filter field name", InvalidFilterError)
 
 
 def _scalar(value: Any, op: str) -> Any:
@@ -94,6 +95,8 @@ def _scalar(value: Any, op: str) -> Any:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidFilterError(f"{op} takes a finite number, not {value}")
+    if isinstance(value, str):
+        check_storable(value, f"the {op} value", InvalidFilterError)
     return value
 
 

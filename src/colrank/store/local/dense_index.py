@@ -28,6 +28,7 @@ import numpy as np
 
 from colrank.config import DenseIndexConfig
 from colrank.errors import CorruptIndexError, DimensionMismatchError
+from colrank.store.local.files import index_file, load_npy
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +171,10 @@ class DenseIndex:
     def load(cls, directory: Path, config: DenseIndexConfig) -> DenseIndex:
         """Read a saved index."""
         try:
-            raw = faiss.read_index(str(directory / FAISS_FILE))
-            tombstones = np.load(directory / TOMBSTONES_FILE, allow_pickle=False)
-        except (RuntimeError, OSError, ValueError) as exc:
+            with index_file(directory, FAISS_FILE) as handle:  # FAISS opens no path itself
+                raw = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+            tombstones = load_npy(directory, TOMBSTONES_FILE)
+        except (RuntimeError, OSError, ValueError, MemoryError) as exc:
             raise CorruptIndexError(f"dense index in {directory} is unreadable: {exc}") from exc
         index = cls(raw.d, config)
         index._index = raw  # read_index already returns the concrete type (and owns it)

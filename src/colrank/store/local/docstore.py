@@ -23,6 +23,7 @@ from typing import Any
 from colrank.errors import CorruptIndexError
 from colrank.store.base import StoredDoc
 from colrank.store.filters import Filter, check_kinds, compile_filter, sqlite_kind_probe
+from colrank.store.local.files import read_bytes
 
 DOCS_FILE = "docs.sqlite"
 
@@ -131,17 +132,18 @@ class DocStore:
 
     @classmethod
     def load(cls, directory: Path) -> DocStore:
-        """Read ``directory / docs.sqlite`` into memory."""
+        """Read ``directory / docs.sqlite`` into memory.
+
+        The file is read through :mod:`colrank.store.local.files` (a regular file in the
+        snapshot, no link) and handed to SQLite as bytes: SQLite opens no path of its own.
+        """
         store = cls()
         try:
-            source = sqlite3.connect(f"file:{directory / DOCS_FILE}?mode=ro", uri=True)
-            try:
-                _check_schema(source, directory)  # before any query touches its objects
-                source.backup(store._conn)
-            finally:
-                source.close()
+            data = read_bytes(directory, DOCS_FILE)
+            store._conn.deserialize(data)
+            _check_schema(store._conn, directory)  # before any query touches its objects
             store._conn.execute("SELECT iid, id, text, metadata FROM docs LIMIT 1").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OverflowError) as exc:
             raise CorruptIndexError(f"document store in {directory} is unreadable: {exc}") from exc
         return store
 

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 
 from colrank.errors import CorruptIndexError
 from colrank.store.bm25 import K1, B, query_idf, texts_bm25
+from colrank.store.local.files import load_npy, read_json
 
 BM25_DIR = "bm25"
 FORMAT = 2  # 1: a bm25s.BM25 directory (rebuilt from the document store when loaded)
@@ -278,14 +279,17 @@ class BM25Index:
         if not target.is_dir():
             return None
         try:
-            meta = json.loads((target / _META_FILE).read_text())
+            meta = read_json(directory, f"{BM25_DIR}/{_META_FILE}")
             if meta.get("format") != FORMAT:
                 return None  # the backend rebuilds it from the document store
             index = cls(meta["language"])
             for name in _ARRAYS:
-                setattr(index, f"_{name}", np.load(target / f"{name}.npy", allow_pickle=False))
-            index._vocab = json.loads((target / _VOCAB_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+                setattr(index, f"_{name}", load_npy(directory, f"{BM25_DIR}/{name}.npy"))
+            vocab = read_json(directory, f"{BM25_DIR}/{_VOCAB_FILE}", max_bytes=1 << 40)
+            if not isinstance(vocab, dict):
+                raise ValueError("the vocabulary is not a JSON object")
+            index._vocab = vocab
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptIndexError(f"BM25 index in {target} is unreadable: {exc}") from exc
         index._df = np.zeros(len(index._vocab), dtype=np.int64)
         live_entries = np.repeat(index._alive, np.diff(index._indptr))

@@ -36,6 +36,7 @@ from colrank.errors import (
     UnknownIdError,
 )
 from colrank.store.codecs import Codec, make_codec
+from colrank.store.local.files import load_npy, read_bytes, read_json
 
 TOKENS_FILE = "tokens.npy"
 IIDS_FILE = "token_doc_ids.npy"
@@ -181,13 +182,14 @@ class TokenStore:
     def load(cls, directory: Path, *, mmap: bool = True) -> TokenStore:
         """Open a saved store; token embeddings stay on disk when ``mmap`` is true."""
         try:
-            tokens = np.load(directory / TOKENS_FILE, mmap_mode="r" if mmap else None)
-            iids = np.load(directory / IIDS_FILE, allow_pickle=False)
-            lengths = np.load(directory / LENGTHS_FILE, allow_pickle=False)
-            meta = json.loads((directory / CODEC_FILE).read_text())
+            tokens = load_npy(directory, TOKENS_FILE, mmap=mmap)
+            iids = load_npy(directory, IIDS_FILE)
+            lengths = load_npy(directory, LENGTHS_FILE)
+            meta = read_json(directory, CODEC_FILE)
             codec = make_codec(meta["codec"], int(meta["dim"]))
-            codec.load_params(directory)
-        except (OSError, ValueError, KeyError) as exc:
+            if codec.params_file is not None:
+                codec.load_params_bytes(read_bytes(directory, codec.params_file))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptIndexError(f"token store in {directory} is unreadable: {exc}") from exc
         if (
             tokens.ndim != 2

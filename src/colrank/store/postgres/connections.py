@@ -26,7 +26,8 @@ from colrank.errors import StoreUnavailableError
 
 def where(url: str) -> str:
     """The hosts and database of a libpq URL, without user or password (for messages)."""
-    return url.split("@")[-1].split("?")[0]
+    rest = url.split("://", 1)[-1]
+    return rest.split("@")[-1].split("?")[0]
 
 
 class Connections:

@@ -130,9 +130,8 @@ def top_k(
         ):
             known.setdefault(iid, {})[term] = scorer.part(term, tf, length)
     listed = {iid for kept in by_term.values() for _, iid, _, _ in kept}
-    exact = [
-        iid for iid in listed if iid in set(unsure) or all(t in known[iid] for t in open_terms)
-    ]
+    probed = set(unsure)
+    exact = [iid for iid in listed if iid in probed or all(t in known[iid] for t in open_terms)]
     best = sorted(((iid, _total(known[iid])) for iid in exact), key=lambda p: (-p[1], p[0]))
     also_scores = {int(i): _total(known.get(int(i), {})) for i in also}
     return best[:n], also_scores
