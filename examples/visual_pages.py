@@ -15,8 +15,9 @@ What it demonstrates:
    (``first_stage="visual"``: MaxSim over every page's stored patches);
 4. the index is saved and loaded, and the encoding speed of the tiny model is printed.
 
-For real retrieval use a real checkpoint, e.g. ``vidore/colqwen2.5-v0.2`` or
-``vidore/colpali-v1.3-hf`` (docs/visual.md): ``--model vidore/colpali-v1.3-hf``.
+For real retrieval use a real checkpoint in the transformers format, e.g.
+``vidore/colpali-v1.3-hf`` or ``vidore/colqwen2-v1.0-hf`` (ColQwen2.5 after conversion:
+docs/visual.md): ``--model vidore/colpali-v1.3-hf``.
 
     python examples/visual_pages.py [--model HUB_ID_OR_PATH] [--pages 12]
 """

