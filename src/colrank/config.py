@@ -175,8 +175,12 @@ class SearchConfig(_Section):
     ``SearchConfig(first_stage="dense", rerank_fusion="none")`` is plain dense -> ColBERT.
     """
 
-    first_stage: Literal["dense", "bm25", "hybrid"] = Field(
-        "hybrid", description="Recall with FAISS, BM25, or both fused (see docs/search.md)."
+    first_stage: Literal["dense", "bm25", "hybrid", "visual"] = Field(
+        "hybrid",
+        description=(
+            "Recall with FAISS, BM25, or both fused (see docs/search.md); 'visual' scores "
+            "every page's stored patches with a ColPali-family model (docs/visual.md)."
+        ),
     )
     hybrid_fusion: Literal["calibrated", "rrf", "weighted"] = Field(
         "calibrated",

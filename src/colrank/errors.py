@@ -72,6 +72,10 @@ class CorruptIndexError(ColrankError, RuntimeError):
     """A saved index is truncated, corrupted or written by an incompatible version."""
 
 
+class InvalidImageError(InvalidInputError):
+    """An image or PDF that cannot be read, or an image where the index takes none."""
+
+
 class OutOfMemoryError(ColrankError, RuntimeError):
     """An accelerator ran out of memory even for a batch of one item."""
 
@@ -85,6 +89,7 @@ __all__ = [
     "EmptyQueryError",
     "IndexNotFoundError",
     "InvalidFilterError",
+    "InvalidImageError",
     "InvalidInputError",
     "ModelLoadError",
     "ModelMismatchError",

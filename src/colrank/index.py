@@ -29,6 +29,7 @@ from colrank.models.encoders import ColbertEncoder, DenseEncoder
 from colrank.models.identity import check_loaded_models
 from colrank.models.pair import EncoderPair
 from colrank.opening import check_folder, open_database, open_local
+from colrank.page_writes import PageWrites
 from colrank.pipeline import SearchPipeline
 from colrank.results import Document
 from colrank.rewriting import recode, reencode
@@ -56,7 +57,7 @@ from colrank.validation import (
 logger = logging.getLogger(__name__)
 
 
-class ColrankIndex(SearchMethods):
+class ColrankIndex(SearchMethods, PageWrites):
     """A searchable, persistent ColBERT-reranked collection. One object serves every face.
 
     Args:

@@ -47,9 +47,10 @@ from colrank.recall.given import given_recall, stored_ids
 from colrank.recall.stage import recall
 from colrank.rerank.outside import OutsideEncodings
 from colrank.rerank.stored import score_mixed, score_stored
+from colrank.rerank.visual import check_text_recall, visual_recall
 from colrank.results import CandidateScores, Document, Hit
 from colrank.scoring.final import colbert_share, final_scores, to_hits
-from colrank.scoring.records import ColbertScores
+from colrank.scoring.records import ColbertScores, Recall
 from colrank.store.base import ReadView, StorageBackend
 from colrank.store.filters import Filter
 from colrank.timing import Timings, timed
@@ -80,7 +81,7 @@ class SearchPipeline:
     def _encode(
         self, queries: list[str], strategy: SearchConfig, timings: Timings | None, colbert: bool
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        dense = strategy.first_stage != "bm25"
+        dense = strategy.first_stage not in ("bm25", "visual")
         if not dense and not colbert:
             return None, []
         return self.encoders.encode_queries(queries, dense=dense, colbert=colbert, timings=timings)
@@ -117,12 +118,14 @@ class SearchPipeline:
         share = colbert_share(strategy, self.encoders.colbert.is_stand_in)
         runtime = self.encoders.config.runtime
         with self.backend.read() as view:
-            recalls = recall(view, queries, vectors, candidates, filter, strategy, timings)
+            stages = self._recall(
+                view, queries, vectors, tokens, candidates, filter, strategy, timings
+            )
             return [
                 rank_candidates(
                     query,
                     r,
-                    self._score(view, q_tokens, r.iids, timings),
+                    scored if scored is not None else self._score(view, q_tokens, r.iids, timings),
                     k,
                     strategy,
                     share,
@@ -130,8 +133,28 @@ class SearchPipeline:
                     lambda spec: _cross_encoder(spec, runtime),
                     timings,
                 )
-                for query, r, q_tokens in zip(queries, recalls, tokens, strict=True)
+                for query, (r, scored), q_tokens in zip(queries, stages, tokens, strict=True)
             ]
+
+    def _recall(
+        self,
+        view: ReadView,
+        queries: list[str],
+        vectors: np.ndarray | None,
+        tokens: list[np.ndarray],
+        n: int,
+        filter: Filter | None,  # noqa: A002
+        strategy: SearchConfig,
+        timings: Timings | None = None,
+    ) -> list[tuple[Recall, ColbertScores | None]]:
+        """Each query's candidates, with their MaxSim when the first stage computed it."""
+        if strategy.first_stage == "visual":
+            dtype, rows = self.encoders.maxsim_dtype, self._one_thread_rows()
+            return [visual_recall(view, t, n, filter, dtype, rows, timings) for t in tokens]
+        recalls = recall(view, queries, vectors, n, filter, strategy, timings)
+        if self.encoders.is_visual:
+            check_text_recall(view, recalls)
+        return [(r, None) for r in recalls]
 
     def rerank(
         self,
@@ -150,8 +173,10 @@ class SearchPipeline:
         if not docs:
             return []
         texts = encode_texts if encode_texts is not None else [d.text for d in docs]
-        first = strategy.rerank_fusion != "none"  # ColBERT alone needs no first-stage score
+        visual = strategy.first_stage == "visual"  # the late-interaction stage alone
+        first = strategy.rerank_fusion != "none" and not visual
         dense = first and strategy.first_stage != "bm25"
+        given = strategy.overridden("dense") if visual else strategy
         vectors, tokens = self.encoders.encode_queries(
             [query], dense=dense, colbert=True, timings=timings
         )
@@ -173,7 +198,7 @@ class SearchPipeline:
                     stored,
                     None if vectors is None else vectors[0],
                     {j: vector for j, (_, vector) in outside.items() if vector is not None},
-                    strategy,
+                    given,
                     lexical=first,
                 )
             order = {int(p): row for row, p in enumerate(r.iids)}
@@ -185,6 +210,8 @@ class SearchPipeline:
                 self.encoders.maxsim_dtype,
                 self._one_thread_rows(),
             )
+            if visual:  # the visual first stage's score is the MaxSim per query token
+                r = replace(r, first=colbert.mean)
             return rank_candidates(
                 query,
                 r,
@@ -220,9 +247,10 @@ class SearchPipeline:
         """The first stage alone: the top ``k`` by the first-stage score."""
         if self._is_empty():
             return []
-        vectors, _ = self._encode([query], strategy, timings, colbert=False)
+        visual = strategy.first_stage == "visual"
+        vectors, tokens = self._encode([query], strategy, timings, colbert=visual)
         with self.backend.read() as view:
-            r = recall(view, [query], vectors, k, filter, strategy, timings)[0]
+            r = self._recall(view, [query], vectors, tokens, k, filter, strategy, timings)[0][0]
             with timed(timings, "docstore"):
                 docs = view.documents(r.iids[:k].tolist())
         return to_hits(docs, r.first[:k], r, None, np.arange(len(docs)))
@@ -253,10 +281,9 @@ class SearchPipeline:
         share = colbert_share(strategy, self.encoders.colbert.is_stand_in)
         out = []
         with self.backend.read() as view:
-            for r, q_tokens in zip(
-                recall(view, queries, vectors, candidates, filter, strategy), tokens, strict=True
-            ):
-                colbert = self._score(view, q_tokens, r.iids)
+            stages = self._recall(view, queries, vectors, tokens, candidates, filter, strategy)
+            for (r, scored), q_tokens in zip(stages, tokens, strict=True):
+                colbert = scored if scored is not None else self._score(view, q_tokens, r.iids)
                 ids = [d.id for d in view.documents(r.iids.tolist())]
                 final = final_scores(r, colbert, strategy, share)
                 out.append(CandidateScores(ids, r.dense, colbert.total, r.bm25, r.first, final))

@@ -64,7 +64,8 @@ class SearchMethods:
                 candidates.
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.store.filters`); applied before the top-k cut.
-            first_stage: ``dense``, ``bm25`` or ``hybrid`` (default: ``config.search``).
+            first_stage: ``dense``, ``bm25``, ``hybrid`` or ``visual`` (MaxSim over every
+                page, docs/visual.md) (default: ``config.search``).
             rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
                 ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).
             timings: a dict to receive this call's seconds per stage (see

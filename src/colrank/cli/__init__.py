@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="build an index from a corpus")
-    p.add_argument("corpus", help="BEIR dir, corpus .jsonl, or a folder of .txt/.md files")
+    p.add_argument(
+        "corpus",
+        help="BEIR dir, corpus .jsonl, or a folder of .txt/.md files (with a ColPali-family "
+        "--colbert-model: a folder of PDFs and images, a document per page)",
+    )
     p.add_argument("index", nargs="?", help="output index directory (or use --store)")
     p.add_argument("--store", help="write into a database instead: postgresql://user@host/db")
     p.add_argument("--collection", default="default", help="collection name in the database")
@@ -77,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
     p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
-    p.add_argument("--first-stage", choices=["dense", "bm25", "hybrid"], help="recall strategy")
+    p.add_argument(
+        "--first-stage",
+        choices=["dense", "bm25", "hybrid", "visual"],
+        help="recall strategy (visual: MaxSim over every page, for a ColPali-family index)",
+    )
     p.add_argument(
         "--fusion",
         choices=get_args(SearchConfig.model_fields["rerank_fusion"].annotation),

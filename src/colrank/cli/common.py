@@ -79,8 +79,10 @@ def build_index(
 
     if chunk < 1:
         raise InvalidInputError(f"--chunk must be at least 1, not {chunk}")
-    ids, texts, metas = read_corpus(corpus, passages)
     index = ColrankIndex(cfg) if into is None else into
+    if index.encoders.is_visual:
+        return index_pages(corpus, index)
+    ids, texts, metas = read_corpus(corpus, passages)
     show = cfg.runtime.show_progress
     with tqdm(total=len(texts), desc="Indexing", unit="doc", disable=not show) as bar:
         for start in range(0, len(texts), chunk):
@@ -90,11 +92,32 @@ def build_index(
     return index
 
 
+def index_pages(corpus: Path, index: Any) -> Any:
+    """Index a folder of PDFs and images (or one file) into a visual index, file by file."""
+    from tqdm.auto import tqdm
+
+    from colrank.pages import page_files
+
+    files = page_files(corpus) if corpus.is_dir() else [corpus]
+    if not files:
+        raise InvalidInputError(f"no PDF or image files in {corpus}")
+    show = index.config.runtime.show_progress
+    with tqdm(total=len(files), desc="Indexing pages", unit="file", disable=not show) as bar:
+        for path in files:
+            index.add_files([path], on_conflict="replace", progress=False)
+            bar.update(1)
+    return index
+
+
 def passage_splitter(args: argparse.Namespace, cfg: ColrankConfig) -> Any:
     """The passage splitter for a folder corpus (None: a BEIR/JSONL corpus, or --no-split)."""
     corpus = Path(args.corpus)
     if args.no_split or not corpus.is_dir() or (corpus / "corpus.jsonl").is_file():
         return None
+    from colrank.models.visual import is_visual_model
+
+    if is_visual_model(cfg.models.colbert_model):
+        return None  # pages are indexed whole
     from colrank.eval.passages import PassageSplitter
     from colrank.models.loading import resolve_model_path
 

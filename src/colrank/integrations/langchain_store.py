@@ -71,6 +71,9 @@ class EmbeddingsEncoder:
         return vectors / np.maximum(norms, 1e-12)
 
 
+IMAGE_KEY = "image_path"  # a Document that is a page image names its file here
+
+
 def _doc(hit: Hit) -> Document:
     return Document(page_content=hit.text, metadata=dict(hit.metadata), id=hit.id)
 
@@ -122,8 +125,22 @@ class ColrankVectorStore(VectorStore):
         return self.index.upsert(texts, metadatas, ids)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Index documents (their ``id`` is kept; the others get new ids); upserts by id."""
+        """Index documents (their ``id`` is kept; the others get new ids); upserts by id.
+
+        A document whose metadata has ``image_path`` is a page image: a visual index
+        encodes the image and uses ``page_content`` (may be empty) for its first stage;
+        a text index refuses it (:class:`~colrank.errors.InvalidImageError`).
+        """
         ids = kwargs.pop("ids", None) or [d.id for d in documents]
+        if self.index.encoders.is_visual or any(IMAGE_KEY in d.metadata for d in documents):
+            _no_extra(kwargs, "add_documents")
+            return self.index.add_images(
+                [d.metadata.get(IMAGE_KEY) for d in documents],
+                [d.page_content for d in documents],
+                [dict(d.metadata) for d in documents],
+                [i if i else _new_id() for i in ids],
+                on_conflict="replace",
+            )
         return self.add_texts(
             [d.page_content for d in documents],
             [dict(d.metadata) for d in documents],

@@ -25,6 +25,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import (
     BaseNode,
+    ImageNode,
     MetadataMode,
     NodeRelationship,
     NodeWithScore,
@@ -139,8 +140,43 @@ def stored_node(text: str, metadata: dict[str, Any], node_id: str | None = None)
     has no ``_node_content``: it becomes a ``TextNode`` of its text, id and metadata.
     """
     if "_node_content" not in metadata:
+        if "has_text" in metadata:  # a page image stored by add_pdf / add_images
+            return page_node(node_id or "", text, dict(metadata))
         return TextNode(id_=node_id or "", text=text, metadata=dict(metadata))
     return metadata_dict_to_node(metadata, text=text)
+
+
+def node_image(node: BaseNode) -> str | bytes:
+    """The image an ``ImageNode`` references (its path, or its base64 image decoded)."""
+    import base64
+
+    from colrank.errors import InvalidImageError
+
+    if isinstance(node, ImageNode):
+        if node.image_path:
+            return node.image_path
+        if node.image:
+            return base64.b64decode(node.image)
+    raise InvalidImageError(
+        f"node {node.node_id!r} carries no image (a visual index stores ImageNodes with "
+        "image_path or image)"
+    )
+
+
+def page_node(
+    node_id: str, text: str, metadata: dict[str, Any], hidden: Sequence[str] = ()
+) -> ImageNode:
+    """A page stored by ``add_pdf`` / ``add_images``: an ImageNode (path of an image file)."""
+    source = str(metadata.get("source") or "")
+    image_path = source if source and not source.lower().endswith(".pdf") else None
+    return ImageNode(
+        id_=node_id,
+        text=text,
+        image_path=image_path,
+        metadata=metadata,
+        excluded_llm_metadata_keys=list(hidden),
+        excluded_embed_metadata_keys=list(hidden),
+    )
 
 
 def _hit_to_node(hit: Hit) -> NodeWithScore:
@@ -153,6 +189,9 @@ def _hit_to_node(hit: Hit) -> NodeWithScore:
         return NodeWithScore(node=node, score=hit.score)
     metadata = with_scores(hit.metadata, scores)
     hidden = [k for k in (*_BOOKKEEPING, SOURCE_KEY) if k in metadata]
+    if "has_text" in hit.metadata:  # a page image (colrank.pages)
+        node = page_node(hit.id or "", hit.text, metadata, hidden)
+        return NodeWithScore(node=node, score=hit.score)
     node = TextNode(
         id_=hit.id or "",
         text=hit.text,
@@ -353,4 +392,4 @@ class ColrankRerank(BaseNodePostprocessor):
         return NodeWithScore(node=node, score=score)
 
 
-__all__ = ["ColrankRerank", "ColrankRetriever", "to_colrank_filter"]
+__all__ = ["ColrankRerank", "ColrankRetriever", "node_image", "to_colrank_filter"]

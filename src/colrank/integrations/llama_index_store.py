@@ -29,7 +29,7 @@ from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import BaseNode, Document
+from llama_index.core.schema import BaseNode, Document, ImageNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -40,7 +40,13 @@ from llama_index.core.vector_stores.types import (
 
 from colrank.config import ColrankConfig
 from colrank.index import ColrankIndex
-from colrank.integrations.llama_index import NODE_ID_KEY, node_row, stored_node, to_colrank_filter
+from colrank.integrations.llama_index import (
+    NODE_ID_KEY,
+    node_image,
+    node_row,
+    stored_node,
+    to_colrank_filter,
+)
 from colrank.validation import check_k, check_list, recall_depth
 
 PLACEHOLDER = (0.0,)  # what ColrankEmbedding answers: the store encodes nodes itself
@@ -154,6 +160,8 @@ class ColrankVectorStore(BasePydanticVectorStore):
         _no_extra(add_kwargs, "add")
         if not nodes:
             return []
+        if self._index.encoders.is_visual or any(isinstance(n, ImageNode) for n in nodes):
+            return self._add_images(nodes)  # a text index refuses them (InvalidImageError)
         rows = [node_row(n) for n in nodes]
         self._warn_if_cut([r.encode_text for r in rows])
         return self._index.upsert(
@@ -161,6 +169,21 @@ class ColrankVectorStore(BasePydanticVectorStore):
             [r.metadata for r in rows],
             [r.id for r in rows],
             encode_texts=[r.encode_text for r in rows],
+        )
+
+    def _add_images(self, nodes: list[BaseNode]) -> list[str]:
+        """ImageNodes as pages: the image is encoded, the text feeds the first stage."""
+        images = [node_image(n) for n in nodes]
+        lighter = [
+            n.model_copy(update={"image": None}) if isinstance(n, ImageNode) else n for n in nodes
+        ]
+        rows = [node_row(n) for n in lighter]  # the base64 image is not kept in metadata
+        return self._index.add_images(
+            images,
+            [r.text for r in rows],
+            [r.metadata for r in rows],
+            [r.id for r in rows],
+            on_conflict="replace",
         )
 
     def _warn_if_cut(self, texts: list[str]) -> None:
@@ -289,6 +312,10 @@ def _restrict(
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _without_image(node: BaseNode) -> BaseNode:
+    return node.model_copy(update={"image": None}) if isinstance(node, ImageNode) else node
 
 
 def _folder(persist_path: str) -> Path:

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from colrank.config import ColrankConfig
-from colrank.errors import InvalidInputError
+from colrank.errors import InvalidImageError, InvalidInputError
 from colrank.models.backbone import Backbone, BackboneEncoder, TorchBackbone, same_backbone
 from colrank.models.device import resolve_device, resolve_maxsim_dtype
 from colrank.models.encoders import ColbertEncoder, DenseEncoder, model_lock
+from colrank.models.visual import VisualEncoder, is_visual_model
 from colrank.timing import Timings, timed
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ class EncoderPair:
             with self._loading:
                 if self._colbert is None:
                     models = self.config.models
+                    if is_visual_model(models.colbert_model):
+                        self._colbert = VisualEncoder.load(  # type: ignore[assignment]
+                            models.colbert_model, self.config.runtime
+                        )
+                        return self._colbert  # type: ignore[return-value]
                     self._colbert = ColbertEncoder.load(
                         models.colbert_model,
                         self.config.runtime,
@@ -105,6 +111,13 @@ class EncoderPair:
                         document_length=models.document_length,
                     )
         return self._colbert
+
+    @property
+    def is_visual(self) -> bool:
+        """Whether the late-interaction model scores page images (a ColPali-family model)."""
+        if self._colbert is not None:
+            return bool(getattr(self._colbert, "is_visual", False))
+        return is_visual_model(self.config.models.colbert_model)
 
     @property
     def engine(self) -> str:
@@ -222,6 +235,33 @@ class EncoderPair:
         with self._locked():
             lengths = self.colbert.document_lengths(texts)
             return joint.encode_documents(texts, lengths, progress=progress, dense=dense)
+
+    def encode_pages(
+        self,
+        texts: Sequence[str],
+        images: Sequence[object],
+        *,
+        pool_factor: int = 1,
+        progress: bool | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Dense vectors of the pages' texts and patch embeddings of their images.
+
+        A page without text gets a zero dense vector: no text evidence, so it scores 0
+        against every query in dense recall (it is found by ``first_stage="visual"``).
+        """
+        visual = self.colbert
+        if not isinstance(visual, VisualEncoder):
+            raise InvalidImageError(
+                f"this index reranks with the text model {self.names[1]!r}: it cannot store "
+                "page images (open an index whose colbert_model is a ColPali-family model)"
+            )
+        with_text = [i for i, text in enumerate(texts) if text.strip()]
+        vectors = np.zeros((len(texts), self.dense.dim), np.float32)
+        if with_text:
+            found = self.dense.encode([texts[i] for i in with_text], progress=progress)
+            vectors[with_text] = found
+        tokens = visual.encode_images(images, progress=progress, pool_factor=pool_factor)
+        return vectors, tokens
 
     def encode_queries(
         self,
