@@ -91,7 +91,7 @@ class PostgresBackend:
         pool_factor: int = 1,
         exact: bool = False,
         ef_search: int = 200,
-        bm25_depth: int = 1000,
+        bm25_depth: int = 5000,
         pool_size: int = 4,
         connect_timeout: float = 3.0,
         shards: list[str] | None = None,

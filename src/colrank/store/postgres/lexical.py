@@ -1,30 +1,30 @@
 """BM25 top-k in SQL whose cost does not grow with the collection.
 
 Scoring every document that holds a query term costs in proportion to the terms'
-document frequencies, which grow with the collection. Instead each query term's postings
-are read best-first from an index by ``(term, impact DESC)``, at most ``depth`` of them
-(one statement for all terms; on a spread collection every shard answers at once). A
-posting's *impact* is its BM25 weight under a reference length fixed when the collection
-was made; its weight under today's average length is at most ``impact x max(1, avg /
-reference)``, which bounds what a term adds to a document missing from its list.
+document frequencies, which grow with the collection. Instead:
 
-From those lists (a one-pass threshold algorithm):
+1. each query term's postings are read best-first from an index by ``(term, impact
+   DESC)``, at most ``depth`` of them, with their term frequency and document length
+   (on a spread collection every shard answers at once and the first ``depth`` per term
+   are kept over all shards). A posting's *impact* is its BM25 weight under a reference
+   length fixed when the collection was made;
+2. each listed document gets a partial score, summed in SQL: what the terms whose lists
+   hold it add, under the collection's statistics;
+3. the ``3 x n`` documents with the best partial scores get their other terms read by
+   primary key, so their scores are **exact** BM25, and the best ``n`` are returned.
 
-- every listed document gets a lower bound (what its listed terms add, exactly) and an
-  upper bound (plus each other term's bound, zero for a term whose list is complete);
-- documents whose upper bound falls below the ``n``-th best lower bound cannot rank;
-- the others still unsure get their missing terms read by primary key,
-
-so every returned score is **exact** BM25 under the collection's statistics, and the
-work is bounded by ``terms x depth`` whatever the collection's size. A document in no
-term's list is not considered; with ``depth`` above every query term's frequency the
-result is exhaustive BM25. On a spread collection the first ``depth`` per term are kept
-over all shards, so the answers are those of one server holding everything.
+The work is bounded by ``terms x depth + 3 x n x terms`` index reads whatever the
+collection's size. A document in no term's list, or outside the ``3 x n`` best partial
+scores, is not returned; with ``depth`` above every query term's frequency and few
+candidates the result is exhaustive BM25 (the benchmark measures how much of the
+exhaustive top-100 the default keeps). The answers are the same on one server and on a
+spread collection.
 
 Example:
-    >>> sql, params = candidates_sql([("d", "t")], ["cell", "wall"], 100, None, [])
-    >>> sql.count("LIMIT"), params
-    (2, ['cell', 100, 'wall', 100])
+    >>> weights = {"cell": 1.2, "wall": 0.4}
+    >>> sql, params = candidates_sql([("d", "t")], weights, 9.5, 100, 30, None, [])
+    >>> sql.count("LIMIT %s"), params[2:]
+    (3, ['cell', 100, 'wall', 100, 100, 9.5, 30])
 """
 
 from __future__ import annotations
@@ -36,24 +36,31 @@ from colrank.store.bm25 import K1, B
 
 Rows = Callable[..., list[tuple[Any, ...]]]
 
+CANDIDATES_PER_RESULT = 3
+"""Documents rescored exactly per result asked for (by their partial score)."""
+
 
 def candidates_sql(
     sources: Sequence[tuple[str, str]],
-    terms: Sequence[str],
+    weights: dict[str, float],
+    average_length: float,
     depth: int,
+    wanted: int,
     where: str | None,
     params: Sequence[Any],
 ) -> tuple[str, list[Any]]:
-    """One statement: each term's top ``depth`` postings by impact, from every source.
+    """One statement: the ``wanted`` documents with the best partial BM25.
 
-    ``sources`` are ``(documents, postings)`` table pairs: one on one server, one per
-    shard on a spread collection (each a foreign table, so its ``ORDER BY ... LIMIT`` runs
-    on its shard, and an unordered ``UNION ALL`` of foreign scans runs them at once).
-    ``where`` filters on the documents' metadata. Rows: ``(term, iid, impact, tf,
-    n_terms)``.
+    Each term's first ``depth`` postings by impact are read from every source, and the
+    first ``depth`` per term kept over all of them; a document's partial score is what
+    the terms whose lists hold it add. ``sources`` are ``(documents, postings)`` table
+    pairs: one on one server, one per shard on a spread collection (each a foreign
+    table, so its ``ORDER BY ... LIMIT`` runs on its shard). ``where`` filters on the
+    documents' metadata.
     """
+    names = sorted(weights)
     parts, values = [], []
-    for term in terms:
+    for term in names:
         for docs, postings in sources:
             join = f" JOIN {docs} d ON d.iid = p.iid" if where else ""
             extra = f" AND ({where})" if where else ""
@@ -62,84 +69,64 @@ def candidates_sql(
                 f"WHERE p.term = %s{extra} ORDER BY p.impact DESC, p.iid LIMIT %s)"
             )
             values.extend([term, *(params if where else []), depth])
-    return " UNION ALL ".join(parts), values
-
-
-class Scorer:
-    """Exact BM25 contributions under the collection's statistics.
-
-    Args:
-        weights: each query term's IDF times its count in the query.
-        average_length: the collection's average document length (in terms).
-    """
-
-    def __init__(self, weights: dict[str, float], average_length: float) -> None:
-        self.weights = weights
-        self.average = average_length
-
-    def part(self, term: str, tf: float, length: float) -> float:
-        """What ``term`` adds to a document where it occurs ``tf`` times."""
-        norm = K1 * (1 - B + B * length / self.average)
-        return self.weights[term] * tf / (tf + norm)
+    sql = (
+        "WITH q(term, w) AS (SELECT * FROM unnest(%s::text[], %s::float8[])), "
+        f"listed AS ({' UNION ALL '.join(parts)}), "
+        "ranked AS (SELECT *, row_number() OVER (PARTITION BY term ORDER BY impact DESC, iid) "
+        "AS r FROM listed) "
+        "SELECT k.iid FROM ranked k JOIN q ON q.term = k.term WHERE k.r <= %s "
+        f"GROUP BY k.iid ORDER BY sum(q.w * k.tf / (k.tf + {K1} * (1 - {B} + {B} * k.n_terms "
+        "/ %s))) DESC, k.iid LIMIT %s"
+    )
+    head = [names, [weights[t] for t in names]]
+    return sql, [*head, *values, depth, float(average_length), wanted]
 
 
 def top_k(
     rows: Rows,
     postings: str,
-    lists: list[tuple[str, int, float, float, int]],
-    scorer: Scorer,
-    depth: int,
+    candidates: Sequence[int],
+    weights: dict[str, float],
+    average_length: float,
     n: int,
-    reference_length: float,
     also: Sequence[int] = (),
 ) -> tuple[list[tuple[int, float]], dict[int, float]]:
-    """The best ``n`` ``(iid, exact score)`` among the listed documents, and ``also``'s.
+    """The best ``n`` candidates ``(iid, exact score)``, and the exact scores of ``also``.
 
-    ``lists``: the rows of :func:`candidates_sql`. ``also`` are documents whose exact
-    score is wanted whatever their rank (0 for none of the terms).
+    ``candidates``: the ids :func:`candidates_sql` chose; their missing terms (and
+    ``also``'s) are read by primary key.
     """
-    by_term: dict[str, list[tuple[float, int, float, int]]] = {}
-    for term, iid, impact, tf, length in lists:
-        by_term.setdefault(term, []).append((-float(impact), int(iid), float(tf), int(length)))
-    slack = max(1.0, scorer.average / reference_length)
-    known: dict[int, dict[str, float]] = {}
-    bounds: dict[str, float] = {}
-    for term, listed_rows in by_term.items():
-        listed_rows.sort()
-        del listed_rows[depth:]  # the first depth over every shard
-        full = len(listed_rows) == depth
-        bounds[term] = scorer.weights[term] * -listed_rows[-1][0] * slack if full else 0.0
-        for _, iid, tf, length in listed_rows:
-            known.setdefault(iid, {})[term] = scorer.part(term, tf, length)
-    open_terms = [t for t, b in bounds.items() if b > 0]
-    lower = {iid: sum(parts.values()) for iid, parts in known.items()}
-    ranked = sorted(lower.values(), reverse=True)
-    threshold = ranked[n - 1] if len(ranked) >= n else float("-inf")
-    unsure = [
-        iid
-        for iid, parts in known.items()
-        if any(t not in parts for t in open_terms)
-        and lower[iid] + sum(bounds[t] for t in open_terms if t not in parts) >= threshold
-    ]
-    ask = sorted({*unsure, *(int(i) for i in also if int(i) not in known)})
-    if ask:  # the missing terms of the unsure documents (and of ``also``), by primary key
-        for iid, term, tf, length in rows(
-            f"SELECT iid, term, tf, n_terms FROM {postings} WHERE term = ANY(%s) AND iid = ANY(%s)",
-            [sorted(scorer.weights), ask],
-            binary=True,
-        ):
-            known.setdefault(iid, {})[term] = scorer.part(term, tf, length)
-    listed = {iid for kept in by_term.values() for _, iid, _, _ in kept}
-    probed = set(unsure)
-    exact = [iid for iid in listed if iid in probed or all(t in known[iid] for t in open_terms)]
-    best = sorted(((iid, _total(known[iid])) for iid in exact), key=lambda p: (-p[1], p[0]))
-    also_scores = {int(i): _total(known.get(int(i), {})) for i in also}
-    return best[:n], also_scores
+    names = sorted(weights)
+    asked = [int(i) for i in candidates]
+    exact = _exact(rows, postings, names, weights, average_length, [*asked, *also])
+    ranked = sorted(((i, exact[i]) for i in asked), key=lambda p: (-p[1], p[0]))
+    return ranked[:n], {int(i): exact[int(i)] for i in also}
 
 
-def _total(parts: dict[str, float]) -> float:
-    """A document's score: its terms' parts summed in term order (the same on every layout)."""
-    return float(sum(parts[t] for t in sorted(parts)))
+def _exact(
+    rows: Rows,
+    postings: str,
+    names: list[str],
+    weights: dict[str, float],
+    average_length: float,
+    iids: Sequence[int],
+) -> dict[int, float]:
+    """Exact BM25 of ``iids`` (0 for none of the terms), read by primary key."""
+    scores = {int(i): 0.0 for i in iids}
+    if not scores:
+        return scores
+    found = rows(
+        f"SELECT iid, term, tf, n_terms FROM {postings} WHERE term = ANY(%s) AND iid = ANY(%s)",
+        [names, sorted(scores)],
+        binary=True,
+    )
+    parts: dict[int, list[tuple[str, float]]] = {}
+    for doc, name, tf, length in found:
+        norm = K1 * (1 - B + B * length / average_length)
+        parts.setdefault(doc, []).append((name, weights[name] * tf / (tf + norm)))
+    for doc, terms in parts.items():  # summed in term order: the same on every layout
+        scores[doc] = float(sum(p for _, p in sorted(terms)))
+    return scores
 
 
-__all__ = ["Scorer", "candidates_sql", "top_k"]
+__all__ = ["CANDIDATES_PER_RESULT", "candidates_sql", "top_k"]

@@ -24,7 +24,7 @@ from colrank.store.bm25 import query_idf, texts_bm25
 from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
-from colrank.store.postgres.lexical import Scorer, candidates_sql, top_k
+from colrank.store.postgres.lexical import CANDIDATES_PER_RESULT, candidates_sql, top_k
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -199,17 +199,10 @@ class PostgresReadView:
             weights[term] = weights.get(term, 0.0) + idf
         where, params = self._where(filter) if filter else (None, [])
         depth = max(n, self._b.bm25_depth)
-        sql, values = candidates_sql(self._sources, sorted(weights), depth, where, params)
-        best, also_scores = top_k(
-            self._rows,
-            self._t.terms,
-            self._rows(sql, values, binary=True),
-            Scorer(weights, avg),
-            depth,
-            n,
-            float(self._m["bm25_reference_length"]),
-            also_ids,
-        )
+        wanted = CANDIDATES_PER_RESULT * n
+        sql, values = candidates_sql(self._sources, weights, avg, depth, wanted, where, params)
+        found = [r[0] for r in self._rows(sql, values)]
+        best, also_scores = top_k(self._rows, self._t.terms, found, weights, avg, n, also_ids)
         return LexicalResult(
             np.array([s for _, s in best], dtype=np.float32),
             np.array([i for i, _ in best], dtype=np.int64),
