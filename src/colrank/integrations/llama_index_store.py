@@ -241,8 +241,6 @@ class ColrankVectorStore(BasePydanticVectorStore):
             )
         k = check_k(query.similarity_top_k, "similarity_top_k")
         spec = _restrict(to_colrank_filter(query.filters), query.node_ids, query.doc_ids)
-        if len(self._index) == 0:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         candidates = recall_depth(self.candidates, k)
         if query.mode in _DEFAULT_MODES:
             hits = self._index.search(query.query_str, k=k, candidates=candidates, filter=spec)

@@ -24,7 +24,7 @@ Example:
     >>> weights = {"cell": 1.2, "wall": 0.4}
     >>> sql, params = candidates_sql([("d", "t")], weights, 9.5, 100, 30, None, [])
     >>> sql.count("LIMIT %s"), params[2:]
-    (3, ['cell', 100, 'wall', 100, 100, 9.5, 30])
+    (3, ['cell', 100, 'wall', 100, 100, 100, 9.5, 30])
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def candidates_sql(
 
     Each term's first ``depth`` postings by impact are read from every source, and the
     first ``depth`` per term kept over all of them; a document's partial score is what
-    the terms whose lists hold it add. ``sources`` are ``(documents, postings)`` table
+    the terms whose lists hold it add. Rows: ``(iid, partial score, cut lists holding it,
+    cut lists)``: a document held by every cut list (a term with ``depth`` postings or
+    more) has its exact score already. ``sources`` are ``(documents, postings)`` table
     pairs: one on one server, one per shard on a spread collection (each a foreign
     table, so its ``ORDER BY ... LIMIT`` runs on its shard). ``where`` filters on the
     documents' metadata.
@@ -69,23 +71,26 @@ def candidates_sql(
                 f"WHERE p.term = %s{extra} ORDER BY p.impact DESC, p.iid LIMIT %s)"
             )
             values.extend([term, *(params if where else []), depth])
+    partial = f"q.w * k.tf / (k.tf + {K1} * (1 - {B} + {B} * k.n_terms / %s))"
     sql = (
         "WITH q(term, w) AS (SELECT * FROM unnest(%s::text[], %s::float8[])), "
         f"listed AS ({' UNION ALL '.join(parts)}), "
         "ranked AS (SELECT *, row_number() OVER (PARTITION BY term ORDER BY impact DESC, iid) "
-        "AS r FROM listed) "
-        "SELECT k.iid FROM ranked k JOIN q ON q.term = k.term WHERE k.r <= %s "
-        f"GROUP BY k.iid ORDER BY sum(q.w * k.tf / (k.tf + {K1} * (1 - {B} + {B} * k.n_terms "
-        "/ %s))) DESC, k.iid LIMIT %s"
+        "AS r, count(*) OVER (PARTITION BY term) >= %s AS cut FROM listed), "
+        "kept AS (SELECT * FROM ranked WHERE r <= %s) "
+        f"SELECT k.iid, sum({partial}), count(*) FILTER (WHERE k.cut), "
+        "(SELECT count(DISTINCT term) FROM kept WHERE cut) "
+        "FROM kept k JOIN q ON q.term = k.term "
+        "GROUP BY k.iid ORDER BY 2 DESC, k.iid LIMIT %s"
     )
     head = [names, [weights[t] for t in names]]
-    return sql, [*head, *values, depth, float(average_length), wanted]
+    return sql, [*head, *values, depth, depth, float(average_length), wanted]
 
 
 def top_k(
     rows: Rows,
     postings: str,
-    candidates: Sequence[int],
+    candidates: Sequence[tuple[int, float, int, int]],
     weights: dict[str, float],
     average_length: float,
     n: int,
@@ -93,14 +98,17 @@ def top_k(
 ) -> tuple[list[tuple[int, float]], dict[int, float]]:
     """The best ``n`` candidates ``(iid, exact score)``, and the exact scores of ``also``.
 
-    ``candidates``: the ids :func:`candidates_sql` chose; their missing terms (and
-    ``also``'s) are read by primary key.
+    ``candidates``: the rows of :func:`candidates_sql`. Those whose partial score is not
+    yet exact get their missing terms read by primary key, as does ``also``.
     """
     names = sorted(weights)
-    asked = [int(i) for i in candidates]
-    exact = _exact(rows, postings, names, weights, average_length, [*asked, *also])
-    ranked = sorted(((i, exact[i]) for i in asked), key=lambda p: (-p[1], p[0]))
-    return ranked[:n], {int(i): exact[int(i)] for i in also}
+    exact = {int(i): float(s) for i, s, held, cut in candidates if held == cut}
+    ask = [int(r[0]) for r in candidates if int(r[0]) not in exact]
+    read = _exact(rows, postings, names, weights, average_length, [*ask, *also])
+    scores = {**exact, **{i: read[i] for i in ask}}
+    ranked = sorted(scores.items(), key=lambda p: (-p[1], p[0]))
+    also_scores = {int(i): exact.get(int(i), read.get(int(i), 0.0)) for i in also}
+    return ranked[:n], also_scores
 
 
 def _exact(

@@ -201,7 +201,7 @@ class PostgresReadView:
         depth = max(n, self._b.bm25_depth)
         wanted = CANDIDATES_PER_RESULT * n
         sql, values = candidates_sql(self._sources, weights, avg, depth, wanted, where, params)
-        found = [r[0] for r in self._rows(sql, values)]
+        found = self._rows(sql, values, binary=True)
         best, also_scores = top_k(self._rows, self._t.terms, found, weights, avg, n, also_ids)
         return LexicalResult(
             np.array([s for _, s in best], dtype=np.float32),
