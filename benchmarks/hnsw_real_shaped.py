@@ -10,6 +10,7 @@ indexed after the load (how a bulk load should be done); recall@100 is against e
 search (numpy, float32) at several ``hnsw.ef_search``.
 
     python benchmarks/hnsw_real_shaped.py [--sizes 10000 100000 1000000] [--queries 100]
+        [--graphs 16:64 32:128]   # HNSW m:ef_construction pairs to build and compare
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pgvector.psycopg import register_vector
 
 from colrank.store.postgres.embedded import EmbeddedPostgres
 
-EF_SEARCH = (40, 100, 200, 400)
+EF_SEARCH = (100, 200, 400, 1000)  # below 100 a LIMIT 100 query returns fewer rows
 
 
 def embeddings(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +80,9 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = 100) -> list[se
     return [set(row.tolist()) for row in ids]
 
 
-def one_size(url: str, vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+def one_size(
+    url: str, vectors: np.ndarray, queries: np.ndarray, m: int = 16, construction: int = 64
+) -> dict[str, Any]:
     n = len(vectors)
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
@@ -95,7 +98,7 @@ def one_size(url: str, vectors: np.ndarray, queries: np.ndarray) -> dict[str, An
         started = time.perf_counter()
         conn.execute(
             "CREATE INDEX ON shaped USING hnsw (dense halfvec_ip_ops) "
-            "WITH (m = 16, ef_construction = 64)"
+            f"WITH (m = {int(m)}, ef_construction = {int(construction)})"
         )
         build_s = time.perf_counter() - started
         want = exact_top(vectors, queries)
@@ -116,6 +119,8 @@ def one_size(url: str, vectors: np.ndarray, queries: np.ndarray) -> dict[str, An
         conn.execute("DROP TABLE shaped")
     entry = {
         "vectors": n,
+        "m": m,
+        "ef_construction": construction,
         "copy_s": load_s,
         "hnsw_build_s": build_s,
         "recall@100": recall,
@@ -130,14 +135,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--noise", type=float, default=0.3)
+    parser.add_argument("--graphs", nargs="+", default=["16:64"], help="m:ef_construction")
     args = parser.parse_args()
     base, queries = embeddings(args.queries)
     report: dict[str, Any] = {"noise": args.noise, "base_vectors": len(base), "sizes": {}}
     with EmbeddedPostgres() as server:
         for n in args.sizes:
             vectors = replicate(base, n, args.noise)
-            report["sizes"][str(n)] = one_size(server.url, vectors, queries)
-            write_result("hnsw_real_shaped", report)
+            for graph in args.graphs:
+                m, construction = (int(x) for x in graph.split(":"))
+                key = str(n) if graph == "16:64" else f"{n} m{m} efc{construction}"
+                report["sizes"][key] = one_size(server.url, vectors, queries, m, construction)
+                write_result("hnsw_real_shaped", report)
 
 
 if __name__ == "__main__":
