@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,19 @@ Term = TypeVar("Term")
 def lucene_idf(n_live: int | np.ndarray, df: int | np.ndarray) -> np.ndarray:
     """BM25's IDF as Lucene (and bm25s) compute it: ``log(1 + (N - df + 0.5) / (df + 0.5))``."""
     return np.log1p((n_live - np.asarray(df, dtype=np.float64) + 0.5) / (df + 0.5))
+
+
+def saturation(tf: Any, length: Any, average_length: float) -> Any:
+    """BM25's term-frequency part: ``tf / (tf + k1 * (1 - b + b * length / avg))``.
+
+    Works on numbers and on numpy arrays alike (a term's weight is its IDF times this).
+    """
+    return tf / (tf + K1 * (1 - B + B * length / average_length))
+
+
+def saturation_sql(tf: str, length: str, average_length: str) -> str:
+    """:func:`saturation` as SQL over the given column or parameter expressions."""
+    return f"{tf} / ({tf} + {K1} * (1 - {B} + {B} * {length} / {average_length}))"
 
 
 def query_idf(
@@ -64,4 +77,4 @@ def texts_bm25(
     return out.astype(np.float64)
 
 
-__all__ = ["B", "K1", "lucene_idf", "query_idf", "texts_bm25"]
+__all__ = ["B", "K1", "lucene_idf", "query_idf", "saturation", "saturation_sql", "texts_bm25"]

@@ -243,24 +243,19 @@ class PostgresBackend:
 
         rows = batch.upserts
         prepared = self._prepare(rows) if rows is not None and len(rows) else None
-        for attempt in range(3):
-            try:
-                with self._pool.connection() as conn:
-                    with conn.transaction():
-                        result = self._apply(conn, batch, prepared, dense_model, colbert_model)
-                    self.replicas.committed(conn)
-                    if prepared is not None:  # after the commit, outside the transaction
-                        schema.analyze_if_grown(conn, self.tables, self._shard_count)
-                        conn.commit()
-                    return result
-            except psycopg.errors.UniqueViolation as exc:
-                # two writers added the same new id at once; the loser sees it now
-                if batch.on_conflict == "error" or attempt == 2:
-                    raise DuplicateIdError(f"an id of this batch was just added: {exc}") from exc
-            except psycopg.errors.SerializationFailure:  # pragma: no cover - retried
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        # no retry: the write lock (``_lock_writes``) makes each writer's id checks see
+        # every earlier commit, so racing writers no longer collide on the unique id
+        try:
+            with self._pool.connection() as conn:
+                with conn.transaction():
+                    result = self._apply(conn, batch, prepared, dense_model, colbert_model)
+                self.replicas.committed(conn)
+                if prepared is not None:  # after the commit, outside the transaction
+                    schema.analyze_if_grown(conn, self.tables, self._shard_count)
+                    conn.commit()
+                return result
+        except psycopg.errors.UniqueViolation as exc:  # pragma: no cover - the lock prevents it
+            raise DuplicateIdError(f"an id of this batch was just added: {exc}") from exc
 
     def _lock_writes(self, conn: Any) -> None:
         """Hold the collection's write lock until this transaction ends.

@@ -26,6 +26,7 @@ import numpy as np
 
 from colrank.errors import InvalidInputError
 from colrank.store.base import DocumentRows
+from colrank.store.bm25 import saturation_sql
 from colrank.store.codecs import make_codec
 from colrank.store.postgres.schema import MANIFESTS, Tables, write_codec_params
 
@@ -247,7 +248,8 @@ def upgrade(conn: Any, collection: str, manifest: dict[str, Any]) -> dict[str, A
     n_docs, total = conn.execute(f"SELECT n_docs, total_terms FROM {t.stats}").fetchone()
     reference = max(float(total) / max(int(n_docs), 1), 1.0)
     conn.execute(f"ALTER TABLE {t.terms} ADD COLUMN impact real")
-    conn.execute(f"UPDATE {t.terms} SET impact = {impact_sql('tf', 'n_terms', reference)}")
+    impact = saturation_sql("tf", "n_terms", repr(float(reference)))  # as schema.impacts
+    conn.execute(f"UPDATE {t.terms} SET impact = {impact}")
     conn.execute(f"ALTER TABLE {t.terms} ALTER COLUMN impact SET NOT NULL")
     conn.execute(
         f"CREATE INDEX {t.impacts} ON {t.terms} (term, impact DESC, iid) INCLUDE (tf, n_terms)"
@@ -259,19 +261,11 @@ def upgrade(conn: Any, collection: str, manifest: dict[str, Any]) -> dict[str, A
     return {**manifest, **update}
 
 
-def impact_sql(tf: str, length: str, reference: float) -> str:
-    """SQL for a posting's impact (see :func:`colrank.store.postgres.schema.impacts`)."""
-    from colrank.store.bm25 import K1, B
-
-    return f"{tf} / ({tf} + {K1} * (1 - {B} + {B} * {length} / {float(reference)!r}))"
-
-
 __all__ = [
     "SHARD_EF_SEARCH",
     "create",
     "create_for",
     "drop",
-    "impact_sql",
     "shard_entries",
     "upgrade",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from colrank.store.bm25 import K1, B
+from colrank.store.bm25 import saturation, saturation_sql
 
 Rows = Callable[..., list[tuple[Any, ...]]]
 
@@ -71,7 +71,7 @@ def candidates_sql(
                 f"WHERE p.term = %s{extra} ORDER BY p.impact DESC, p.iid LIMIT %s)"
             )
             values.extend([term, *(params if where else []), depth])
-    partial = f"q.w * k.tf / (k.tf + {K1} * (1 - {B} + {B} * k.n_terms / %s))"
+    partial = f"q.w * {saturation_sql('k.tf', 'k.n_terms', '%s')}"
     sql = (
         "WITH q(term, w) AS (SELECT * FROM unnest(%s::text[], %s::float8[])), "
         f"listed AS ({' UNION ALL '.join(parts)}), "
@@ -107,8 +107,7 @@ def top_k(
     read = _exact(rows, postings, names, weights, average_length, [*ask, *also])
     scores = {**exact, **{i: read[i] for i in ask}}
     ranked = sorted(scores.items(), key=lambda p: (-p[1], p[0]))
-    also_scores = {int(i): exact.get(int(i), read.get(int(i), 0.0)) for i in also}
-    return ranked[:n], also_scores
+    return ranked[:n], {int(i): read[int(i)] for i in also}
 
 
 def _exact(
@@ -130,8 +129,8 @@ def _exact(
     )
     parts: dict[int, list[tuple[str, float]]] = {}
     for doc, name, tf, length in found:
-        norm = K1 * (1 - B + B * length / average_length)
-        parts.setdefault(doc, []).append((name, weights[name] * tf / (tf + norm)))
+        part = weights[name] * saturation(tf, length, average_length)
+        parts.setdefault(doc, []).append((name, part))
     for doc, terms in parts.items():  # summed in term order: the same on every layout
         scores[doc] = float(sum(p for _, p in sorted(terms)))
     return scores

@@ -170,10 +170,10 @@ def impacts(tf: np.ndarray, lengths: np.ndarray, reference: float) -> np.ndarray
     reference length is fixed when the collection is made, so a posting's impact never
     changes and the index stays valid as the collection grows.
     """
-    from colrank.store.bm25 import K1, B
+    from colrank.store.bm25 import saturation
 
     tf = np.asarray(tf, dtype=np.float64)
-    return (tf / (tf + K1 * (1 - B + B * np.asarray(lengths) / reference))).astype(np.float32)
+    return saturation(tf, np.asarray(lengths), reference).astype(np.float32)
 
 
 def delete_rows(conn: Any, t: Tables, iids: list[int]) -> None:
@@ -268,11 +268,12 @@ def analyze_if_grown(conn: Any, t: Tables, shards: int = 0) -> None:
     reading every posting.
     """
     if shards:
-        parts = [name for i in range(shards) for name in (t.docs_on(i), t.terms_on(i))]
+        docs = [t.docs_on(i) for i in range(shards)]
+        parts = [*docs, *(t.terms_on(i) for i in range(shards))]
         n_docs, known = conn.execute(
             f"SELECT (SELECT n_docs FROM {t.stats}), (SELECT sum(greatest(reltuples, 0)) "
-            "FROM pg_class WHERE relname = ANY(%s) AND relname LIKE %s)",
-            [parts, f"{t.docs}_s%"],
+            "FROM pg_class WHERE relname = ANY(%s))",
+            [docs],
         ).fetchone()
         if n_docs > 1000 and n_docs > 1.2 * float(known or 0):
             for name in parts:
