@@ -384,3 +384,70 @@ def test_the_cli_reports_an_unreachable_server_in_one_line(tmp_path) -> None:
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot connect" in lines[0], done.stderr
+
+
+# ---------------------------------------------------------------- bulk load
+def index_definitions(backend: PostgresBackend, url: str) -> list[str]:
+    """The documents' and postings' indexes and constraints on the server at ``url``."""
+    import psycopg
+
+    t = backend.tables
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = ANY("
+            "ARRAY[to_regclass(%s), to_regclass(%s)]) UNION ALL SELECT pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid = ANY(ARRAY[to_regclass(%s), to_regclass(%s)]) "
+            "AND contype IN ('p', 'u', 'f')",
+            [t.docs, t.terms, t.docs, t.terms],
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def test_a_bulk_load_builds_the_indexes_once_and_answers_the_same(
+    spread_and_single, postgres_spread, postgres_url
+) -> None:
+    spread, single = spread_and_single
+    _, shards = postgres_spread
+    fill(single)  # written document by document, indexes kept up to date
+    reference = index_definitions(single.backend, postgres_url)
+    assert any("hnsw" in d for d in reference) and any("FOREIGN KEY" in d for d in reference)
+    with spread.backend.bulk_load(maintenance_work_mem="64MB"):
+        fill(spread)
+        assert spread.stats()["indexes_deferred"]
+        for shard in shards:  # only the keys upserts need are left while loading
+            assert len(index_definitions(spread.backend, shard.url)) == 4
+        assert [h.id for h in spread.search("capital of germany", k=3)]  # still answers
+    assert not spread.stats()["indexes_deferred"]
+    for shard in shards:
+        assert index_definitions(spread.backend, shard.url) == reference
+    assert_same_answers(single, spread)
+    spread.upsert(["Rome is the capital of Italy and of its Lazio region."], ids=["geo-rome"])
+    single.upsert(["Rome is the capital of Italy and of its Lazio region."], ids=["geo-rome"])
+    assert_same_answers(single, spread)
+
+
+def test_a_bulk_load_cut_short_is_finished_by_the_next_process(
+    postgres_url, collection, tiny_config
+) -> None:
+    loader = ColrankIndex.open(postgres_url, collection, tiny_config)
+    loader.backend.drop()
+    fill(loader)
+    reference = index_definitions(loader.backend, postgres_url)
+    loading = loader.backend.bulk_load()
+    loading.__enter__()  # the process "dies" inside the block: nothing rebuilds the indexes
+    loader.upsert(["Madrid is the capital of Spain."], ids=["m"])
+    assert len(index_definitions(loader.backend, postgres_url)) < len(reference)
+    other = PostgresBackend(postgres_url, collection)
+    assert other.stats()["indexes_deferred"]
+    assert other.finish_bulk_load() is True
+    assert other.finish_bulk_load() is False  # nothing left to do
+    assert index_definitions(other, postgres_url) == reference
+    with pytest.raises(RuntimeError, match="fails inside"):
+        with other.bulk_load():
+            raise RuntimeError("a load that fails inside the block")
+    assert index_definitions(other, postgres_url) == reference  # rebuilt on the way out
+    assert [h.id for h in loader.search("capital of spain", k=1)] == ["m"]
+    loading.__exit__(None, None, None)  # the block's end finds nothing left to rebuild
+    other.drop()
+    other.close()
+    loader.close()

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,12 +34,10 @@ from typing import Any
 import numpy as np
 
 from colrank.errors import (
-    DimensionMismatchError,
     DuplicateIdError,
     InvalidInputError,
 )
 from colrank.store.base import (
-    DocumentRows,
     StoreInfo,
     TokenProducer,
     WriteBatch,
@@ -48,7 +45,7 @@ from colrank.store.base import (
 )
 from colrank.store.codecs import Codec, make_codec
 from colrank.store.local.lexical_index import BM25Index
-from colrank.store.postgres import layout, recoding, schema
+from colrank.store.postgres import bulk, layout, recoding, schema
 from colrank.store.postgres.replicas import Replicas
 from colrank.store.postgres.view import PostgresReadView
 
@@ -67,7 +64,8 @@ class PostgresBackend:
             MaxSim top-10 kept; docs/benchmarks.md), ``float16``, ``float32``, ``pq<M>``.
         dense_type: ``halfvec`` (half the bytes) or ``vector`` (float32) for a new collection.
         exact: search the dense vectors exhaustively instead of through HNSW (one server).
-        ef_search: HNSW candidate list size (pgvector's ``hnsw.ef_search``).
+        ef_search: HNSW candidate list size (pgvector's ``hnsw.ef_search``); by default
+            it grows with the collection, from 200 to 1000 at 1M documents.
         bm25_depth: postings read per query term for BM25's top-k (exact scores for
             those candidates; exhaustive when larger than every term's frequency).
         pool_size: connections kept open (per role: primary, standbys).
@@ -90,7 +88,7 @@ class PostgresBackend:
         dense_type: str = "halfvec",
         pool_factor: int = 1,
         exact: bool = False,
-        ef_search: int = 200,
+        ef_search: int | None = None,
         bm25_depth: int = 5000,
         pool_size: int = 4,
         connect_timeout: float = 3.0,
@@ -129,6 +127,7 @@ class PostgresBackend:
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
         self._saved_config: dict[str, Any] | None = None
         self._shard_count = 0
+        self._bulk: str | None = None  # inside bulk_load: "waiting" for the tables, "on"
         try:  # fail here, clearly, rather than at the first search
             self._manifest = self._upgraded()
         except BaseException:
@@ -188,28 +187,16 @@ class PostgresBackend:
         if m is None:
             return {"documents": 0}
         with self.replicas.read_connection() as conn:
-            docs, tokens, token_bytes = conn.execute(
-                f"SELECT count(*), coalesce(sum(n_tokens), 0), "
-                f"coalesce(sum(octet_length(tokens)), 0) FROM {self.tables.docs}"
-            ).fetchone()
+            sizes = schema.collection_sizes(conn, self.tables)
             conn.commit()
-        width = self.codec_width(m)
         return {
-            "documents": int(docs),
-            "tokens": int(tokens),
-            "token_bytes": int(token_bytes),
-            "bytes_per_token": width,
-            "codec": m["codec"],
+            **sizes,
+            "bytes_per_token": make_codec(m["codec"], int(m["colbert_dim"])).width,
+            **{k: m[k] for k in ("codec", "colbert_dim", "dense_dim")},
             "pool_factor": int(m["pool_factor"]),
-            "colbert_dim": m["colbert_dim"],
-            "dense_dim": m["dense_dim"],
             "dense_index": "exact" if self.exact else f"hnsw ({m['dense_type']})",
+            "indexes_deferred": bool(m.get(bulk.DEFERRED)),
         }
-
-    @staticmethod
-    def codec_width(manifest: dict[str, Any]) -> int:
-        """Bytes per stored token."""
-        return make_codec(manifest["codec"], int(manifest["colbert_dim"])).width
 
     # ----------------------------------------------------------------- reads
     @contextmanager
@@ -242,7 +229,7 @@ class PostgresBackend:
         import psycopg
 
         rows = batch.upserts
-        prepared = self._prepare(rows) if rows is not None and len(rows) else None
+        prepared = schema.prepare_rows(rows, self._bm25) if rows is not None and len(rows) else None
         # no retry: the write lock (``_lock_writes``) makes each writer's id checks see
         # every earlier commit, so racing writers no longer collide on the unique id
         try:
@@ -253,7 +240,8 @@ class PostgresBackend:
                 if prepared is not None:  # after the commit, outside the transaction
                     schema.analyze_if_grown(conn, self.tables, self._shard_count)
                     conn.commit()
-                return result
+            self._defer_for_bulk()
+            return result
         except psycopg.errors.UniqueViolation as exc:  # pragma: no cover - the lock prevents it
             raise DuplicateIdError(f"an id of this batch was just added: {exc}") from exc
 
@@ -267,14 +255,6 @@ class PostgresBackend:
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"colrank-write:{self.collection}"]
         )
-
-    def _prepare(self, rows: DocumentRows) -> dict[str, Any]:
-        """Split the texts into BM25 terms before the transaction (no lock is held)."""
-        dims = {t.shape[1] if t.ndim == 2 else -1 for t in rows.tokens}
-        if len(dims) != 1 or rows.vectors.ndim != 2:
-            raise DimensionMismatchError("token embeddings of one batch differ in dimension")
-        bags = [Counter(tokens) for tokens in self._bm25.tokenize(rows.texts)]
-        return {"bags": bags, "colbert_dim": dims.pop()}
 
     def _apply(
         self,
@@ -330,6 +310,39 @@ class PostgresBackend:
         self._manifest = None
         added = [i for i in upsert_ids if i not in found]
         return WriteResult(added=added, replaced=replaced, deleted=deleted)
+
+    @contextmanager
+    def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[None]:
+        """Write many batches fast: the search indexes are built once, when the block ends.
+
+        For a first load or a large addition. Inside the block, writes skip the HNSW
+        graph and the postings' indexes (searches stay correct, only slower); on the way
+        out they are rebuilt on every server at once, even after an error. If the process
+        dies inside the block, :meth:`finish_bulk_load` rebuilds them later
+        (:mod:`colrank.store.postgres.bulk`). ``maintenance_work_mem`` is PostgreSQL's
+        memory for the rebuild: enough for the HNSW graph makes it much faster.
+        """
+        self._bulk = "waiting"
+        try:
+            self._defer_for_bulk()
+            yield
+        finally:
+            self._bulk = None
+            self.finish_bulk_load(maintenance_work_mem)
+
+    def _defer_for_bulk(self) -> None:
+        if self._bulk == "waiting":  # the collection exists once the first batch is in
+            with self._pool.connection() as conn:
+                self._bulk = "on" if bulk.defer_indexes(conn, self.collection) else "waiting"
+            self._manifest = None
+
+    def finish_bulk_load(self, maintenance_work_mem: str = "1GB") -> bool:
+        """Rebuild the indexes a bulk load dropped; False if none were (safe to repeat)."""
+        with self._pool.connection() as conn:
+            rebuilt = bulk.restore_indexes(conn, self.collection, maintenance_work_mem)
+            self.replicas.committed(conn)
+        self._manifest = None
+        return rebuilt
 
     def save(self, root: Path, extra: dict[str, Any]) -> Path:
         """Refused: the database is the persistence, every write is already committed."""

@@ -28,11 +28,18 @@ from colrank.errors import InvalidInputError
 from colrank.store.base import DocumentRows
 from colrank.store.bm25 import saturation_sql
 from colrank.store.codecs import make_codec
-from colrank.store.postgres.schema import MANIFESTS, Tables, write_codec_params
+from colrank.store.postgres.schema import (
+    MANIFESTS,
+    Tables,
+    auto_ef_search,
+    shard_session_options,
+    write_codec_params,
+)
 
-#: the shards' HNSW settings travel with each foreign server's connection options: a
-#: ``SET`` on the coordinator does not reach the shards' sessions
-SHARD_EF_SEARCH = 200
+#: the HNSW graph of a new collection: at 1M real-shaped 384-d vectors m 16 /
+#: ef_construction 64 reached recall@100 0.880 at ef_search 1000, m 32 / 128 0.978
+#: (3x the build time; docs/benchmarks.md)
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128
 
 
 def shard_entries(collection: str, urls: list[str]) -> list[dict[str, Any]]:
@@ -48,7 +55,7 @@ def shard_entries(collection: str, urls: list[str]) -> list[dict[str, Any]]:
             raise InvalidInputError(f"shard {i}: one host per shard, not {params['host']!r}")
         entries.append(
             {
-                "server": f"colrank_{collection}_s{i}",
+                "server": Tables(collection).server(i),
                 "host": str(params.get("host") or "localhost"),
                 "port": str(params.get("port") or "5432"),
                 "dbname": str(params.get("dbname") or params.get("user") or "postgres"),
@@ -81,7 +88,8 @@ def _shard_tables_sql(t: Tables, dense: str, ops: str) -> list[str]:
             PRIMARY KEY (term, iid) INCLUDE (tf, n_terms))""",
         f"CREATE INDEX ON {t.terms} (iid)",
         f"CREATE INDEX {t.impacts} ON {t.terms} (term, impact DESC, iid) INCLUDE (tf, n_terms)",
-        f"CREATE INDEX ON {t.docs} USING hnsw (dense {ops}) WITH (m = 16, ef_construction = 64)",
+        f"CREATE INDEX ON {t.docs} USING hnsw (dense {ops}) "
+        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
         f"CREATE INDEX ON {t.docs} USING gin (metadata jsonb_path_ops)",
     ]
 
@@ -184,7 +192,7 @@ def _create_spread(
         f"CREATE TABLE {t.terms} (term text NOT NULL, iid bigint NOT NULL, tf real NOT NULL, "
         "n_terms integer NOT NULL, impact real NOT NULL) PARTITION BY HASH (iid)"
     )
-    settings = f"-c hnsw.ef_search={SHARD_EF_SEARCH} -c hnsw.iterative_scan=strict_order"
+    settings = shard_session_options(auto_ef_search(0))  # raised as the shards fill
     for i, shard in enumerate(shards):
         server = shard["server"]
         conn.execute(f"DROP SERVER IF EXISTS {server} CASCADE")
@@ -262,7 +270,8 @@ def upgrade(conn: Any, collection: str, manifest: dict[str, Any]) -> dict[str, A
 
 
 __all__ = [
-    "SHARD_EF_SEARCH",
+    "HNSW_EF_CONSTRUCTION",
+    "HNSW_M",
     "create",
     "create_for",
     "drop",

@@ -83,6 +83,10 @@ class Tables:
         """The postings' index by term and impact (BM25's top-k reads it in order)."""
         return f"colrank_{self.collection}_impacts"
 
+    def server(self, shard: int) -> str:
+        """The foreign server (``postgres_fdw``) of ``shard`` on the coordinator."""
+        return f"colrank_{self.collection}_s{shard}"
+
     def docs_on(self, shard: int) -> str:
         """The documents partition held by ``shard`` (a foreign table)."""
         return f"{self.docs}_s{shard}"
@@ -90,6 +94,34 @@ class Tables:
     def terms_on(self, shard: int) -> str:
         """The postings partition held by ``shard`` (a foreign table)."""
         return f"{self.terms}_s{shard}"
+
+
+#: HNSW's candidate list by collection size when ``ef_search`` is not given: recall at a
+#: fixed ef_search falls as the graph grows (real-shaped 384-d vectors, m 32: 0.969 at
+#: 100k with 200, 0.978 at 1M with 1000; docs/benchmarks.md), pgvector's limit is 1000
+EF_SEARCH_MIN, EF_SEARCH_MAX, DOCS_PER_EF = 200, 1000, 1000
+AUTO_EF_SEARCH_SQL = f"least({EF_SEARCH_MAX}, greatest({EF_SEARCH_MIN}, {{n}} / {DOCS_PER_EF}))"
+
+
+def auto_ef_search(n_docs: int) -> int:
+    """The ``hnsw.ef_search`` for a graph of ``n_docs`` (as :data:`AUTO_EF_SEARCH_SQL`)."""
+    return min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, int(n_docs) // DOCS_PER_EF))
+
+
+def shard_session_options(ef_search: int) -> str:
+    """A shard's session settings, sent with each ``postgres_fdw`` connection's options.
+
+    A ``SET`` on the coordinator does not reach the shards' sessions; changing a foreign
+    server's options makes ``postgres_fdw`` reconnect with the new ones.
+    """
+    return f"-c hnsw.ef_search={ef_search} -c hnsw.iterative_scan=strict_order"
+
+
+def tune_shards(conn: Any, t: Tables, shards: int, n_docs: int) -> None:
+    """Give each shard the ef_search its share of ``n_docs`` documents needs."""
+    options = shard_session_options(auto_ef_search(n_docs // max(shards, 1)))
+    for i in range(shards):
+        conn.execute(f"ALTER SERVER {t.server(i)} OPTIONS (SET options '{options}')")
 
 
 def configure(conn: Any) -> None:
@@ -278,6 +310,7 @@ def analyze_if_grown(conn: Any, t: Tables, shards: int = 0) -> None:
         if n_docs > 1000 and n_docs > 1.2 * float(known or 0):
             for name in parts:
                 conn.execute(f"ANALYZE {name}")
+            tune_shards(conn, t, shards, n_docs)
         return
     rows = conn.execute(
         "SELECT relname, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
@@ -287,6 +320,24 @@ def analyze_if_grown(conn: Any, t: Tables, shards: int = 0) -> None:
     for name, changed, live in rows:
         if changed > 1000 and changed > 0.2 * live:
             conn.execute(f"ANALYZE {name}")
+
+
+def prepare_rows(rows: DocumentRows, bm25: Any) -> dict[str, Any]:
+    """Split the texts into BM25 terms before the write's transaction (no lock is held)."""
+    dims = {t.shape[1] if t.ndim == 2 else -1 for t in rows.tokens}
+    if len(dims) != 1 or rows.vectors.ndim != 2:
+        raise DimensionMismatchError("token embeddings of one batch differ in dimension")
+    bags = [Counter(tokens) for tokens in bm25.tokenize(rows.texts)]
+    return {"bags": bags, "colbert_dim": dims.pop()}
+
+
+def collection_sizes(conn: Any, t: Tables) -> dict[str, int]:
+    """Documents, tokens and token bytes (one pass over the documents)."""
+    docs, tokens, token_bytes = conn.execute(
+        f"SELECT count(*), coalesce(sum(n_tokens), 0), "
+        f"coalesce(sum(octet_length(tokens)), 0) FROM {t.docs}"
+    ).fetchone()
+    return {"documents": int(docs), "tokens": int(tokens), "token_bytes": int(token_bytes)}
 
 
 def fetch_docs_and_tokens(
