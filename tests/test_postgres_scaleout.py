@@ -442,9 +442,8 @@ def test_a_bulk_load_cut_short_is_finished_by_the_next_process(
     assert other.finish_bulk_load() is True
     assert other.finish_bulk_load() is False  # nothing left to do
     assert index_definitions(other, postgres_url) == reference
-    with pytest.raises(RuntimeError, match="fails inside"):
-        with other.bulk_load():
-            raise RuntimeError("a load that fails inside the block")
+    with pytest.raises(RuntimeError, match="fails inside"), other.bulk_load():
+        raise RuntimeError("a load that fails inside the block")
     assert index_definitions(other, postgres_url) == reference  # rebuilt on the way out
     assert [h.id for h in loader.search("capital of spain", k=1)] == ["m"]
     loading.__exit__(None, None, None)  # the block's end finds nothing left to rebuild
