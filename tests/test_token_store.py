@@ -112,3 +112,19 @@ def test_product_quantizer_needs_enough_tokens_to_train() -> None:
 
     with pytest.raises(InvalidInputError, match="at least 256 tokens"):
         TokenStore(dim=16, codec="pq8").add([0], make(1, dim=16))
+
+
+def test_many_small_adds_join_only_small_segments(monkeypatch) -> None:
+    """Appends are joined in bounded pieces (no copy of the whole store), and read back."""
+    from colrank.store.local import token_store
+
+    monkeypatch.setattr(token_store, "_MERGE_BYTES", 800)  # ten 5-token float32 documents
+    store = TokenStore(dim=4, codec="float32")
+    rng = np.random.default_rng(0)
+    added = [rng.standard_normal((5, 4)).astype(np.float32) for _ in range(200)]
+    for i, tokens in enumerate(added):
+        store.add([i], [tokens])
+    sizes = [segment.nbytes for segment in store._segments]
+    assert max(sizes) <= 800 and len(sizes) <= 200 // 10 + token_store._MAX_LOOSE_SEGMENTS + 1
+    for got, want in zip(store.get(list(range(200))), added, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -178,6 +179,17 @@ class ColrankIndex(SearchMethods, PageWrites):
         rows = DocumentRows(doc_ids, texts, metas, vectors, tokens)
         self._write(WriteBatch(upserts=rows, on_conflict=on_conflict))
         return doc_ids
+
+    def bulk_load(self) -> contextlib.AbstractContextManager[None]:
+        """A block of many writes whose search indexes are built once, when it ends.
+
+        On PostgreSQL the HNSW graph and BM25's indexes are rebuilt at the end of the
+        block instead of updated by every write
+        (:meth:`~colrank.store.postgres.backend.PostgresBackend.bulk_load`); the local
+        backend needs no such block, and there it changes nothing.
+        """
+        load = getattr(self.backend, "bulk_load", None)
+        return load() if load is not None else contextlib.nullcontext()
 
     def upsert(
         self,

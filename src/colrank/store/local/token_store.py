@@ -42,7 +42,8 @@ TOKENS_FILE = "tokens.npy"
 IIDS_FILE = "token_doc_ids.npy"
 LENGTHS_FILE = "token_lengths.npy"
 CODEC_FILE = "token_codec.json"
-_MAX_LOOSE_SEGMENTS = 32
+_MAX_LOOSE_SEGMENTS = 32  # small in-memory segments kept before they are joined
+_MERGE_BYTES = 256 << 20  # a joined segment's largest size
 
 
 class TokenStore:
@@ -245,15 +246,34 @@ class TokenStore:
         return self._segments[seg][local : local + length]
 
     def _merge_in_memory_segments(self) -> None:
-        """Join appended (in-memory) segments so lookups stay cheap; memmaps stay as they are."""
-        first_loose = 1 if isinstance(self._segments[0], np.memmap) else 0
-        loose = self._segments[first_loose:]
-        merged = np.concatenate(loose)
-        self._segments = [*self._segments[:first_loose], merged]
-        self._segment_starts = [
-            *self._segment_starts[:first_loose],
-            self._segment_starts[first_loose],
-        ]
+        """Join the trailing small in-memory segments, in pieces of at most 256 MB.
+
+        Lookups stay cheap (few segments) without copying the whole store on every merge
+        (which doubled its memory while it was built): full-size segments and memmaps
+        stay as they are.
+        """
+        first = len(self._segments)
+        while first > 0 and not isinstance(self._segments[first - 1], np.memmap):
+            if self._segments[first - 1].nbytes >= _MERGE_BYTES:
+                break
+            first -= 1
+        if len(self._segments) - first <= _MAX_LOOSE_SEGMENTS:
+            return
+        segments, starts = self._segments[:first], self._segment_starts[:first]
+        group: list[np.ndarray] = []
+        size = 0
+        for segment, start in zip(
+            self._segments[first:], self._segment_starts[first:], strict=True
+        ):
+            if group and size + segment.nbytes > _MERGE_BYTES:
+                segments.append(np.concatenate(group) if len(group) > 1 else group[0])
+                group, size = [], 0
+            if not group:
+                starts.append(start)
+            group.append(segment)
+            size += segment.nbytes
+        segments.append(np.concatenate(group) if len(group) > 1 else group[0])
+        self._segments, self._segment_starts = segments, starts
 
 
 __all__ = ["TokenStore"]

@@ -243,6 +243,14 @@ def _add_frequencies(conn: Any, t: Tables, change: dict[str, int]) -> None:
         conn.execute(f"DELETE FROM {t.df} WHERE term = ANY(%s) AND df <= 0", [terms])
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab and line ends escaped)."""
+    return value.translate(_COPY_ESCAPES)
+
+
 def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, Any]) -> None:
     """Insert documents and postings with COPY; update the BM25 statistics and frequencies."""
     from pgvector import HalfVector, Vector
@@ -257,28 +265,41 @@ def insert_rows(conn: Any, t: Tables, rows: DocumentRows, prepared: dict[str, An
     ]
     bags = prepared["bags"]
     lengths = [int(sum(bag.values())) for bag in bags]
-    with conn.cursor() as cur:
-        columns = "iid, id, text, metadata, dense, n_tokens, tokens, n_terms"
-        with cur.copy(f"COPY {t.docs} ({columns}) FROM STDIN") as copy:
-            for i, iid in enumerate(iids):
-                copy.write_row(
-                    (
-                        iid,
-                        rows.ids[i],
-                        rows.texts[i],
-                        Jsonb(rows.metadatas[i]),
-                        wrap(np.asarray(rows.vectors[i], dtype=np.float32)),
-                        int(rows.tokens[i].shape[0]),
-                        prepared["codes"][i],
-                        lengths[i],
-                    )
+    columns = "iid, id, text, metadata, dense, n_tokens, tokens, n_terms"
+    types = ["bigint", "text", "text", "jsonb", prepared["dense_type"], "integer", "bytea"]
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {t.docs} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):  # binary: no text form of the vectors, no hex form of the token codes
+        copy.set_types([*types, "integer"])
+        for i, iid in enumerate(iids):
+            copy.write_row(
+                (
+                    iid,
+                    rows.ids[i],
+                    rows.texts[i],
+                    Jsonb(rows.metadatas[i]),
+                    wrap(np.asarray(rows.vectors[i], dtype=np.float32)),
+                    int(rows.tokens[i].shape[0]),
+                    prepared["codes"][i],
+                    lengths[i],
                 )
-        with cur.copy(f"COPY {t.terms} (term, iid, tf, n_terms, impact) FROM STDIN") as copy:
-            for iid, bag, length in zip(iids, bags, lengths, strict=True):
-                tfs = np.fromiter(bag.values(), dtype=np.float64, count=len(bag))
-                weights = impacts(tfs, np.full(len(bag), length), prepared["reference"])
-                for (term, tf), weight in zip(bag.items(), weights.tolist(), strict=True):
-                    copy.write_row((term, iid, float(tf), length, weight))
+            )
+    # the postings as one block of COPY text: a Python call per posting cost more
+    counts = [len(bag) for bag in bags]
+    tfs = np.fromiter((tf for bag in bags for tf in bag.values()), np.float64, sum(counts))
+    per_posting = np.repeat(np.asarray(lengths, dtype=np.int64), counts)
+    weights = iter(impacts(tfs, per_posting, prepared["reference"]).tolist())
+    lines = [
+        f"{_copy_text(term)}\t{iid}\t{tf}\t{length}\t{next(weights)!r}\n"
+        for iid, bag, length in zip(iids, bags, lengths, strict=True)
+        for term, tf in bag.items()
+    ]
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {t.terms} (term, iid, tf, n_terms, impact) FROM STDIN") as copy,
+    ):
+        copy.write("".join(lines).encode())
     conn.execute(
         f"UPDATE {t.stats} SET n_docs = n_docs + %s, total_terms = total_terms + %s",
         [len(rows), sum(lengths)],
