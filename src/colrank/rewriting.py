@@ -55,6 +55,7 @@ def reencode(
         config.runtime,
         query_length=models.query_length,
         document_length=models.document_length,
+        trust_remote_code=models.trust_remote_code,
     )
     info = backend.info
 

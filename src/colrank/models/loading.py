@@ -121,17 +121,43 @@ def quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> SentenceTransformer:
+def check_model_code(model: Any, spec: str, trust_remote_code: bool) -> None:
+    """Refuse a loaded model whose checkpoint ships model code that was not run.
+
+    A checkpoint with its own code (``auto_map`` in ``config.json``, e.g.
+    ``jinaai/jina-colbert-v2``) that keeps a library ``model_type`` loads without
+    ``trust_remote_code`` too: transformers then builds its own class of that type, and
+    the checkpoint's weights, named for the shipped code, are left unused (random
+    weights, no error). colrank refuses that instead.
+    """
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    auto_map = getattr(config, "auto_map", None) or {}
+    if trust_remote_code or "AutoModel" not in auto_map:
+        return
+    raise ModelLoadError(
+        f"{spec!r} ships its own model code ({auto_map['AutoModel']}), which colrank runs "
+        "only when told to: set ModelConfig(trust_remote_code=True) (or "
+        "COLRANK_TRUST_REMOTE_CODE=1) if you have read that code and trust it. Without it "
+        "transformers would load its own class and leave the checkpoint's weights unused."
+    )
+
+
+def load_sentence_transformer(
+    spec: str, device: str, dtype: torch.dtype, *, trust_remote_code: bool = False
+) -> SentenceTransformer:
     """Load (once per process) a dense sentence-transformers encoder."""
 
     def build() -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
         with _loading("dense model", spec):
-            model = SentenceTransformer(resolve_model_path(spec), device=device)
+            model = SentenceTransformer(
+                resolve_model_path(spec), device=device, trust_remote_code=trust_remote_code
+            )
+        check_model_code(model, spec, trust_remote_code)
         return _ready(model, dtype)
 
-    return cached_model(("dense", spec, device, dtype), build)
+    return cached_model(("dense", spec, device, dtype, trust_remote_code), build)
 
 
 def colbert_from_sentence_transformer(
@@ -142,6 +168,7 @@ def colbert_from_sentence_transformer(
     query_length: int | None = None,
     document_length: int | None = None,
     seed: int = 0,
+    trust_remote_code: bool = False,
 ) -> ColBERT:
     """Build a PyLate ColBERT from a local sentence-transformers encoder.
 
@@ -157,7 +184,7 @@ def colbert_from_sentence_transformer(
     from pylate.models import ColBERT, Dense
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     vocab = tokenizer.get_vocab()
     markers = ("[unused0]", "[unused1]") if {"[unused0]", "[unused1]"} <= set(vocab) else ("", "")
     model = ColBERT(
@@ -167,6 +194,7 @@ def colbert_from_sentence_transformer(
         document_prefix=markers[1],
         query_length=query_length,
         document_length=document_length,
+        trust_remote_code=trust_remote_code,
     )
     hidden = model[0].get_word_embedding_dimension()
     out = embedding_size or hidden
@@ -189,8 +217,13 @@ def load_colbert(
     *,
     query_length: int | None = None,
     document_length: int | None = None,
+    trust_remote_code: bool = False,
 ) -> ColBERT:
-    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection."""
+    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection.
+
+    ``trust_remote_code`` runs the model code a checkpoint ships (see
+    :func:`check_model_code`).
+    """
 
     def build() -> ColBERT:
         with _loading("ColBERT model", spec):
@@ -201,6 +234,7 @@ def load_colbert(
                     device=device,
                     query_length=query_length,
                     document_length=document_length or encoder_max_length(path),
+                    trust_remote_code=trust_remote_code,
                 )
             else:
                 from pylate.models import ColBERT
@@ -210,10 +244,13 @@ def load_colbert(
                     device=device,
                     query_length=query_length,
                     document_length=document_length,
+                    trust_remote_code=trust_remote_code,
                 )
+        check_model_code(model, spec, trust_remote_code)
         return _ready(model, dtype)
 
-    return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
+    key = ("colbert", spec, device, dtype, query_length, document_length, trust_remote_code)
+    return cached_model(key, build)
 
 
 def encoder_max_length(path: str) -> int | None:
@@ -227,6 +264,7 @@ def encoder_max_length(path: str) -> int | None:
 
 __all__ = [
     "cached_model",
+    "check_model_code",
     "encoder_max_length",
     "is_plain_sentence_transformer",
     "colbert_from_sentence_transformer",
