@@ -2,26 +2,22 @@
 
 Each builder writes a folder shaped like one published checkpoint, small enough for CI
 (2 layers, hidden size 32, a vocabulary of a few hundred tokens trained here with the
-``tokenizers`` library, nothing downloaded):
+``tokenizers`` library; nothing is downloaded):
 
-========================  ===================================  =============================
-builder                   like                                 what differs
-========================  ===================================  =============================
-:func:`bert_colbert`      ``answerdotai/answerai-colbert-      BERT, WordPiece, 96-d
-                          small-v1``                           projection, ``[unused0]`` /
-                                                               ``[unused1]`` markers
-:func:`modernbert_        ``lightonai/GTE-ModernColBERT-v1``   ModernBERT (no token types),
-colbert`                                                       byte-level BPE, 128-d,
-                                                               ``[Q] `` / ``[D] `` added
-:func:`custom_code_       ``jinaai/jina-colbert-v2``           XLM-RoBERTa with its own
-colbert`                                                       model code (``auto_map``:
-                                                               needs ``trust_remote_code``),
-                                                               Unigram, 128-d, marker tokens
-========================  ===================================  =============================
+- :func:`bert_colbert`, like ``answerdotai/answerai-colbert-small-v1``: BERT, WordPiece
+  with token types, a 96-d projection, ``[unused0]`` / ``[unused1]`` markers from the
+  vocabulary, 32 query and 300 document tokens;
+- :func:`modernbert_colbert`, like ``lightonai/GTE-ModernColBERT-v1``: ModernBERT (no
+  token types, local attention), byte-level BPE, 128-d, ``[Q] `` / ``[D] `` as added
+  tokens, 32 / 300;
+- :func:`custom_code_colbert`, like ``jinaai/jina-colbert-v2``: an XLM-RoBERTa whose model
+  code ships in the folder (``auto_map``: loads only with ``trust_remote_code``; the code
+  is the stand-in in ``tests/remote_code``), Unigram, 128-d, ``[QueryMarker]`` /
+  ``[DocumentMarker]``, queries attending to their ``[MASK]`` expansion, 32 / 8192.
 
 The layout is a sentence-transformers model (``modules.json``: the transformer at the
 root, PyLate's ``Dense`` projection in ``1_Dense/``) plus ``config_sentence_transformers.json``
-with what PyLate reads from it: ``query_prefix``, ``document_prefix``, ``query_length``,
+holding what PyLate reads from it: ``query_prefix``, ``document_prefix``, ``query_length``,
 ``document_length``, ``attend_to_expansion_tokens``, ``skiplist_words``.
 """
 
@@ -44,6 +40,19 @@ TRAINING_TEXT = [text for _, text, _ in CORPUS] + [
     "word short because well it is a the of and to in for with by on from",
 ]
 HIDDEN = 32
+TINY = {
+    "hidden_size": HIDDEN,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+BERT_STYLE = {  # BERT's special tokens, which ModernBERT keeps
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "mask_token": "[MASK]",
+}
 REMOTE_CODE = Path(__file__).with_name("remote_code")
 
 
@@ -117,7 +126,6 @@ def _save_colbert(
     weight = torch.randn(dim, HIDDEN, generator=generator) / HIDDEN**0.5
     save_file({"linear.weight": weight.contiguous()}, str(dense / "model.safetensors"))
     st_config = {
-        "__version__": {"sentence_transformers": "3.4.1", "pylate": "1.1.7"},
         "prompts": {},
         "default_prompt_name": None,
         "similarity_fn_name": "MaxSim",
@@ -130,7 +138,7 @@ def _save_colbert(
 
 def bert_colbert(root: Path, *, seed: int = 11) -> Path:
     """A BERT ColBERT shaped like ``answerdotai/answerai-colbert-small-v1`` (96-d tokens)."""
-    from tokenizers import models, normalizers, pre_tokenizers, trainers
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import BertConfig, BertModel
 
     specials = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -141,25 +149,16 @@ def bert_colbert(root: Path, *, seed: int = 11) -> Path:
         normalizers.BertNormalizer(lowercase=True),
     )
     _template(tokenizer, "[CLS]", "[SEP]", pair_types=True)
-    from tokenizers import decoders
-
     tokenizer.decoder = decoders.WordPiece()
     fast = _fast(
         tokenizer,
         ["input_ids", "token_type_ids", "attention_mask"],
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        pad_token="[PAD]",
-        mask_token="[MASK]",
+        **BERT_STYLE,
     )
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(fast),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY,
         max_position_embeddings=512,
         pad_token_id=0,
     )
@@ -199,20 +198,13 @@ def modernbert_colbert(root: Path, *, seed: int = 12) -> Path:
     fast = _fast(
         tokenizer,
         ["input_ids", "attention_mask"],
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        pad_token="[PAD]",
-        mask_token="[MASK]",
+        **BERT_STYLE,
     )
     ids = {t: fast.convert_tokens_to_ids(t) for t in specials}
     torch.manual_seed(seed)
     config = ModernBertConfig(
         vocab_size=len(fast),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY,
         max_position_embeddings=512,
         local_attention=64,
         pad_token_id=ids["[PAD]"],
@@ -298,10 +290,7 @@ def _remote_code_model(root: Path, vocab_size: int, seed: int) -> Any:
             "AutoModel": "modeling_tiny_xlmr.XLMRobertaModel",
         },
         "vocab_size": vocab_size,
-        "hidden_size": HIDDEN,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
+        **TINY,
     }
     (root / "config.json").write_text(json.dumps(config))
     torch.manual_seed(seed)

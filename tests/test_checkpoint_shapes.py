@@ -186,20 +186,6 @@ def test_a_model_the_exporter_cannot_trace_runs_in_pytorch_with_one_warning(
         )
 
 
-def test_a_cache_folder_problem_is_still_raised_for_an_engine_asked_by_name(
-    shape_dirs, tiny_model_dir, monkeypatch
-) -> None:
-    from colrank.models import ort
-
-    def unwritable(*args, **kwargs):
-        raise PermissionError("read-only cache")
-
-    monkeypatch.setattr(ort, "graph_for", unwritable)
-    config = config_for(shape_dirs["bert"], tiny_model_dir, "onnx", trust=False)
-    with pytest.raises(PermissionError), ColrankIndex(config) as index:
-        index.add(["Paris is the capital of France."])
-
-
 def dense_on(colbert: Path, target: Path, *, trust: bool) -> str:
     """A dense model (mean pooling) on the ColBERT checkpoint's own transformer weights."""
     from sentence_transformers import SentenceTransformer, models
@@ -213,16 +199,26 @@ def dense_on(colbert: Path, target: Path, *, trust: bool) -> str:
     return str(target)
 
 
+def assert_close(got, want, engine: str) -> None:
+    """Equal to 1e-5 where the same float32 computation runs; near for int8 weights."""
+    if engine != "onnx-int8":
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        return
+    cosine = (np.asarray(got) * np.asarray(want)).sum(axis=-1)
+    assert cosine.min() > 0.9, cosine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_one_call_serves_both_stages_only_on_the_colberts_own_transformer(
-    shape_dirs, tmp_path, shape
+    shape_dirs, tmp_path, shape, engine
 ) -> None:
     trust = SHAPES[shape][5]
     dense = dense_on(shape_dirs[shape], tmp_path / "dense", trust=trust)
-    with built(config_for(shape_dirs[shape], dense, "torch", trust=trust)) as index:
+    with built(config_for(shape_dirs[shape], dense, engine, trust=trust)) as index:
         joint = index.encoders.backbones
         assert joint is not None and joint.shared
-        assert isinstance(joint.colbert_backbone, TorchBackbone)
+        assert isinstance(joint.colbert_backbone, TorchBackbone) == (engine == "torch")
         # one call gives what each library's own encode gives (markers, lengths, expansion)
         texts = [text for _, text, _ in DOCS]
         for (vectors, tokens), (want_vectors, want_tokens) in [
@@ -238,10 +234,10 @@ def test_one_call_serves_both_stages_only_on_the_colberts_own_transformer(
                 (index.dense_encoder.encode(texts), index.colbert_encoder.encode_documents(texts)),
             ),
         ]:
-            np.testing.assert_allclose(vectors, want_vectors, atol=1e-5)
+            assert_close(vectors, want_vectors, engine)
             for ours, theirs in zip(tokens, want_tokens, strict=True):
-                assert ours.shape == theirs.shape
-                np.testing.assert_allclose(ours, theirs, atol=1e-5)
+                assert ours.shape == theirs.shape  # the same tokens kept
+                assert_close(ours, theirs, engine)
         rows: list[int] = []
         real = joint.colbert_backbone
 
