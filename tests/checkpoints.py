@@ -233,12 +233,19 @@ def modernbert_colbert(root: Path, *, seed: int = 12) -> Path:
 
 
 def custom_code_colbert(root: Path, *, seed: int = 13) -> Path:
-    """An XLM-RoBERTa ColBERT with its own model code, shaped like ``jinaai/jina-colbert-v2``.
+    """An XLM-RoBERTa ColBERT with its own model code, laid out as ``jinaai/jina-colbert-v2``.
 
-    ``config.json`` names the code shipped in the folder in ``auto_map`` and keeps the
-    library's ``model_type`` (``xlm-roberta``): loaded without ``trust_remote_code``,
-    transformers would build its own XLM-RoBERTa class instead and leave the weights unused.
+    That checkpoint is in the Stanford ColBERT layout, which PyLate also reads: no
+    ``modules.json``; ``config.json`` names the ``HF_ColBERT`` architecture and the model
+    code (``auto_map``, keeping the library's ``model_type``, so that without
+    ``trust_remote_code`` transformers would build its own XLM-RoBERTa and leave the weights
+    unused); ``model.safetensors`` holds the encoder and the projection (``linear.weight``);
+    ``artifact.metadata`` holds Stanford ColBERT's settings, whose markers are its defaults
+    (``[unused0]`` / ``[unused1]``), not the ``[QueryMarker]`` / ``[DocumentMarker]`` the
+    model was trained with: those, and attending to the query's ``[MASK]`` expansion, are
+    not in the files and are set when loading (as PyLate's documentation does for it).
     """
+    from safetensors.torch import load_file, save_file
     from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -262,16 +269,25 @@ def custom_code_colbert(root: Path, *, seed: int = 13) -> Path:
         pad_token="<pad>",
         mask_token="<mask>",
     )
-    model = _remote_code_model(root, len(fast), seed)
-    settings = {
-        "query_prefix": "[QueryMarker]",
-        "document_prefix": "[DocumentMarker]",
-        "query_length": 32,
-        "document_length": 8192,
-        "attend_to_expansion_tokens": True,
+    _remote_code_model(root, len(fast), seed).save_pretrained(root)
+    fast.save_pretrained(root)
+    config = json.loads((root / "config.json").read_text())
+    assert "auto_map" in config
+    (root / "config.json").write_text(json.dumps({**config, "architectures": ["HF_ColBERT"]}))
+    weights = load_file(root / "model.safetensors")
+    generator = torch.Generator().manual_seed(seed)
+    weights["linear.weight"] = torch.randn(128, HIDDEN, generator=generator) / HIDDEN**0.5
+    save_file(weights, str(root / "model.safetensors"), metadata={"format": "pt"})
+    metadata = {
+        "query_token_id": "[unused0]",
+        "doc_token_id": "[unused1]",
+        "query_maxlen": 32,
+        "doc_maxlen": 8192,
+        "attend_to_mask_tokens": False,
+        "dim": 128,
+        "similarity": "cosine",
     }
-    _save_colbert(root, model, fast, dim=128, settings=settings, max_seq_length=8192, seed=seed)
-    assert "auto_map" in json.loads((root / "config.json").read_text())
+    (root / "artifact.metadata").write_text(json.dumps(metadata, indent=2))
     return root
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -28,17 +30,28 @@ from colrank.models.ort import onnx_runtime_available
 from . import checkpoints
 from .conftest import CORPUS
 
-# (builder, token dimension, document_length, query marker, document marker, needs trust)
+
+class Shape(NamedTuple):
+    build: Callable[[Path], Path]
+    dim: int
+    document_length: int
+    markers: tuple[str, str]
+    models: dict[str, Any]  # the ModelConfig settings it loads with
+
+
+# jina-colbert-v2's files do not record its markers or its attending to the query's
+# [MASK]s (the Stanford layout): they are set, as PyLate's documentation does
+JINA = {
+    "trust_remote_code": True,
+    "query_prefix": "[QueryMarker]",
+    "document_prefix": "[DocumentMarker]",
+    "attend_to_expansion_tokens": True,
+}
 SHAPES = {
-    "bert": (checkpoints.bert_colbert, 96, 300, "[unused0]", "[unused1]", False),
-    "modernbert": (checkpoints.modernbert_colbert, 128, 300, "[Q] ", "[D] ", False),
-    "custom-code": (
-        checkpoints.custom_code_colbert,
-        128,
-        8192,
-        "[QueryMarker]",
-        "[DocumentMarker]",
-        True,
+    "bert": Shape(checkpoints.bert_colbert, 96, 300, ("[unused0]", "[unused1]"), {}),
+    "modernbert": Shape(checkpoints.modernbert_colbert, 128, 300, ("[Q] ", "[D] "), {}),
+    "custom-code": Shape(
+        checkpoints.custom_code_colbert, 128, 8192, ("[QueryMarker]", "[DocumentMarker]"), JINA
     ),
 }
 ENGINES = ["torch", "onnx", "onnx-int8"]
@@ -51,19 +64,12 @@ QUERIES = ["capital of germany", "why does bread rise?"]
 @pytest.fixture(scope="module")
 def shape_dirs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("shapes")
-    return {name: spec[0](root / name) for name, spec in SHAPES.items()}
+    return {name: shape.build(root / name) for name, shape in SHAPES.items()}
 
 
-def config_for(
-    colbert: Path, dense: str, engine: str, *, trust: bool, **models: object
-) -> ColrankConfig:
+def config_for(colbert: Path, dense: str, engine: str, **models: Any) -> ColrankConfig:
     return ColrankConfig(
-        models={
-            "dense_model": dense,
-            "colbert_model": str(colbert),
-            "trust_remote_code": trust,
-            **models,
-        },
+        models={"dense_model": dense, "colbert_model": str(colbert), **models},
         # exact token storage and products: engines are compared score for score
         runtime={
             "device": "cpu",
@@ -104,10 +110,10 @@ def test_onnx_runtime_is_installed_where_the_tests_run() -> None:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_the_checkpoint_loads_with_the_settings_in_its_files(shape_dirs, shape) -> None:
-    _, dim, doc_length, query_marker, doc_marker, trust = SHAPES[shape]
-    config = config_for(shape_dirs[shape], "offline:minilm", "torch", trust=trust)
-    encoder = ColbertEncoder.load(str(shape_dirs[shape]), config.runtime, trust_remote_code=trust)
+def test_the_checkpoint_loads_with_its_settings(shape_dirs, shape) -> None:
+    dim, doc_length, (query_marker, doc_marker), models = SHAPES[shape][1:]
+    config = config_for(shape_dirs[shape], "offline:minilm", "torch", **models)
+    encoder = ColbertEncoder.for_models(config.models, config.runtime)
     model = encoder.model
     assert not encoder.is_stand_in  # a trained-checkpoint layout, not a plain encoder
     assert (encoder.dim, encoder.query_length, encoder.document_length) == (dim, 32, doc_length)
@@ -117,7 +123,7 @@ def test_the_checkpoint_loads_with_the_settings_in_its_files(shape_dirs, shape) 
     assert vocab[query_marker] == model.query_prefix_id
     assert vocab[doc_marker] == model.document_prefix_id
     assert len(model.tokenizer) == model[0].auto_model.config.vocab_size
-    assert model.attend_to_expansion_tokens == trust  # jina-colbert-v2 attends to [MASK]s
+    assert model.attend_to_expansion_tokens == (shape == "custom-code")
     tokens = encoder.encode_documents([LONG])[0]
     assert tokens.shape[1] == dim and np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-5)
 
@@ -126,9 +132,9 @@ def test_the_checkpoint_loads_with_the_settings_in_its_files(shape_dirs, shape) 
 def torch_scores(shape_dirs, tiny_model_dir) -> dict[str, list[dict[str, float]]]:
     """The reference: each shape's MaxSim scores with the models in PyTorch."""
     out = {}
-    for shape, spec in SHAPES.items():
-        with built(config_for(shape_dirs[shape], tiny_model_dir, "torch", trust=spec[5])) as index:
-            out[shape] = colbert_scores(index)
+    for name, shape in SHAPES.items():
+        with built(config_for(shape_dirs[name], tiny_model_dir, "torch", **shape.models)) as index:
+            out[name] = colbert_scores(index)
     return out
 
 
@@ -138,7 +144,7 @@ def test_index_and_search_on_every_engine(
     shape_dirs, tiny_model_dir, torch_scores, shape, engine, caplog
 ) -> None:
     caplog.set_level(logging.WARNING)
-    config = config_for(shape_dirs[shape], tiny_model_dir, engine, trust=SHAPES[shape][5])
+    config = config_for(shape_dirs[shape], tiny_model_dir, engine, **SHAPES[shape].models)
     with built(config) as index:
         scores = colbert_scores(index)
         pair = index.encoders
@@ -173,7 +179,7 @@ def test_a_model_the_exporter_cannot_trace_runs_in_pytorch_with_one_warning(
 ) -> None:
     caplog.set_level(logging.WARNING)
     path = unexportable_copy(shape_dirs["custom-code"], tmp_path / "unpadded")
-    with built(config_for(path, tiny_model_dir, engine, trust=True)) as index:
+    with built(config_for(path, tiny_model_dir, engine, **JINA)) as index:
         scores = colbert_scores(index)
         index.add(["One more document after the first search."], ids=["later"])
         assert not index.encoders.encodes_with_onnx_runtime
@@ -213,9 +219,9 @@ def assert_close(got, want, engine: str) -> None:
 def test_one_call_serves_both_stages_only_on_the_colberts_own_transformer(
     shape_dirs, tmp_path, shape, engine
 ) -> None:
-    trust = SHAPES[shape][5]
-    dense = dense_on(shape_dirs[shape], tmp_path / "dense", trust=trust)
-    with built(config_for(shape_dirs[shape], dense, engine, trust=trust)) as index:
+    models = SHAPES[shape].models
+    dense = dense_on(shape_dirs[shape], tmp_path / "dense", trust=bool(models))
+    with built(config_for(shape_dirs[shape], dense, engine, **models)) as index:
         joint = index.encoders.backbones
         assert joint is not None and joint.shared
         assert isinstance(joint.colbert_backbone, TorchBackbone) == (engine == "torch")
@@ -251,14 +257,15 @@ def test_one_call_serves_both_stages_only_on_the_colberts_own_transformer(
 
 
 def test_a_colbert_checkpoint_beside_the_default_minilm_is_not_merged(shape_dirs) -> None:
-    config = config_for(shape_dirs["bert"], "offline:minilm", "torch", trust=False)
+    config = config_for(shape_dirs["bert"], "offline:minilm", "torch")
     with built(config) as index:
         assert index.encoders.backbones is None  # two transformers: the libraries encode
         assert index.search(QUERIES[0], k=3)
 
 
 def test_model_code_runs_only_when_trusted(shape_dirs, tiny_model_dir) -> None:
-    config = config_for(shape_dirs["custom-code"], tiny_model_dir, "torch", trust=False)
+    untrusted = {**JINA, "trust_remote_code": False}
+    config = config_for(shape_dirs["custom-code"], tiny_model_dir, "torch", **untrusted)
     with (
         pytest.raises(ModelLoadError, match="trust_remote_code=True"),
         ColrankIndex(config) as index,
@@ -269,7 +276,7 @@ def test_model_code_runs_only_when_trusted(shape_dirs, tiny_model_dir) -> None:
 def test_a_saved_index_that_runs_model_code_opens_only_with_trust(
     shape_dirs, tiny_model_dir, tmp_path
 ) -> None:
-    config = config_for(shape_dirs["custom-code"], tiny_model_dir, "torch", trust=True)
+    config = config_for(shape_dirs["custom-code"], tiny_model_dir, "torch", **JINA)
     with built(config) as index:
         index.save(tmp_path / "idx")
         expected = [h.id for h in index.search(QUERIES[0], k=3)]
@@ -278,6 +285,24 @@ def test_a_saved_index_that_runs_model_code_opens_only_with_trust(
     with ColrankIndex.load(tmp_path / "idx", trust_models=True) as again:
         assert again.config.models.trust_remote_code
         assert [h.id for h in again.search(QUERIES[0], k=3)] == expected
+
+
+def test_markers_the_files_do_not_record_are_reported_when_missing(shape_dirs, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    config = config_for(
+        shape_dirs["custom-code"], "offline:minilm", "torch", trust_remote_code=True
+    )
+    model = ColbertEncoder.for_models(config.models, config.runtime).model
+    # PyLate read Stanford's default markers from artifact.metadata: not in this vocabulary
+    assert (model.query_prefix, model.document_prefix) == ("[unused0]", "[unused1]")
+    assert not model.attend_to_expansion_tokens
+    (warning,) = [r.getMessage() for r in caplog.records if "untrained" in r.getMessage()]
+    assert "[QueryMarker]" in warning and "query_prefix" in warning
+    caplog.clear()
+    for name, shape in SHAPES.items():  # markers in the vocabulary: nothing to say
+        config = config_for(shape_dirs[name], "offline:minilm", "torch", **shape.models)
+        ColbertEncoder.for_models(config.models, config.runtime)
+    assert not [r for r in caplog.records if "untrained" in r.getMessage()]
 
 
 def test_a_stored_trust_remote_code_needs_trust_even_for_hub_ids() -> None:

@@ -68,6 +68,24 @@ class ModelConfig(_Section):
     document_length: int | None = Field(
         None, gt=0, description="Document tokens kept per document (None: the model's own)."
     )
+    query_prefix: str | None = Field(
+        None,
+        description=(
+            "ColBERT query marker token (None: the checkpoint's own). For checkpoints that do "
+            "not record theirs, e.g. jinaai/jina-colbert-v2: '[QueryMarker]'."
+        ),
+    )
+    document_prefix: str | None = Field(
+        None,
+        description="ColBERT document marker token (None: the checkpoint's own).",
+    )
+    attend_to_expansion_tokens: bool | None = Field(
+        None,
+        description=(
+            "Whether query tokens attend to the [MASK] expansion (None: the checkpoint's own; "
+            "jinaai/jina-colbert-v2: True)."
+        ),
+    )
     trust_remote_code: bool = Field(
         False,
         description=(

@@ -142,6 +142,43 @@ def check_model_code(model: Any, spec: str, trust_remote_code: bool) -> None:
     )
 
 
+def check_markers(model: Any, spec: str, path: str) -> None:
+    """Warn when a checkpoint's vocabulary lacked the markers and PyLate added them.
+
+    Added markers get untrained embeddings. A checkpoint in the Stanford ColBERT layout
+    that does not record its markers (``jinaai/jina-colbert-v2`` uses ``[QueryMarker]`` /
+    ``[DocumentMarker]``, its files name Stanford's defaults) is the usual cause.
+    """
+    saved = _saved_vocab_size(path, spec)
+    if saved is None or len(model.tokenizer) <= saved:
+        return
+    logger.warning(
+        "the ColBERT markers %r / %r are not in the vocabulary of %s, so PyLate added them "
+        "with untrained embeddings; set ModelConfig(query_prefix=..., document_prefix=...) "
+        "to the markers the model was trained with (jinaai/jina-colbert-v2: "
+        "'[QueryMarker]' / '[DocumentMarker]', with attend_to_expansion_tokens=True)",
+        model.query_prefix,
+        model.document_prefix,
+        spec,
+    )
+
+
+def _saved_vocab_size(path: str, spec: str) -> int | None:
+    """``vocab_size`` in the checkpoint's own ``config.json`` (local or hub cache), if read."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(spec, "config.json")
+        if not isinstance(cached, str):
+            return None
+        config = Path(cached)
+    try:
+        return int(json.loads(config.read_text())["vocab_size"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
 def load_sentence_transformer(
     spec: str, device: str, dtype: torch.dtype, *, trust_remote_code: bool = False
 ) -> SentenceTransformer:
@@ -218,11 +255,15 @@ def load_colbert(
     query_length: int | None = None,
     document_length: int | None = None,
     trust_remote_code: bool = False,
+    query_prefix: str | None = None,
+    document_prefix: str | None = None,
+    attend_to_expansion_tokens: bool | None = None,
 ) -> ColBERT:
     """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection.
 
     ``trust_remote_code`` runs the model code a checkpoint ships (see
-    :func:`check_model_code`).
+    :func:`check_model_code`). The markers and ``attend_to_expansion_tokens`` override a
+    checkpoint's own (None keeps them; a plain encoder keeps colrank's markers).
     """
 
     def build() -> ColBERT:
@@ -245,12 +286,17 @@ def load_colbert(
                     query_length=query_length,
                     document_length=document_length,
                     trust_remote_code=trust_remote_code,
+                    query_prefix=query_prefix,
+                    document_prefix=document_prefix,
+                    attend_to_expansion_tokens=attend_to_expansion_tokens,
                 )
+                check_markers(model, spec, path)
         check_model_code(model, spec, trust_remote_code)
         return _ready(model, dtype)
 
-    key = ("colbert", spec, device, dtype, query_length, document_length, trust_remote_code)
-    return cached_model(key, build)
+    settings = (query_length, document_length, query_prefix, document_prefix)
+    key = ("colbert", spec, device, dtype, *settings, attend_to_expansion_tokens)
+    return cached_model((*key, trust_remote_code), build)
 
 
 def encoder_max_length(path: str) -> int | None:
@@ -264,6 +310,7 @@ def encoder_max_length(path: str) -> int | None:
 
 __all__ = [
     "cached_model",
+    "check_markers",
     "check_model_code",
     "encoder_max_length",
     "is_plain_sentence_transformer",

@@ -10,6 +10,9 @@ property of the models and the runtime, decided here and nowhere else:
   installed) -> the transformers run in ONNX Runtime (:mod:`colrank.models.ort`);
 - otherwise the libraries' own ``encode`` (sentence-transformers, PyLate), one each.
 
+A model ONNX Runtime cannot run (an export that cannot be traced, on any engine; or, under
+``auto``, any failure such as an unwritable cache) is encoded in PyTorch, with one warning.
+
 Example:
     >>> from colrank.config import ColrankConfig
     >>> pair = EncoderPair(ColrankConfig.offline())          # nothing is loaded yet
@@ -107,13 +110,7 @@ class EncoderPair:
                             models.colbert_model, self.config.runtime
                         )
                         return self._colbert  # type: ignore[return-value]
-                    self._colbert = ColbertEncoder.load(
-                        models.colbert_model,
-                        self.config.runtime,
-                        query_length=models.query_length,
-                        document_length=models.document_length,
-                        trust_remote_code=models.trust_remote_code,
-                    )
+                    self._colbert = ColbertEncoder.for_models(models, self.config.runtime)
         return self._colbert
 
     @property
