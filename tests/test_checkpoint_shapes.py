@@ -311,3 +311,9 @@ def test_a_stored_trust_remote_code_needs_trust_even_for_hub_ids() -> None:
     with pytest.raises(UntrustedModelError, match="trust_remote_code"):
         check_trusted_models(named, trust_models=False, remote_code=True)
     check_trusted_models(named, trust_models=True, remote_code=True)
+
+
+def test_the_environment_turns_on_model_code_only_when_asked() -> None:
+    assert ColrankConfig.from_env({"COLRANK_TRUST_REMOTE_CODE": "1"}).models.trust_remote_code
+    assert not ColrankConfig.from_env({"COLRANK_TRUST_REMOTE_CODE": "0"}).models.trust_remote_code
+    assert not ColrankConfig.from_env({}).models.trust_remote_code

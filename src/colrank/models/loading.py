@@ -165,17 +165,17 @@ def check_markers(model: Any, spec: str, path: str) -> None:
 
 def _saved_vocab_size(path: str, spec: str) -> int | None:
     """``vocab_size`` in the checkpoint's own ``config.json`` (local or hub cache), if read."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(spec, "config.json")
-        if not isinstance(cached, str):
-            return None
-        config = Path(cached)
     try:
+        config = Path(path) / "config.json"
+        if not config.is_file():
+            cached = try_to_load_from_cache(spec, "config.json")
+            if not isinstance(cached, str):
+                return None
+            config = Path(cached)
         return int(json.loads(config.read_text())["vocab_size"])
-    except (OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError):  # not a hub id, no such entry
         return None
 
 

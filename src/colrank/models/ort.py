@@ -189,8 +189,10 @@ def quantize_int8(source: Path, target: Path) -> None:
 
 def _why(exc: BaseException) -> str:
     """The first line of the innermost cause (the exporter wraps it in pages of advice)."""
-    while (inner := exc.__cause__ or exc.__context__) is not None:
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
         exc = inner
+        seen.add(id(exc))
     lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
