@@ -102,7 +102,8 @@ class XLMRobertaModel(PreTrainedModel):
         The lengths are read back as Python numbers (flash-attn's ``unpad_input`` does the
         same with ``.item()``): code that a tracing exporter cannot follow.
         """
-        out = torch.zeros((*input_ids.shape, self.config.hidden_size), dtype=self.dtype)
+        shape = (*input_ids.shape, self.config.hidden_size)
+        out = torch.zeros(shape, dtype=self.dtype, device=input_ids.device)
         for row, length in enumerate(attention_mask.sum(dim=1).tolist()):
             ones = attention_mask[row : row + 1, :length]
             out[row, :length] = self._encode(input_ids[row : row + 1, :length], ones)[0]
