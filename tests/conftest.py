@@ -20,6 +20,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 _ONNX_CACHE = tempfile.mkdtemp(prefix="colrank-test-cache-")
 os.environ.setdefault("COLRANK_CACHE", _ONNX_CACHE)
 atexit.register(shutil.rmtree, _ONNX_CACHE, True)
+# so does the model code test checkpoints ship (transformers copies it before importing it)
+_MODULES_CACHE = tempfile.mkdtemp(prefix="colrank-test-modules-")
+os.environ.setdefault("HF_MODULES_CACHE", _MODULES_CACHE)
+atexit.register(shutil.rmtree, _MODULES_CACHE, True)
+
+# model code that test checkpoints ship (tests/checkpoints.py): transformers imports it from
+# a checkpoint folder as a package of its own, pytest must not import it as a test module
+collect_ignore = ["remote_code"]
 
 SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
 

@@ -6,15 +6,16 @@ preset uses the all-MiniLM-L6-v2 copy shipped in the PyPI package
 
 Environment overrides (read by :meth:`ColrankConfig.from_env`):
 
-=========================  ===================================================
-``COLRANK_OFFLINE=1``      start from :meth:`ColrankConfig.offline`
-``COLRANK_DENSE_MODEL``    hub id, local path or alias of the dense encoder
-``COLRANK_COLBERT_MODEL``  hub id, local path or alias of the ColBERT model
-``COLRANK_DEVICE``         ``auto`` | ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``
-``COLRANK_DTYPE``          ``auto`` | ``float32`` | ``float16`` | ``bfloat16``
-``COLRANK_ENGINE``         ``auto`` | ``torch`` | ``onnx`` | ``onnx-int8``
-``COLRANK_MAXSIM``         ``auto`` | ``float32`` | ``bfloat16`` (MaxSim precision)
-=========================  ===================================================
+===============================  ===================================================
+``COLRANK_OFFLINE=1``            start from :meth:`ColrankConfig.offline`
+``COLRANK_DENSE_MODEL``          hub id, local path or alias of the dense encoder
+``COLRANK_COLBERT_MODEL``        hub id, local path or alias of the ColBERT model
+``COLRANK_DEVICE``               ``auto`` | ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``
+``COLRANK_DTYPE``                ``auto`` | ``float32`` | ``float16`` | ``bfloat16``
+``COLRANK_ENGINE``               ``auto`` | ``torch`` | ``onnx`` | ``onnx-int8``
+``COLRANK_MAXSIM``               ``auto`` | ``float32`` | ``bfloat16`` (MaxSim precision)
+``COLRANK_TRUST_REMOTE_CODE=1``  run the code a checkpoint ships (trusted models only)
+===============================  ===================================================
 
 Example:
     >>> from colrank.config import ColrankConfig
@@ -66,6 +67,32 @@ class ModelConfig(_Section):
     )
     document_length: int | None = Field(
         None, gt=0, description="Document tokens kept per document (None: the model's own)."
+    )
+    query_prefix: str | None = Field(
+        None,
+        description=(
+            "ColBERT query marker token (None: the checkpoint's own). For checkpoints that do "
+            "not record theirs, e.g. jinaai/jina-colbert-v2: '[QueryMarker]'."
+        ),
+    )
+    document_prefix: str | None = Field(
+        None,
+        description="ColBERT document marker token (None: the checkpoint's own).",
+    )
+    attend_to_expansion_tokens: bool | None = Field(
+        None,
+        description=(
+            "Whether query tokens attend to the [MASK] expansion (None: the checkpoint's own; "
+            "jinaai/jina-colbert-v2: True)."
+        ),
+    )
+    trust_remote_code: bool = Field(
+        False,
+        description=(
+            "Run the Python model code a checkpoint ships (transformers' trust_remote_code), "
+            "e.g. jinaai/jina-colbert-v2. Only for models whose code you have read; a model "
+            "that ships code is refused without it."
+        ),
     )
 
 
@@ -292,6 +319,8 @@ class ColrankConfig(_Section):
             models.dense_model = env["COLRANK_DENSE_MODEL"]
         if env.get("COLRANK_COLBERT_MODEL"):
             models.colbert_model = env["COLRANK_COLBERT_MODEL"]
+        if env.get("COLRANK_TRUST_REMOTE_CODE", "").lower() in _TRUE:
+            models.trust_remote_code = True
         if env.get("COLRANK_DEVICE"):
             runtime.device = env["COLRANK_DEVICE"]
         if env.get("COLRANK_DTYPE"):

@@ -66,7 +66,8 @@ def _settled(
         config = (stored or here).model_copy(update={"runtime": here.runtime})
         given = {"dense": dense, "colbert": colbert}  # the caller's encoders are trusted
         named = {k: v for k, v in named_models(config).items() if given.get(k) is None}
-        check_trusted_models(named, trust_models)  # every stage's model: one gate
+        remote_code = stored is not None and stored.models.trust_remote_code
+        check_trusted_models(named, trust_models, remote_code=remote_code)  # one gate
     if stored is not None:  # what the stored data is, not what the caller asks for
         config = config.model_copy(
             update={"dense_index": stored.dense_index, "token_store": stored.token_store}

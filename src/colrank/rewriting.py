@@ -50,12 +50,7 @@ def reencode(
 ) -> ColrankConfig:
     """Encode every stored text with another ColBERT; returns the index's new config."""
     models = config.models.model_copy(update={"colbert_model": colbert_model})
-    encoder = ColbertEncoder.load(
-        colbert_model,
-        config.runtime,
-        query_length=models.query_length,
-        document_length=models.document_length,
-    )
+    encoder = ColbertEncoder.for_models(models, config.runtime)
     info = backend.info
 
     def produce(docs: list[StoredDoc], _tokens: list[np.ndarray]) -> list[np.ndarray]:

@@ -118,7 +118,11 @@ def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
     a, b = dense_model[0], colbert_model[0]
     if type(a).__name__ != "Transformer" or type(b).__name__ != "Transformer":
         return False
-    if a.auto_model.config.to_dict() != b.auto_model.config.to_dict():
+    configs = [m.auto_model.config.to_dict() for m in (a, b)]
+    for config in configs:  # where it was read from and which class saved it, not the model
+        config.pop("_name_or_path", None)
+        config.pop("architectures", None)
+    if configs[0] != configs[1]:
         return False
     pa, pb = dict(a.auto_model.named_parameters()), dict(b.auto_model.named_parameters())
     if pa.keys() != pb.keys():

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from colrank.config import RuntimeConfig
+from colrank.config import ModelConfig, RuntimeConfig
 from colrank.models.device import (
     empty_device_cache,
     resolve_device,
@@ -100,11 +100,17 @@ class DenseEncoder(_BatchedEncoder):
         self.max_length = int(getattr(model, "max_seq_length", 512) or 512)
 
     @classmethod
-    def load(cls, spec: str, runtime: RuntimeConfig | None = None) -> DenseEncoder:
-        """Load from a hub id, local path or alias, on the configured device and dtype."""
+    def load(
+        cls, spec: str, runtime: RuntimeConfig | None = None, *, trust_remote_code: bool = False
+    ) -> DenseEncoder:
+        """Load from a hub id, local path or alias, on the configured device and dtype.
+
+        ``trust_remote_code`` runs the model code a checkpoint ships (trusted models only).
+        """
         runtime = runtime or RuntimeConfig()
         device = resolve_device(runtime.device)
-        model = load_sentence_transformer(spec, device, resolve_dtype(device, runtime.dtype))
+        dtype = resolve_dtype(device, runtime.dtype)
+        model = load_sentence_transformer(spec, device, dtype, trust_remote_code=trust_remote_code)
         return cls(model, runtime, spec)
 
     @property
@@ -158,8 +164,15 @@ class ColbertEncoder(_BatchedEncoder):
         *,
         query_length: int | None = None,
         document_length: int | None = None,
+        trust_remote_code: bool = False,
+        **markers: Any,
     ) -> ColbertEncoder:
-        """Load from a hub id, local path or alias, on the configured device and dtype."""
+        """Load from a hub id, local path or alias, on the configured device and dtype.
+
+        ``trust_remote_code`` runs the model code a checkpoint ships (trusted models only);
+        ``markers`` (``query_prefix``, ``document_prefix``, ``attend_to_expansion_tokens``)
+        override the checkpoint's own.
+        """
         runtime = runtime or RuntimeConfig()
         device = resolve_device(runtime.device)
         model = load_colbert(
@@ -168,8 +181,24 @@ class ColbertEncoder(_BatchedEncoder):
             resolve_dtype(device, runtime.dtype),
             query_length=query_length,
             document_length=document_length,
+            trust_remote_code=trust_remote_code,
+            **markers,
         )
         return cls(model, runtime, spec)
+
+    @classmethod
+    def for_models(cls, models: ModelConfig, runtime: RuntimeConfig) -> ColbertEncoder:
+        """``models.colbert_model`` with every ColBERT setting of ``models``."""
+        return cls.load(
+            models.colbert_model,
+            runtime,
+            query_length=models.query_length,
+            document_length=models.document_length,
+            trust_remote_code=models.trust_remote_code,
+            query_prefix=models.query_prefix,
+            document_prefix=models.document_prefix,
+            attend_to_expansion_tokens=models.attend_to_expansion_tokens,
+        )
 
     @property
     def dim(self) -> int:

@@ -65,7 +65,9 @@ def named_models(config: ColrankConfig) -> dict[str, str]:
     return found
 
 
-def check_trusted_models(names: dict[str, str], trust_models: bool) -> None:
+def check_trusted_models(
+    names: dict[str, str], trust_models: bool, *, remote_code: bool = False
+) -> None:
     """Refuse to load local model folders that only stored data names.
 
     ``names`` maps a stage (``"dense"``, ``"colbert"``, ``"cross_encoder"``: see
@@ -73,11 +75,20 @@ def check_trusted_models(names: dict[str, str], trust_models: bool) -> None:
     model folder can import code it ships (custom modules) and reads files wherever it
     points, so a folder or database from elsewhere must not choose one: the caller names
     the models (a ``config`` or encoders) or passes ``trust_models``. Hub ids (loaded
-    without remote code) and the offline alias need neither.
+    without remote code) and the offline alias need neither, unless ``remote_code``: the
+    stored config turns on ``trust_remote_code``, which would run the code any named
+    model ships, hub ids included.
     """
     if trust_models:
         return
     for kind, name in names.items():
+        if remote_code:
+            raise UntrustedModelError(
+                f"this index's config runs the code its {kind} model ({name!r}) ships "
+                "(trust_remote_code); colrank runs model code that an index names only "
+                "when told to: pass trust_models=True (CLI: --trust-models) if you made "
+                "this index, or a config / encoder naming the model yourself"
+            )
         if is_local_model(name):
             raise UntrustedModelError(
                 f"this index names a local {kind} model folder ({name!r}); colrank loads a "

@@ -121,17 +121,80 @@ def quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_sentence_transformer(spec: str, device: str, dtype: torch.dtype) -> SentenceTransformer:
+def check_model_code(model: Any, spec: str, trust_remote_code: bool) -> None:
+    """Refuse a loaded model whose checkpoint ships model code that was not run.
+
+    A checkpoint with its own code (``auto_map`` in ``config.json``, e.g.
+    ``jinaai/jina-colbert-v2``) that keeps a library ``model_type`` loads without
+    ``trust_remote_code`` too: transformers then builds its own class of that type, and
+    the checkpoint's weights, named for the shipped code, are left unused (random
+    weights, no error). colrank refuses that instead.
+    """
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    auto_map = getattr(config, "auto_map", None) or {}
+    if trust_remote_code or "AutoModel" not in auto_map:
+        return
+    raise ModelLoadError(
+        f"{spec!r} ships its own model code ({auto_map['AutoModel']}), which colrank runs "
+        "only when told to: set ModelConfig(trust_remote_code=True) (or "
+        "COLRANK_TRUST_REMOTE_CODE=1) if you have read that code and trust it. Without it "
+        "transformers would load its own class and leave the checkpoint's weights unused."
+    )
+
+
+def check_markers(model: Any, spec: str, path: str) -> None:
+    """Warn when a checkpoint's vocabulary lacked the markers and PyLate added them.
+
+    Added markers get untrained embeddings. A checkpoint in the Stanford ColBERT layout
+    that does not record its markers (``jinaai/jina-colbert-v2`` uses ``[QueryMarker]`` /
+    ``[DocumentMarker]``, its files name Stanford's defaults) is the usual cause.
+    """
+    saved = _saved_vocab_size(path, spec)
+    if saved is None or len(model.tokenizer) <= saved:
+        return
+    logger.warning(
+        "the ColBERT markers %r / %r are not in the vocabulary of %s, so PyLate added them "
+        "with untrained embeddings; set ModelConfig(query_prefix=..., document_prefix=...) "
+        "to the markers the model was trained with (jinaai/jina-colbert-v2: "
+        "'[QueryMarker]' / '[DocumentMarker]', with attend_to_expansion_tokens=True)",
+        model.query_prefix,
+        model.document_prefix,
+        spec,
+    )
+
+
+def _saved_vocab_size(path: str, spec: str) -> int | None:
+    """``vocab_size`` in the checkpoint's own ``config.json`` (local or hub cache), if read."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = Path(path) / "config.json"
+        if not config.is_file():
+            cached = try_to_load_from_cache(spec, "config.json")
+            if not isinstance(cached, str):
+                return None
+            config = Path(cached)
+        return int(json.loads(config.read_text())["vocab_size"])
+    except (OSError, KeyError, TypeError, ValueError):  # not a hub id, no such entry
+        return None
+
+
+def load_sentence_transformer(
+    spec: str, device: str, dtype: torch.dtype, *, trust_remote_code: bool = False
+) -> SentenceTransformer:
     """Load (once per process) a dense sentence-transformers encoder."""
 
     def build() -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
         with _loading("dense model", spec):
-            model = SentenceTransformer(resolve_model_path(spec), device=device)
+            model = SentenceTransformer(
+                resolve_model_path(spec), device=device, trust_remote_code=trust_remote_code
+            )
+        check_model_code(model, spec, trust_remote_code)
         return _ready(model, dtype)
 
-    return cached_model(("dense", spec, device, dtype), build)
+    return cached_model(("dense", spec, device, dtype, trust_remote_code), build)
 
 
 def colbert_from_sentence_transformer(
@@ -142,6 +205,7 @@ def colbert_from_sentence_transformer(
     query_length: int | None = None,
     document_length: int | None = None,
     seed: int = 0,
+    trust_remote_code: bool = False,
 ) -> ColBERT:
     """Build a PyLate ColBERT from a local sentence-transformers encoder.
 
@@ -157,7 +221,7 @@ def colbert_from_sentence_transformer(
     from pylate.models import ColBERT, Dense
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     vocab = tokenizer.get_vocab()
     markers = ("[unused0]", "[unused1]") if {"[unused0]", "[unused1]"} <= set(vocab) else ("", "")
     model = ColBERT(
@@ -167,6 +231,7 @@ def colbert_from_sentence_transformer(
         document_prefix=markers[1],
         query_length=query_length,
         document_length=document_length,
+        trust_remote_code=trust_remote_code,
     )
     hidden = model[0].get_word_embedding_dimension()
     out = embedding_size or hidden
@@ -189,8 +254,17 @@ def load_colbert(
     *,
     query_length: int | None = None,
     document_length: int | None = None,
+    trust_remote_code: bool = False,
+    query_prefix: str | None = None,
+    document_prefix: str | None = None,
+    attend_to_expansion_tokens: bool | None = None,
 ) -> ColBERT:
-    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection."""
+    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection.
+
+    ``trust_remote_code`` runs the model code a checkpoint ships (see
+    :func:`check_model_code`). The markers and ``attend_to_expansion_tokens`` override a
+    checkpoint's own (None keeps them; a plain encoder keeps colrank's markers).
+    """
 
     def build() -> ColBERT:
         with _loading("ColBERT model", spec):
@@ -201,6 +275,7 @@ def load_colbert(
                     device=device,
                     query_length=query_length,
                     document_length=document_length or encoder_max_length(path),
+                    trust_remote_code=trust_remote_code,
                 )
             else:
                 from pylate.models import ColBERT
@@ -210,10 +285,18 @@ def load_colbert(
                     device=device,
                     query_length=query_length,
                     document_length=document_length,
+                    trust_remote_code=trust_remote_code,
+                    query_prefix=query_prefix,
+                    document_prefix=document_prefix,
+                    attend_to_expansion_tokens=attend_to_expansion_tokens,
                 )
+                check_markers(model, spec, path)
+        check_model_code(model, spec, trust_remote_code)
         return _ready(model, dtype)
 
-    return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
+    settings = (query_length, document_length, query_prefix, document_prefix)
+    key = ("colbert", spec, device, dtype, *settings, attend_to_expansion_tokens)
+    return cached_model((*key, trust_remote_code), build)
 
 
 def encoder_max_length(path: str) -> int | None:
@@ -227,6 +310,8 @@ def encoder_max_length(path: str) -> int | None:
 
 __all__ = [
     "cached_model",
+    "check_markers",
+    "check_model_code",
     "encoder_max_length",
     "is_plain_sentence_transformer",
     "colbert_from_sentence_transformer",

@@ -4,8 +4,10 @@ The transformer of a sentence-transformers / PyLate model (``model[0].auto_model
 exported with PyTorch's dynamo exporter (the older TorchScript exporter produced graphs
 that were wrong on other shapes), with dynamic batch and sequence axes, and cached under
 ``$COLRANK_CACHE`` (default ``~/.cache/colrank``) in ``onnx/<key>/``. The key hashes the
-model's folder and weight files (path, size, modification time), colrank's version and the
-exporter's versions, so a changed model or colrank exports again. ``int8`` is ONNX
+model's folder and its weight, config and code files (path, size, modification time),
+colrank's version and the exporter's versions, so a changed model or colrank exports
+again. A model the exporter cannot trace raises :class:`~colrank.errors.ModelLoadError`
+(remembered for the process: it is not traced again). ``int8`` is ONNX
 Runtime's dynamic quantisation of the fp32 graph (weights int8, activations quantised on
 the fly). Export writes to a temporary file and renames it: processes that export at the
 same time never read half a file.
@@ -27,6 +29,7 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -43,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
+_failed_exports: dict[Path, str] = {}  # graph folder -> why its export failed
 
 
 def onnx_runtime_available() -> bool:
@@ -64,7 +68,9 @@ def _model_fingerprint(folder: str) -> list[Any]:
     if not root.is_dir():
         return [folder]
     files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".bin", ".json"}
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix in {".safetensors", ".bin", ".json", ".py"}
     )
     return [folder] + [
         [str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime] for p in files
@@ -118,6 +124,20 @@ def _atomic_write(target: Path, write: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Any:
+    """Keep torch's exporter logs (absent torchvision ops, a failed trace's graph) to errors."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
+
+
 def export_transformer(
     auto_model: torch.nn.Module, input_names: tuple[str, ...], target: Path
 ) -> None:
@@ -129,9 +149,10 @@ def export_transformer(
 
     def write(path: Path) -> None:
         chatter = io.StringIO()  # the exporter prints its steps and warns about axis names
-        with warnings.catch_warnings(), quiet_loading(), contextlib.redirect_stdout(chatter):
+        with warnings.catch_warnings(), quiet_loading(), _quiet_exporter():
             warnings.simplefilter("ignore")
-            program = _export()
+            with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+                program = _export()
         # the dynamo exporter writes large weights beside the graph unless told otherwise
         program.save(str(path), external_data=False)
 
@@ -166,6 +187,16 @@ def quantize_int8(source: Path, target: Path) -> None:
         root.setLevel(level)
 
 
+def _why(exc: BaseException) -> str:
+    """The first line of the innermost cause (the exporter wraps it in pages of advice)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        exc = inner
+        seen.add(id(exc))
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def graph_for(transformer: Any, folder: str, precision: str) -> Path:
     """The cached ONNX graph of an ST ``Transformer`` module (exported on first use)."""
     names = tuple(n for n in INPUT_NAMES if n in transformer.tokenizer.model_input_names)
@@ -173,6 +204,8 @@ def graph_for(transformer: Any, folder: str, precision: str) -> Path:
     fp32 = directory / "model.onnx"
     wanted = fp32 if precision == "fp32" else directory / "model-int8.onnx"
     with _export_lock:
+        if directory in _failed_exports:
+            raise ModelLoadError(_failed_exports[directory])
         if not fp32.is_file():
             logger.info("exporting %s to ONNX (once; cached in %s)", folder, directory)
             auto_model = transformer.auto_model
@@ -180,8 +213,11 @@ def graph_for(transformer: Any, folder: str, precision: str) -> Path:
             device = next(auto_model.parameters()).device
             try:
                 export_transformer(auto_model.float().cpu(), names, fp32)
+            except OSError:
+                raise  # the cache folder, not the model: nothing to remember
             except Exception as exc:
-                raise ModelLoadError(f"could not export {folder!r} to ONNX: {exc}") from exc
+                _failed_exports[directory] = f"could not export {folder!r} to ONNX: {_why(exc)}"
+                raise ModelLoadError(_failed_exports[directory]) from exc
             finally:
                 auto_model.to(device=device, dtype=dtype)
             (directory / "source.json").write_text(json.dumps({"model": folder, "inputs": names}))

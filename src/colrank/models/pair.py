@@ -10,6 +10,9 @@ property of the models and the runtime, decided here and nowhere else:
   installed) -> the transformers run in ONNX Runtime (:mod:`colrank.models.ort`);
 - otherwise the libraries' own ``encode`` (sentence-transformers, PyLate), one each.
 
+A model ONNX Runtime cannot run (an export that cannot be traced, on any engine; or, under
+``auto``, any failure such as an unwritable cache) is encoded in PyTorch, with one warning.
+
 Example:
     >>> from colrank.config import ColrankConfig
     >>> pair = EncoderPair(ColrankConfig.offline())          # nothing is loaded yet
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 
 from colrank.config import ColrankConfig
-from colrank.errors import InvalidImageError, InvalidInputError
+from colrank.errors import InvalidImageError, InvalidInputError, ModelLoadError
 from colrank.models.backbone import Backbone, BackboneEncoder, TorchBackbone, same_backbone
 from colrank.models.device import resolve_device, resolve_maxsim_dtype
 from colrank.models.encoders import ColbertEncoder, DenseEncoder, model_lock
@@ -87,8 +90,11 @@ class EncoderPair:
         if self._dense is None:
             with self._loading:
                 if self._dense is None:
+                    models = self.config.models
                     self._dense = DenseEncoder.load(
-                        self.config.models.dense_model, self.config.runtime
+                        models.dense_model,
+                        self.config.runtime,
+                        trust_remote_code=models.trust_remote_code,
                     )
         return self._dense
 
@@ -104,12 +110,7 @@ class EncoderPair:
                             models.colbert_model, self.config.runtime
                         )
                         return self._colbert  # type: ignore[return-value]
-                    self._colbert = ColbertEncoder.load(
-                        models.colbert_model,
-                        self.config.runtime,
-                        query_length=models.query_length,
-                        document_length=models.document_length,
-                    )
+                    self._colbert = ColbertEncoder.for_models(models, self.config.runtime)
         return self._colbert
 
     @property
@@ -159,11 +160,16 @@ class EncoderPair:
         try:
             return self._backbone_encoder(dense, colbert, engine, shared)
         except Exception as exc:
-            if self.config.runtime.engine != "auto" or engine == "torch":
-                raise
-            # 'auto' chose ONNX Runtime; an export that cannot run here (no writable cache,
-            # an architecture the exporter does not handle) falls back to PyTorch
-            logger.warning("ONNX Runtime unavailable for these models (%s); using PyTorch", exc)
+            chosen = self.config.runtime.engine == "auto"
+            if engine == "torch" or not (chosen or isinstance(exc, ModelLoadError)):
+                raise  # e.g. no writable cache for an engine asked for by name: the user's
+            # 'auto' chose ONNX Runtime and it cannot run here, or the model cannot be
+            # exported (code the exporter cannot trace): PyTorch gives the same embeddings
+            logger.warning(
+                "engine %r cannot run these models (%s); encoding with PyTorch instead",
+                engine,
+                exc,
+            )
             return self._backbone_encoder(dense, colbert, "torch", shared) if shared else None
 
     def _backbone_encoder(
