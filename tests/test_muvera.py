@@ -10,7 +10,7 @@ from colrank import ColrankIndex, MuveraConfig, UnsupportedStageError
 from colrank.recall.fde import FdeEncoder
 from colrank.store.base import DocumentRows, WriteBatch
 from colrank.store.local.backend import LocalBackend
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, run_concurrently
 
 SMALL = MuveraConfig(k_sim=3, d_proj=8, r_reps=6)
 
@@ -209,3 +209,45 @@ def test_postgres_refuses_muvera_with_a_typed_error(tiny_config, postgres_url) -
         index.search("capital", k=2, first_stage="muvera")
     assert len(index.search("capital", k=2)) == 2  # nothing else changed
     index.close()
+
+
+def test_searches_and_writes_side_by_side_keep_the_index_in_step() -> None:
+    rng = np.random.default_rng(6)
+    pool = _clouds(rng, 400, (3, 10))
+    queries = _clouds(rng, 3, (4, 5))
+    backend = _backend_with(pool[:20])
+    done = {"searches": 0, "writes": 0}
+
+    def search(step: int) -> None:
+        with backend.read() as view:
+            _, iids = view.fde_search(queries, 10, None, SMALL)
+            for row in iids:  # every id found is a live document of this view
+                live = row[row >= 0].tolist()
+                assert len(view.documents(live)) == len(live) == min(10, view.count())
+        done["searches"] += 1
+
+    def write(step: int) -> None:
+        doc = DocumentRows(
+            [f"w{step}"], ["t"], [{}], np.ones((1, 4), "float32"), [pool[20 + step % 380]]
+        )
+        backend.write(WriteBatch(upserts=doc, deletes=[f"w{step - 3}"] if step > 3 else []))
+        done["writes"] += 1
+
+    assert not run_concurrently(2.0, search, search, write)
+    assert done["searches"] > 0 and done["writes"] > 0
+    with backend.read() as view:
+        ids = view.ids()
+        found = view.iids_for(ids)
+        tokens = view.token_embeddings([found[i] for i in ids])
+    fresh = _backend_with(tokens, ids)
+    assert _muvera_ids(backend, queries, 10) == _muvera_ids(fresh, queries, 10)
+
+
+def test_rerank_with_the_muvera_first_stage_orders_by_maxsim(tiny_config) -> None:
+    index = ColrankIndex(tiny_config.model_copy(update={"muvera": SMALL}))
+    ids, texts, metas = zip(*CORPUS, strict=True)
+    index.add(list(texts), [dict(m) for m in metas], list(ids))
+    hits = index.rerank("capital of France", list(texts[:4]), first_stage="muvera")
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:  # MaxSim per query token, as a muvera search scores them
+        assert hit.colbert_score is not None and hit.dense_score is None
