@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from colrank import ColrankIndex, MuveraConfig, UnsupportedStageError
-from colrank.recall.fde import FdeEncoder
 from colrank.store.base import DocumentRows, WriteBatch
+from colrank.store.fde import FdeEncoder
 from colrank.store.local.backend import LocalBackend
 from tests.conftest import CORPUS, run_concurrently
 
@@ -71,7 +71,7 @@ def test_encoding_in_chunks_matches_one_batch(monkeypatch: pytest.MonkeyPatch) -
     enc = FdeEncoder(token_dim=8, k_sim=3, d_proj=4, r_reps=4)
     sets = [rng.standard_normal((int(n), 8)).astype(np.float32) for n in rng.integers(1, 40, 30)]
     whole = enc.encode_documents(sets)
-    monkeypatch.setattr("colrank.recall.fde.CHUNK_ELEMENTS", 500)  # a few sets per step
+    monkeypatch.setattr("colrank.store.fde.CHUNK_ELEMENTS", 500)  # a few sets per step
     np.testing.assert_allclose(enc.encode_documents(sets), whole, atol=1e-6)
 
 

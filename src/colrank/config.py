@@ -149,7 +149,7 @@ class MuveraConfig(_Section):
     """The ColBERT-only first stage, ``first_stage="muvera"`` (docs/search.md).
 
     Each document's stored token embeddings become one MUVERA fixed dimensional
-    encoding (:mod:`colrank.recall.fde`) of ``r_reps * 2**k_sim * d_proj`` dimensions
+    encoding (:mod:`colrank.store.fde`) of ``r_reps * 2**k_sim * d_proj`` dimensions
     (10,240 by default), or ``final_dim``; FAISS searches them by inner product with the
     query's encoding. Built from the stored tokens on the first such search, then kept in
     step by every write and saved with the index; other settings rebuild it.

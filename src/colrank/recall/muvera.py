@@ -2,7 +2,7 @@
 
 ``first_stage="muvera"`` recalls with the query's ColBERT tokens alone: no dense model
 is loaded and the query goes through one transformer forward. The backend keeps one
-fixed dimensional encoding per document (:mod:`colrank.recall.fde`, built from the
+fixed dimensional encoding per document (:mod:`colrank.store.fde`, built from the
 stored tokens on the first such search); the query's encoding is searched by inner
 product, which approximates MaxSim, and the candidates are then scored by exact MaxSim
 over their stored tokens as in any search. The first-stage score is the encodings'

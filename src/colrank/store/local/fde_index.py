@@ -1,7 +1,7 @@
 """The MUVERA first stage's index: one fixed dimensional encoding per document, in FAISS.
 
 Each document's *stored* token embeddings (as the token store decodes them, so after
-its codec and pooling) are encoded by :class:`~colrank.recall.fde.FdeEncoder` and kept
+its codec and pooling) are encoded by :class:`~colrank.store.fde.FdeEncoder` and kept
 in a :class:`~colrank.store.local.dense_index.DenseIndex` (inner product, with its
 deletes and filter-aware search). The index is made for one
 :class:`~colrank.config.MuveraConfig` and token dimension; the backend builds it on the
@@ -28,7 +28,7 @@ import numpy as np
 
 from colrank.config import DenseIndexConfig, MuveraConfig
 from colrank.errors import CorruptIndexError
-from colrank.recall.fde import FdeEncoder
+from colrank.store.fde import FdeEncoder
 from colrank.store.local.dense_index import DenseIndex
 
 FDE_FILES = ("muvera.faiss", "muvera_tombstones.npy")
