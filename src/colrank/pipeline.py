@@ -45,7 +45,7 @@ from colrank.rank.cross_encoder import CrossEncoderScorer
 from colrank.rank.diversity import mmr
 from colrank.rank.final import rank_candidates
 from colrank.recall.given import given_recall, stored_ids
-from colrank.recall.muvera import muvera_recall
+from colrank.recall.muvera import muvera_given, muvera_recall
 from colrank.recall.stage import recall
 from colrank.rerank.outside import OutsideEncodings
 from colrank.rerank.stored import score_mixed, score_stored
@@ -208,15 +208,20 @@ class SearchPipeline:
                     lexical=first,
                 )
             order = {int(p): row for row, p in enumerate(r.iids)}
+            given_tokens = {order[j]: t for j, (t, _) in outside.items()}
             colbert = score_mixed(
                 view,
                 tokens[0],
                 stored[r.iids],
-                {order[j]: t for j, (t, _) in outside.items()},
+                given_tokens,
                 self.encoders.maxsim_dtype,
                 self._one_thread_rows(),
             )
-            if late_only:  # a late-only first stage scores by MaxSim per query token
+            if strategy.first_stage == "muvera" and view.count():  # as a search scores them
+                muvera = self.encoders.config.muvera
+                first = muvera_given(view, tokens[0], stored[r.iids], given_tokens, muvera)
+                r = replace(r, first=first)
+            elif late_only:  # the visual first stage scores by MaxSim per query token
                 r = replace(r, first=colbert.mean)
             return rank_candidates(
                 query,

@@ -6,7 +6,8 @@ fixed dimensional encoding per document (:mod:`colrank.store.fde`, built from th
 stored tokens on the first such search); the query's encoding is searched by inner
 product, which approximates MaxSim, and the candidates are then scored by exact MaxSim
 over their stored tokens as in any search. The first-stage score is the encodings'
-inner product per query token (the scale of ``ColbertScores.mean``).
+inner product per query token (the scale of ``ColbertScores.mean``); ``rerank`` gives
+the caller's documents the same first-stage score (:func:`muvera_given`).
 
 Example:
     >>> import numpy as np
@@ -46,6 +47,16 @@ class FdeSearchable(Protocol):
         """Top-``n`` encoding inner products per query: ``(scores, iids)``, -1 ids pad."""
         ...
 
+    def fde_scores(
+        self,
+        query_tokens: np.ndarray,
+        iids: Sequence[int],
+        others: Sequence[np.ndarray],
+        config: MuveraConfig,
+    ) -> np.ndarray:
+        """One query's inner products with stored documents, then outside token sets."""
+        ...
+
 
 def muvera_recall(
     view: ReadView,
@@ -56,13 +67,9 @@ def muvera_recall(
     timings: Timings | None = None,
 ) -> list[Recall]:
     """Each query's ``n`` best documents by MUVERA encoding inner product."""
-    if not isinstance(view, FdeSearchable):
-        raise UnsupportedStageError(
-            f"first_stage='muvera' runs on the local backend only; {type(view).__name__} "
-            "cannot search MUVERA encodings yet (use 'dense', 'bm25' or 'hybrid')"
-        )
+    searchable = _checked(view)
     with timed(timings, "muvera"):
-        scores, iids = view.fde_search(query_tokens, n, filter, config)
+        scores, iids = searchable.fde_search(query_tokens, n, filter, config)
     out = []
     for row, found, tokens in zip(scores, iids, query_tokens, strict=True):
         keep = found >= 0
@@ -72,4 +79,41 @@ def muvera_recall(
     return out
 
 
-__all__ = ["FdeSearchable", "muvera_recall"]
+def muvera_given(
+    view: ReadView,
+    query_tokens: np.ndarray,
+    stored: np.ndarray,
+    outside: dict[int, np.ndarray],
+    config: MuveraConfig,
+) -> np.ndarray:
+    """The first-stage score a MUVERA search gives each of the caller's documents.
+
+    Args:
+        view: the collection.
+        query_tokens: the query's ColBERT tokens.
+        stored: each document's internal id, -1 when the index does not hold it.
+        outside: the token embeddings of the documents not held, by position.
+        config: the encodings' settings.
+    """
+    rows = np.flatnonzero(stored >= 0)
+    others = sorted(outside)
+    if not len(rows) and not others:
+        return np.full(len(stored), np.nan)
+    scores = _checked(view).fde_scores(
+        query_tokens, stored[rows].tolist(), [outside[j] for j in others], config
+    )
+    out = np.full(len(stored), np.nan)
+    out[rows], out[others] = scores[: len(rows)], scores[len(rows) :]
+    return out / max(len(query_tokens), 1)
+
+
+def _checked(view: ReadView) -> FdeSearchable:
+    if not isinstance(view, FdeSearchable):
+        raise UnsupportedStageError(
+            f"first_stage='muvera' runs on the local backend only; {type(view).__name__} "
+            "cannot search MUVERA encodings yet (use 'dense', 'bm25' or 'hybrid')"
+        )
+    return view
+
+
+__all__ = ["FdeSearchable", "muvera_given", "muvera_recall"]

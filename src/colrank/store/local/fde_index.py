@@ -99,6 +99,15 @@ class FdeIndex:
             return empty.astype(np.float32), empty.astype(np.int64)
         return self._vectors.search(queries, n, allowed)
 
+    def scores(
+        self, query_tokens: np.ndarray, iids: Sequence[int], others: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """One query's inner products with stored documents (by id), then with token sets."""
+        query = self.encoder.encode_queries([query_tokens])[0]
+        stored = self._vectors.vectors(np.asarray(iids, dtype=np.int64)) @ query
+        encoded = self.encoder.encode_documents(others) @ query if len(others) else []
+        return np.concatenate([stored, encoded]).astype(np.float64)
+
     def save(self, directory: Path) -> list[str]:
         """Write the FAISS index of the encodings; returns the file names."""
         return self._vectors.save(directory, FDE_FILES)

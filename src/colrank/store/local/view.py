@@ -92,6 +92,16 @@ class LocalReadView:
             return empty.astype(np.float32), empty.astype(np.int64)
         return self._b.fde_index(config).search(query_tokens, n, allowed)
 
+    def fde_scores(
+        self,
+        query_tokens: np.ndarray,
+        iids: Sequence[int],
+        others: Sequence[np.ndarray],
+        config: MuveraConfig,
+    ) -> np.ndarray:
+        """MUVERA inner products of one query with stored documents, then outside token sets."""
+        return self._b.fde_index(config).scores(query_tokens, iids, others)
+
     def dense_vectors(self, iids: Sequence[int]) -> np.ndarray:
         """Stored dense vectors."""
         dense, _ = self._b.stores()
