@@ -19,10 +19,11 @@ corpus to re-encode the stored tokens with it). Indexes are kept under indexes/.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
-from common import ROOT, SCIFACT, scifact_index, write_result
+from common import RESULTS, ROOT, SCIFACT, scifact_index, write_result
 
 from colrank import ColrankConfig, ColrankIndex, MuveraConfig
 from colrank.eval.bench import query_latency
@@ -151,6 +152,12 @@ def latency(index: ColrankIndex, queries: list[str], first_stage: str) -> dict[s
     return {"search": timed["total"], "stage": timed["stages"].get(stage)}
 
 
+def kept_models(name: str) -> dict[str, Any]:
+    """The models an earlier run of this benchmark measured (a run of one model adds to them)."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text())["models"] if path.is_file() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="offline,finetuned", help="offline and/or finetuned")
@@ -158,7 +165,8 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true", help="also per-query latency")
     args = parser.parse_args()
     corpora = {"scifact": load_beir(SCIFACT, "test"), "msmarco": load_beir(MSMARCO, "test")}
-    results: dict[str, Any] = {"depth": DEPTH, "models": {}}
+    name = "muvera" + ("_timing" if args.timing else "")
+    results: dict[str, Any] = {"depth": DEPTH, "models": kept_models(name)}
     for model in args.models.split(","):
         colbert, train_minutes = "offline:minilm", None
         if model == "finetuned":
@@ -172,7 +180,7 @@ def main() -> None:
             entry[corpus]["documents"] = len(index)
             index.close()
         results["models"][model] = entry
-    write_result("muvera" + ("_timing" if args.timing else ""), results)
+    write_result(name, results)
 
 
 if __name__ == "__main__":
