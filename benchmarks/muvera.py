@@ -12,8 +12,11 @@ MUVERA stage and of whole searches, one query at a time.
     python benchmarks/muvera.py --timing         # also latency (run alone on the machine)
 
 The fine-tuned ColBERT is read from models/scifact-colbert; when it is not there it is
-trained first (2 epochs, about 21 minutes on 2 CPU cores, then about 4 minutes per
-corpus to re-encode the stored tokens with it). Indexes are kept under indexes/.
+trained first, as benchmarks/finetune_scifact.py does (2 epochs: 21 minutes on 2 idle CPU
+cores, results/finetune_scifact.json; on a shared machine 206 steps at 17-27 s each, over
+an hour), then each corpus's stored tokens are re-encoded with it (about 4 minutes per
+corpus on idle cores). Indexes are kept under indexes/; building the offline SciFact one
+takes a few minutes on idle cores (41 on a busy one).
 """
 
 from __future__ import annotations
