@@ -13,6 +13,7 @@ from report_backends import refactor_section, server_section
 from report_defaults import designs_section
 from report_encoders import engines_section, peers_section, precision_section
 from report_encoders import speed_section as encoders_speed_section
+from report_muvera import muvera_section
 from report_scaleout import scaleout_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -478,6 +479,7 @@ def main() -> None:
         result = load(name)
         if result:
             lines += section(result, provenance)
+    lines += muvera_section(load("muvera"), load("muvera_timing"), provenance)
     plots(speed, storage)
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT.relative_to(ROOT)}")

@@ -172,6 +172,32 @@ class TokenStoreConfig(_Section):
     )
 
 
+class MuveraConfig(_Section):
+    """The ColBERT-only first stage, ``first_stage="muvera"`` (docs/search.md).
+
+    Each document's stored token embeddings become one MUVERA fixed dimensional
+    encoding (:mod:`colrank.store.fde`) of ``r_reps * 2**k_sim * d_proj`` dimensions
+    (10,240 by default), or ``final_dim``; FAISS searches them by inner product with the
+    query's encoding. Built from the stored tokens on the first such search, then kept in
+    step by every write and saved with the index; other settings rebuild it.
+    """
+
+    k_sim: int = Field(
+        5, ge=0, le=10, description="SimHash bits per repetition (2**k_sim buckets)."
+    )
+    d_proj: int | None = Field(
+        16, gt=0, description="Dimension each token is projected to (None: not projected)."
+    )
+    r_reps: int = Field(20, gt=0, le=256, description="Independent repetitions, concatenated.")
+    final_dim: int | None = Field(
+        None, gt=0, description="Count-sketch projection of the whole encoding (None: none)."
+    )
+    seed: int = Field(42, ge=0, description="Seed of the random hyperplanes and projections.")
+    index: Literal["flat", "hnsw"] = Field(
+        "flat", description="FAISS index of the encodings: exact inner product, or HNSW."
+    )
+
+
 # The calibrated score's weights, chosen on SciFact *train* only by a rule fixed before
 # any other split was scored (benchmarks/default_search_designs.py, docs/search.md):
 # dense keeps at least half of the weight, then the best lower confidence bound of the
@@ -202,11 +228,13 @@ class SearchConfig(_Section):
     ``SearchConfig(first_stage="dense", rerank_fusion="none")`` is plain dense -> ColBERT.
     """
 
-    first_stage: Literal["dense", "bm25", "hybrid", "visual"] = Field(
+    first_stage: Literal["dense", "bm25", "hybrid", "visual", "muvera"] = Field(
         "hybrid",
         description=(
             "Recall with FAISS, BM25, or both fused (see docs/search.md); 'visual' scores "
-            "every page's stored patches with a ColPali-family model (docs/visual.md)."
+            "every page's stored patches with a ColPali-family model (docs/visual.md); "
+            "'muvera' searches encodings of the stored ColBERT tokens (ColrankConfig.muvera), "
+            "with no dense model."
         ),
     )
     hybrid_fusion: Literal["calibrated", "rrf", "weighted"] = Field(
@@ -275,6 +303,7 @@ class ColrankConfig(_Section):
     dense_index: DenseIndexConfig = Field(default_factory=DenseIndexConfig)
     token_store: TokenStoreConfig = Field(default_factory=TokenStoreConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
+    muvera: MuveraConfig = Field(default_factory=MuveraConfig)
     rerank_cache_bytes: int = Field(
         256 * 2**20,
         ge=0,
@@ -292,6 +321,8 @@ class ColrankConfig(_Section):
         body["search"] = self.search.model_dump(mode="json", exclude_defaults=True)
         if self.rerank_cache_bytes == type(self).model_fields["rerank_cache_bytes"].default:
             del body["rerank_cache_bytes"]  # a process setting: saved only when chosen
+        if self.muvera == MuveraConfig():
+            del body["muvera"]  # saved only when chosen, as indexes without it were
         return body
 
     @classmethod
@@ -363,6 +394,7 @@ __all__ = [
     "ColrankConfig",
     "DenseIndexConfig",
     "ModelConfig",
+    "MuveraConfig",
     "RuntimeConfig",
     "STAND_IN_COLBERT_WEIGHT",
     "SearchConfig",

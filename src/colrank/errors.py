@@ -21,6 +21,10 @@ class InvalidInputError(ColrankError, ValueError):
     """An argument has the wrong type or value (texts that are not strings, k <= 0, ...)."""
 
 
+class UnsupportedStageError(InvalidInputError):
+    """A search stage this backend cannot run (e.g. ``first_stage="muvera"`` on PostgreSQL)."""
+
+
 class EmptyQueryError(InvalidInputError):
     """The query is empty or only whitespace."""
 
@@ -96,5 +100,6 @@ __all__ = [
     "StoreUnavailableError",
     "OutOfMemoryError",
     "UnknownIdError",
+    "UnsupportedStageError",
     "UntrustedModelError",
 ]

@@ -16,6 +16,7 @@ stage          module                        timings key
 =============  ============================  ===================================================
 encode         :mod:`colrank.models.pair`    ``encode`` (or ``dense_encode``, ``colbert_encode``)
 recall         :mod:`colrank.recall.stage`   ``faiss``, ``bm25``, ``hybrid_fusion``
+               :mod:`colrank.recall.muvera`  ``muvera``
 given docs     :mod:`colrank.recall.given`   ``given``
 stored tokens  :mod:`colrank.rerank.stored`  ``token_fetch``, ``maxsim``
 final ranking  :mod:`colrank.rank.final`     ``docstore``, ``cross_encoder``
@@ -44,6 +45,7 @@ from colrank.rank.cross_encoder import CrossEncoderScorer
 from colrank.rank.diversity import mmr
 from colrank.rank.final import rank_candidates
 from colrank.recall.given import given_recall, stored_ids
+from colrank.recall.muvera import muvera_given, muvera_recall
 from colrank.recall.stage import recall
 from colrank.rerank.outside import OutsideEncodings
 from colrank.rerank.stored import score_mixed, score_stored
@@ -56,6 +58,7 @@ from colrank.store.filters import Filter
 from colrank.timing import Timings, timed
 
 ONE_THREAD_MAXSIM_ROWS = 65_536  # token rows scored on one thread beside ONNX Runtime
+LATE_ONLY = ("visual", "muvera")  # first stages that need the query's ColBERT tokens alone
 
 
 class SearchPipeline:
@@ -81,7 +84,7 @@ class SearchPipeline:
     def _encode(
         self, queries: list[str], strategy: SearchConfig, timings: Timings | None, colbert: bool
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        dense = strategy.first_stage not in ("bm25", "visual")
+        dense = strategy.first_stage not in ("bm25", *LATE_ONLY)
         if not dense and not colbert:
             return None, []
         return self.encoders.encode_queries(queries, dense=dense, colbert=colbert, timings=timings)
@@ -151,6 +154,9 @@ class SearchPipeline:
         if strategy.first_stage == "visual":
             dtype, rows = self.encoders.maxsim_dtype, self._one_thread_rows()
             return [visual_recall(view, t, n, filter, dtype, rows, timings) for t in tokens]
+        if strategy.first_stage == "muvera":
+            found = muvera_recall(view, tokens, n, filter, self.encoders.config.muvera, timings)
+            return [(r, None) for r in found]
         recalls = recall(view, queries, vectors, n, filter, strategy, timings)
         if self.encoders.is_visual:
             check_text_recall(view, recalls)
@@ -173,10 +179,10 @@ class SearchPipeline:
         if not docs:
             return []
         texts = encode_texts if encode_texts is not None else [d.text for d in docs]
-        visual = strategy.first_stage == "visual"  # the late-interaction stage alone
-        first = strategy.rerank_fusion != "none" and not visual
+        late_only = strategy.first_stage in LATE_ONLY  # the late-interaction stage alone
+        first = strategy.rerank_fusion != "none" and not late_only
         dense = first and strategy.first_stage != "bm25"
-        given = strategy.overridden("dense") if visual else strategy
+        given = strategy.overridden("dense") if late_only else strategy
         vectors, tokens = self.encoders.encode_queries(
             [query], dense=dense, colbert=True, timings=timings
         )
@@ -202,15 +208,20 @@ class SearchPipeline:
                     lexical=first,
                 )
             order = {int(p): row for row, p in enumerate(r.iids)}
+            given_tokens = {order[j]: t for j, (t, _) in outside.items()}
             colbert = score_mixed(
                 view,
                 tokens[0],
                 stored[r.iids],
-                {order[j]: t for j, (t, _) in outside.items()},
+                given_tokens,
                 self.encoders.maxsim_dtype,
                 self._one_thread_rows(),
             )
-            if visual:  # the visual first stage's score is the MaxSim per query token
+            if strategy.first_stage == "muvera" and view.count():  # as a search scores them
+                muvera = self.encoders.config.muvera
+                first = muvera_given(view, tokens[0], stored[r.iids], given_tokens, muvera)
+                r = replace(r, first=first)
+            elif late_only:  # the visual first stage scores by MaxSim per query token
                 r = replace(r, first=colbert.mean)
             return rank_candidates(
                 query,
@@ -247,8 +258,8 @@ class SearchPipeline:
         """The first stage alone: the top ``k`` by the first-stage score."""
         if self._is_empty():
             return []
-        visual = strategy.first_stage == "visual"
-        vectors, tokens = self._encode([query], strategy, timings, colbert=visual)
+        late = strategy.first_stage in LATE_ONLY
+        vectors, tokens = self._encode([query], strategy, timings, colbert=late)
         with self.backend.read() as view:
             r = self._recall(view, [query], vectors, tokens, k, filter, strategy, timings)[0][0]
             with timed(timings, "docstore"):

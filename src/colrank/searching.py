@@ -64,8 +64,10 @@ class SearchMethods:
                 candidates.
             filter: metadata filter, e.g. ``{"year": {"$gte": 2020}}`` (see
                 :mod:`colrank.store.filters`); applied before the top-k cut.
-            first_stage: ``dense``, ``bm25``, ``hybrid`` or ``visual`` (MaxSim over every
-                page, docs/visual.md) (default: ``config.search``).
+            first_stage: ``dense``, ``bm25``, ``hybrid``, ``visual`` (MaxSim over every
+                page, docs/visual.md) or ``muvera`` (MUVERA encodings of the stored
+                ColBERT tokens, no dense model; docs/search.md) (default:
+                ``config.search``).
             rerank_fusion: ``calibrated``, ``none``, ``interpolate`` or ``rrf`` (default:
                 ``config.search``, ``calibrated``: see :class:`~colrank.config.SearchConfig`).
             timings: a dict to receive this call's seconds per stage (see
@@ -109,7 +111,7 @@ class SearchMethods:
         first_stage: str | None = None,
         timings: Timings | None = None,
     ) -> list[Hit]:
-        """First stage only (no ColBERT): the top ``k`` by dense, BM25 or hybrid score."""
+        """First stage only (no MaxSim): the top ``k`` by the first stage's own score."""
         k = check_k(k)
         query = check_query(query)
         strategy = self.config.search.overridden(first_stage)

@@ -83,8 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dense-only", action="store_true", help="skip the ColBERT rerank")
     p.add_argument(
         "--first-stage",
-        choices=["dense", "bm25", "hybrid", "visual"],
-        help="recall strategy (visual: MaxSim over every page, for a ColPali-family index)",
+        choices=["dense", "bm25", "hybrid", "visual", "muvera"],
+        help=(
+            "recall strategy (visual: MaxSim over every page, for a ColPali-family index; "
+            "muvera: MUVERA encodings of the stored ColBERT tokens, no dense model)"
+        ),
     )
     p.add_argument(
         "--fusion",

@@ -280,9 +280,10 @@ class EncoderPair:
         """Dense query vectors (None when ``dense`` is false) and query token embeddings.
 
         ``timings`` gets ``encode`` for one joint call, or ``dense_encode`` and
-        ``colbert_encode`` when the libraries encode separately.
+        ``colbert_encode`` when the libraries encode separately. Without ``dense``, a
+        dense model not loaded yet stays unloaded (the ColBERT encodes on its own).
         """
-        joint = self.backbones
+        joint = self.backbones if dense or self._backbones is not False else None
         if joint is None:
             vectors, tokens = None, []
             if dense:

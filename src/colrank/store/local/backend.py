@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from colrank import __version__
-from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig
+from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig, MuveraConfig
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
@@ -47,6 +47,7 @@ from colrank.store.base import (
 )
 from colrank.store.local.dense_index import DenseIndex
 from colrank.store.local.docstore import DocStore
+from colrank.store.local.fde_index import FdeIndex, FdeSlot
 from colrank.store.local.lexical_index import BM25Index
 from colrank.store.local.snapshots import (
     commit_manifest,
@@ -87,6 +88,7 @@ class LocalBackend:
         self._tokens: TokenStore | None = None
         self._docs = DocStore()
         self._bm25 = BM25Index()
+        self._fde = FdeSlot()
         self._next_iid = 0
         self._models: tuple[str | None, str | None] = (None, None)
         self._lock = ReadWriteLock()
@@ -188,6 +190,7 @@ class LocalBackend:
                 undo.append(lambda: dense.remove(iids))
                 tokens.add(iids.tolist(), rows.tokens)
                 undo.append(lambda: tokens.delete(iids.tolist()))
+                undo.append(self._fde.added(iids, tokens.get))
                 self._bm25.add_tokens(iids, bm25_tokens)
                 undo.append(lambda: self._bm25.delete(iids))
                 self._docs.add(iids, rows.ids, rows.texts, rows.metadatas, replacing=remove)
@@ -204,6 +207,7 @@ class LocalBackend:
             dense.remove(np.asarray(remove, dtype=np.int64))
             tokens.delete(remove)
             self._bm25.delete(remove)
+            self._fde.removed(np.asarray(remove, dtype=np.int64))
 
     def rewrite_tokens(
         self,
@@ -235,6 +239,7 @@ class LocalBackend:
             with self._lock.exclusive():
                 if new is not None:
                     self._tokens = new
+                    self._fde.drop()  # encodings of the old tokens
                 self._codec, self._pool_factor = codec, pool_factor
                 self._models = (self._models[0], colbert_model)
 
@@ -244,6 +249,7 @@ class LocalBackend:
             self._dense = self._tokens = None
             self._docs = DocStore()
             self._bm25 = BM25Index()
+            self._fde = FdeSlot()
 
     # the read view's access to the stores (same package)
     @property
@@ -260,6 +266,11 @@ class LocalBackend:
     def dense(self) -> DenseIndex | None:
         """The FAISS index (None before the first document)."""
         return self._dense
+
+    def fde_index(self, config: MuveraConfig) -> FdeIndex:
+        """The MUVERA encodings for ``config``, built from the stored tokens on first use."""
+        _, tokens = self._stores()
+        return self._fde.get(config, tokens.dim, tokens.ids, tokens.get)
 
     def stores(self) -> tuple[DenseIndex, TokenStore]:
         """FAISS and the token store; :class:`UnknownIdError` when nothing is stored yet."""
@@ -283,17 +294,18 @@ class LocalBackend:
             if self._dense is None or len(self._docs) == 0:
                 raise InvalidInputError("the index is empty: add documents before saving")
             dense, tokens = self._stores()
+            store: dict[str, Any] = {
+                "dense_index": self._dense_config.model_dump(mode="json"),
+                "codec": tokens.codec.name,
+                "pool_factor": self._pool_factor,
+            }
             manifest = {
                 "format": "colrank-index",
                 "format_version": FORMAT_VERSION,
                 "colrank_version": __version__,
                 "saved_at": datetime.now(timezone.utc).isoformat(),
                 **extra,
-                "store": {
-                    "dense_index": self._dense_config.model_dump(mode="json"),
-                    "codec": tokens.codec.name,
-                    "pool_factor": self._pool_factor,
-                },
+                "store": store,
                 "dense_model": self._models[0],
                 "colbert_model": self._models[1],
                 "dense_dim": dense.dim,
@@ -306,6 +318,7 @@ class LocalBackend:
                 files += tokens.save(snapshot)
                 files += self._docs.save(snapshot)
                 files += self._bm25.save(snapshot)
+                files += self._fde.save(snapshot, store)
                 commit_manifest(snapshot, manifest, files)
         return root
 
@@ -361,6 +374,7 @@ class LocalBackend:
             bm25 = BM25Index()
             bm25.add(*backend._docs.all_texts())
         backend._bm25 = bm25
+        backend._fde.load(snapshot, store, tokens.dim, int(manifest["documents"]))
         backend._next_iid = int(manifest["next_internal_id"])
         backend._models = (manifest.get("dense_model"), manifest.get("colbert_model"))
         backend._check_consistency(manifest)

@@ -157,25 +157,35 @@ class DenseIndex:
         return scores, ids
 
     # ------------------------------------------------------------ persistence
-    def save(self, directory: Path) -> list[str]:
-        """Write the FAISS index (FAISS's own binary format) and any tombstones."""
-        faiss.write_index(self._index, str(directory / FAISS_FILE))
+    def save(
+        self, directory: Path, files: tuple[str, str] = (FAISS_FILE, TOMBSTONES_FILE)
+    ) -> list[str]:
+        """Write the FAISS index (FAISS's own binary format) and any tombstones.
+
+        ``files``: the names of the two files (another index of the snapshot uses others).
+        """
+        faiss.write_index(self._index, str(directory / files[0]))
         np.save(
-            directory / TOMBSTONES_FILE,
+            directory / files[1],
             np.array(sorted(self._tombstones), dtype=np.int64),
             allow_pickle=False,
         )
-        return [FAISS_FILE, TOMBSTONES_FILE]
+        return list(files)
 
     @classmethod
-    def load(cls, directory: Path, config: DenseIndexConfig) -> DenseIndex:
-        """Read a saved index."""
+    def load(
+        cls,
+        directory: Path,
+        config: DenseIndexConfig,
+        files: tuple[str, str] = (FAISS_FILE, TOMBSTONES_FILE),
+    ) -> DenseIndex:
+        """Read a saved index (``files`` as given to :meth:`save`)."""
         try:
-            with index_file(directory, FAISS_FILE) as handle:  # FAISS opens no path itself
+            with index_file(directory, files[0]) as handle:  # FAISS opens no path itself
                 raw = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
-            tombstones = load_npy(directory, TOMBSTONES_FILE)
+            tombstones = load_npy(directory, files[1])
         except (RuntimeError, OSError, ValueError, MemoryError) as exc:
-            raise CorruptIndexError(f"dense index in {directory} is unreadable: {exc}") from exc
+            raise CorruptIndexError(f"{files[0]} in {directory} is unreadable: {exc}") from exc
         index = cls(raw.d, config)
         index._index = raw  # read_index already returns the concrete type (and owns it)
         index._tombstones = {int(i) for i in tombstones}

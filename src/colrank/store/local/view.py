@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from colrank.config import MuveraConfig
 from colrank.store.base import LexicalResult, StoredDoc
 from colrank.store.filters import Filter
 
@@ -76,6 +77,30 @@ class LocalReadView:
             empty = np.zeros((len(vectors), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
         return self._b.dense.search(vectors, n, allowed)
+
+    def fde_search(
+        self,
+        query_tokens: Sequence[np.ndarray],
+        n: int,
+        filter: Filter | None,  # noqa: A002
+        config: MuveraConfig,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """MUVERA top-``n`` per query among the matching documents (built on first use)."""
+        allowed = self.allowed(filter)
+        if self._b.dense is None:
+            empty = np.zeros((len(query_tokens), 0))
+            return empty.astype(np.float32), empty.astype(np.int64)
+        return self._b.fde_index(config).search(query_tokens, n, allowed)
+
+    def fde_scores(
+        self,
+        query_tokens: np.ndarray,
+        iids: Sequence[int],
+        others: Sequence[np.ndarray],
+        config: MuveraConfig,
+    ) -> np.ndarray:
+        """MUVERA inner products of one query with stored documents, then outside token sets."""
+        return self._b.fde_index(config).scores(query_tokens, iids, others)
 
     def dense_vectors(self, iids: Sequence[int]) -> np.ndarray:
         """Stored dense vectors."""
