@@ -37,6 +37,11 @@ from colrank.errors import InvalidInputError
 DEFAULT_DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
 OFFLINE_MODEL = "offline:minilm"
+StandInInputs = Literal["plain", "marked"]
+# How a new index's stand-in ColBERT reads text (benchmarks/one_forward.py decides);
+# an index saved before the setting existed was built "marked" and keeps it.
+DEFAULT_STAND_IN_INPUTS: StandInInputs = "plain"
+LEGACY_STAND_IN_INPUTS: StandInInputs = "marked"
 
 _TRUE = {"1", "true", "yes", "on"}
 logger = logging.getLogger(__name__)
@@ -66,6 +71,18 @@ class ModelConfig(_Section):
     )
     document_length: int | None = Field(
         None, gt=0, description="Document tokens kept per document (None: the model's own)."
+    )
+    stand_in_inputs: StandInInputs = Field(
+        DEFAULT_STAND_IN_INPUTS,
+        description=(
+            "How an untrained stand-in ColBERT (a plain encoder such as 'offline:minilm') "
+            "reads text. 'plain': as the dense model reads it (no marker, no [MASK] query "
+            "expansion, the encoder's own length), so one forward gives both the dense "
+            "vector and the tokens when both models share the encoder. 'marked': PyLate's "
+            "ColBERT input (query/document markers, queries padded with [MASK] to "
+            "query_length), one more forward. Trained checkpoints keep their own input; a "
+            "saved index keeps the way it was built."
+        ),
     )
 
 
@@ -269,8 +286,16 @@ class ColrankConfig(_Section):
 
     @classmethod
     def from_manifest(cls, body: Mapping[str, object]) -> ColrankConfig:
-        """Read :meth:`to_manifest` back."""
-        return cls.model_validate({**body, "search": body.get("search") or {}})
+        """Read :meth:`to_manifest` back.
+
+        An index saved before ``stand_in_inputs`` existed was built ``"marked"``.
+        """
+        saved = body.get("models")
+        models = {
+            "stand_in_inputs": LEGACY_STAND_IN_INPUTS,
+            **(saved if isinstance(saved, Mapping) else {}),
+        }
+        return cls.model_validate({**body, "models": models, "search": body.get("search") or {}})
 
     @classmethod
     def offline(cls, **overrides: object) -> ColrankConfig:
@@ -330,12 +355,15 @@ __all__ = [
     "DEFAULT_BM25_WEIGHT",
     "DEFAULT_COLBERT_MODEL",
     "DEFAULT_DENSE_MODEL",
+    "DEFAULT_STAND_IN_INPUTS",
+    "LEGACY_STAND_IN_INPUTS",
     "OFFLINE_MODEL",
     "ColrankConfig",
     "DenseIndexConfig",
     "ModelConfig",
     "RuntimeConfig",
     "STAND_IN_COLBERT_WEIGHT",
+    "StandInInputs",
     "SearchConfig",
     "TRAINED_COLBERT_WEIGHT",
     "TokenStoreConfig",

