@@ -13,6 +13,7 @@ from report_backends import refactor_section, server_section
 from report_defaults import designs_section
 from report_encoders import engines_section, peers_section, precision_section
 from report_encoders import speed_section as encoders_speed_section
+from report_one_forward import one_forward_section
 from report_scaleout import scaleout_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -473,6 +474,7 @@ def main() -> None:
         ("engine_quality", engines_section),
         ("maxsim_precision", precision_section),
         ("encoders", encoders_speed_section),
+        ("one_forward", one_forward_section),
         ("peers", peers_section),
     ):
         result = load(name)
