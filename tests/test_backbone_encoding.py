@@ -123,6 +123,11 @@ def test_plain_stand_in_inputs_take_one_forward_per_text(tiny_config, engine) ->
     assert [rows for rows, _ in calls] == [3]
     query_lengths = [len(ids) for ids in pair.dense.model.tokenizer(QUERIES)["input_ids"]]
     assert [len(t) for t in q_tokens] == query_lengths  # no [MASK] expansion
+    calls.clear()  # tokens alone (BM25 recall, rerank of outside documents): the same forward
+    alone = [*pair.encode_queries(QUERIES, dense=False)[1], *pair.encode_document_tokens(DOCS_2)]
+    assert [rows for rows, _ in calls] == [3, 2]
+    for ours, both in zip(alone, [*q_tokens, *tokens], strict=True):
+        np.testing.assert_allclose(ours, both, atol=1e-6)
     # the dense vectors are the marked way's: only the ColBERT input changed
     marked = pair_for(reading(tiny_config, "marked"), engine)
     np.testing.assert_allclose(vectors, marked.encode_documents(DOCS_2)[0], atol=1e-5)
