@@ -19,8 +19,9 @@ nDCG@10 of the default search AND of dense -> ColBERT each stays within 0.3 poin
 rule; every signed gap is reported, and a gain beyond 0.3 points is flagged). Otherwise
 ``marked`` stays the default. Saved indexes keep the way they were built either way.
 
-    python benchmarks/one_forward.py            # the quality rule (minutes on 2 cores)
-    python benchmarks/one_forward.py --speed    # and offline indexing docs/s side by side
+    python benchmarks/one_forward.py                  # the quality rule (an hour on 2 busy cores)
+    python benchmarks/one_forward.py --speed          # and offline indexing docs/s side by side
+    python benchmarks/one_forward.py --skip-quality   # docs/s alone, the quality results kept
 
 ``--speed`` adds, in the same run, offline document encoding on SciFact documents
 (``--speed-docs``, default 1000; methods taking turns, best of ``--rounds``): colrank
