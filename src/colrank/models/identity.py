@@ -132,10 +132,13 @@ def check_stand_in_inputs(
     name = colbert.name if colbert is not None else config.models.colbert_model
     wanted = config.models.stand_in_inputs
     given = getattr(colbert, "stand_in_inputs", None)
-    for other, what in ((saved, "the stored tokens were"), (given, "the given ColBERT encoder is")):
+    for other, what in (
+        (saved, "the stored tokens were made with"),
+        (given, "the given ColBERT encoder reads text with"),
+    ):
         if other is not None and other != wanted and is_stand_in_model(name):
             raise ModelMismatchError(
-                f"{what} made with stand_in_inputs={other!r}, but this index's stand-in "
+                f"{what} stand_in_inputs={other!r}, but this index's stand-in "
                 f"ColBERT {name!r} reads text {wanted!r}; queries must be read the way the "
                 "documents were: use the index's own config (ModelConfig.stand_in_inputs) "
                 f"or load the encoder with stand_in_inputs={wanted!r}"

@@ -213,7 +213,7 @@ def load_colbert(
     def build() -> ColBERT:
         with _loading("ColBERT model", spec):
             path = resolve_model_path(spec)
-            if is_stand_in_model(spec) or is_plain_sentence_transformer(path):
+            if is_stand_in_model(spec):  # the alias, or a plain folder (path is spec)
                 model = colbert_from_sentence_transformer(
                     path,
                     device=device,
