@@ -14,6 +14,7 @@ from report_defaults import designs_section
 from report_encoders import engines_section, peers_section, precision_section
 from report_encoders import speed_section as encoders_speed_section
 from report_muvera import muvera_section
+from report_one_forward import one_forward_section
 from report_scaleout import scaleout_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -474,6 +475,7 @@ def main() -> None:
         ("engine_quality", engines_section),
         ("maxsim_precision", precision_section),
         ("encoders", encoders_speed_section),
+        ("one_forward", one_forward_section),
         ("peers", peers_section),
     ):
         result = load(name)

@@ -18,6 +18,12 @@ DOCS = [text for _, text, _ in CORPUS] + ["word " * 300, "Short.", "Why? Because
 QUERIES = ["capital of germany", "energy", "why does bread rise when yeast is added?"]
 
 
+def reading(config: ColrankConfig, inputs: str) -> ColrankConfig:
+    """``config`` with its stand-in ColBERT reading text ``inputs`` (plain or marked)."""
+    models = config.models.model_copy(update={"stand_in_inputs": inputs})
+    return config.model_copy(update={"models": models})
+
+
 def pair_for(config: ColrankConfig, engine: str) -> EncoderPair:
     runtime = config.runtime.model_copy(update={"engine": engine, "token_budget": 512})
     return EncoderPair(config.model_copy(update={"runtime": runtime}))
@@ -26,7 +32,11 @@ def pair_for(config: ColrankConfig, engine: str) -> EncoderPair:
 def library_outputs(config: ColrankConfig, pool_factor: int = 1):
     """What sentence-transformers' and PyLate's own encode return (the reference)."""
     dense = DenseEncoder.load(config.models.dense_model, config.runtime)
-    colbert = ColbertEncoder.load(config.models.colbert_model, config.runtime)
+    colbert = ColbertEncoder.load(
+        config.models.colbert_model,
+        config.runtime,
+        stand_in_inputs=config.models.stand_in_inputs,
+    )
     return (
         dense.encode(DOCS, progress=False),
         colbert.encode_documents(DOCS, progress=False, pool_factor=pool_factor),
@@ -52,20 +62,23 @@ def encode(pair: EncoderPair, pool_factor: int = 1):
     return vectors, tokens, q_vectors, q_tokens
 
 
+@pytest.mark.parametrize("inputs", ["plain", "marked"])
 @pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_one_call_for_a_shared_transformer_equals_the_two_library_encodes(
-    tiny_config, engine
+    tiny_config, engine, inputs
 ) -> None:
-    pair = pair_for(tiny_config, engine)
+    config = reading(tiny_config, inputs)
+    pair = pair_for(config, engine)
     assert not pair.encodes_with_onnx_runtime  # nothing loaded yet
     got = encode(pair)
     assert pair.backbones is not None and pair.backbones.shared
+    assert pair.backbones.one_forward == (inputs == "plain")
     assert pair.encodes_with_onnx_runtime == (engine == "onnx")
-    assert_same(got, library_outputs(tiny_config), atol=1e-5)
+    assert_same(got, library_outputs(config), atol=1e-5)
 
 
-def test_a_shared_call_holds_both_inputs(tiny_config) -> None:
-    pair = pair_for(tiny_config, "torch")
+def counted_calls(pair: EncoderPair) -> list[tuple[int, int]]:
+    """The shape of every backbone call ``pair`` makes from now on."""
     joint = pair.backbones
     calls: list[tuple[int, int]] = []
     real = joint.colbert_backbone
@@ -75,8 +88,17 @@ def test_a_shared_call_holds_both_inputs(tiny_config) -> None:
         return real(features)
 
     joint.dense_backbone = joint.colbert_backbone = counting
-    docs = ["Bread dough rises because yeast ferments sugars.", "Paris is the capital of France."]
-    pair.encode_documents(docs, progress=False)
+    return calls
+
+
+DOCS_2 = ["Bread dough rises because yeast ferments sugars.", "Paris is the capital of France."]
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_a_shared_call_holds_both_inputs(tiny_config, engine) -> None:
+    pair = pair_for(reading(tiny_config, "marked"), engine)
+    calls = counted_calls(pair)
+    pair.encode_documents(DOCS_2, progress=False)
     assert [rows for rows, _ in calls] == [4]  # one call: a dense and a ColBERT row per text
     calls.clear()
     # a short dense query beside its ColBERT query padded to query_length: still one call
@@ -85,6 +107,33 @@ def test_a_shared_call_holds_both_inputs(tiny_config) -> None:
     calls.clear()
     pair.encode_queries(QUERIES, dense=False)
     assert [rows for rows, _ in calls] == [3]
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_plain_stand_in_inputs_take_one_forward_per_text(tiny_config, engine) -> None:
+    pair = pair_for(reading(tiny_config, "plain"), engine)
+    calls = counted_calls(pair)
+    vectors, tokens = pair.encode_documents(DOCS_2, progress=False)
+    assert [rows for rows, _ in calls] == [2]  # one row per text feeds both heads
+    lengths = [len(ids) for ids in pair.dense.model.tokenizer(DOCS_2)["input_ids"]]
+    # the dense input's own tokens, punctuation dropped: no marker
+    assert [len(t) for t in tokens] == [n - 1 for n in lengths]
+    calls.clear()
+    q_vectors, q_tokens = pair.encode_queries(QUERIES)
+    assert [rows for rows, _ in calls] == [3]
+    query_lengths = [len(ids) for ids in pair.dense.model.tokenizer(QUERIES)["input_ids"]]
+    assert [len(t) for t in q_tokens] == query_lengths  # no [MASK] expansion
+    calls.clear()  # tokens alone (BM25 recall, rerank of outside documents): the same forward
+    alone = [*pair.encode_queries(QUERIES, dense=False)[1], *pair.encode_document_tokens(DOCS_2)]
+    assert [rows for rows, _ in calls] == [3, 2]
+    for ours, both in zip(alone, [*q_tokens, *tokens], strict=True):
+        np.testing.assert_allclose(ours, both, atol=1e-6)
+    # the dense vectors are the marked way's: only the ColBERT input changed
+    marked = pair_for(reading(tiny_config, "marked"), engine)
+    np.testing.assert_allclose(vectors, marked.encode_documents(DOCS_2)[0], atol=1e-5)
+    marked_vectors, marked_tokens = marked.encode_queries(QUERIES)
+    np.testing.assert_allclose(q_vectors, marked_vectors, atol=1e-5)
+    assert {len(t) for t in marked_tokens} == {marked.colbert.query_length}  # [MASK] padded
 
 
 def features(rows: int, width: int) -> dict[str, torch.Tensor]:

@@ -32,6 +32,8 @@ def test_rrf_by_hand() -> None:
     fused = rrf([a, b], k=10)
     np.testing.assert_allclose(fused, [1 / 11 + 1 / 12, 1 / 12, 1 / 13 + 1 / 11])
     np.testing.assert_array_equal(ranks(np.array([0.5, 0.9, 0.5])), [2, 1, 3])
+    shared = ranks(np.array([0.5, 0.9, 0.5, np.nan, 0.1]), shared_ties=True)
+    np.testing.assert_array_equal(shared, [2, 1, 2, np.inf, 4])
 
 
 def test_hybrid_union_keeps_best_n_with_both_scores() -> None:

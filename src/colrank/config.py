@@ -38,6 +38,12 @@ from colrank.errors import InvalidInputError
 DEFAULT_DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_COLBERT_MODEL = "answerdotai/answerai-colbert-small-v1"
 OFFLINE_MODEL = "offline:minilm"
+StandInInputs = Literal["plain", "marked"]
+# How a new index's stand-in ColBERT reads text. "plain" passed the rule fixed before the run
+# in benchmarks/one_forward.py (no nDCG@10 drop over 0.3 points on SciFact or MS MARCO; it
+# gained 0.1-3.3). An index saved before the setting existed was built "marked" and keeps it.
+DEFAULT_STAND_IN_INPUTS: StandInInputs = "plain"
+LEGACY_STAND_IN_INPUTS: StandInInputs = "marked"
 
 _TRUE = {"1", "true", "yes", "on"}
 logger = logging.getLogger(__name__)
@@ -92,6 +98,18 @@ class ModelConfig(_Section):
             "Run the Python model code a checkpoint ships (transformers' trust_remote_code), "
             "e.g. jinaai/jina-colbert-v2. Only for models whose code you have read; a model "
             "that ships code is refused without it."
+        ),
+    )
+    stand_in_inputs: StandInInputs = Field(
+        DEFAULT_STAND_IN_INPUTS,
+        description=(
+            "How an untrained stand-in ColBERT (a plain encoder such as 'offline:minilm') "
+            "reads text. 'plain': as the dense model reads it (no marker, no [MASK] query "
+            "expansion, the encoder's own length), so one forward gives both the dense "
+            "vector and the tokens when both models share the encoder. 'marked': PyLate's "
+            "ColBERT input (query/document markers, queries padded with [MASK] to "
+            "query_length), one more forward. Trained checkpoints keep their own input; a "
+            "saved index keeps the way it was built."
         ),
     )
 
@@ -327,8 +345,16 @@ class ColrankConfig(_Section):
 
     @classmethod
     def from_manifest(cls, body: Mapping[str, object]) -> ColrankConfig:
-        """Read :meth:`to_manifest` back."""
-        return cls.model_validate({**body, "search": body.get("search") or {}})
+        """Read :meth:`to_manifest` back.
+
+        An index saved before ``stand_in_inputs`` existed was built ``"marked"``.
+        """
+        saved = body.get("models")
+        models = {
+            "stand_in_inputs": LEGACY_STAND_IN_INPUTS,
+            **(saved if isinstance(saved, Mapping) else {}),
+        }
+        return cls.model_validate({**body, "models": models, "search": body.get("search") or {}})
 
     @classmethod
     def offline(cls, **overrides: object) -> ColrankConfig:
@@ -390,6 +416,8 @@ __all__ = [
     "DEFAULT_BM25_WEIGHT",
     "DEFAULT_COLBERT_MODEL",
     "DEFAULT_DENSE_MODEL",
+    "DEFAULT_STAND_IN_INPUTS",
+    "LEGACY_STAND_IN_INPUTS",
     "OFFLINE_MODEL",
     "ColrankConfig",
     "DenseIndexConfig",
@@ -397,6 +425,7 @@ __all__ = [
     "MuveraConfig",
     "RuntimeConfig",
     "STAND_IN_COLBERT_WEIGHT",
+    "StandInInputs",
     "SearchConfig",
     "TRAINED_COLBERT_WEIGHT",
     "TokenStoreConfig",

@@ -27,7 +27,7 @@ from typing import Any
 from colrank.config import ColrankConfig
 from colrank.errors import InvalidInputError, UnknownIdError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
-from colrank.models.identity import check_loaded_models
+from colrank.models.identity import check_loaded_models, with_stand_in_inputs_of
 from colrank.models.pair import EncoderPair
 from colrank.opening import check_folder, open_database, open_local
 from colrank.page_writes import PageWrites
@@ -77,7 +77,7 @@ class ColrankIndex(SearchMethods, PageWrites):
         colbert_encoder: ColbertEncoder | None = None,
         backend: StorageBackend | None = None,
     ) -> None:
-        self.config = config or ColrankConfig.from_env()
+        self.config = with_stand_in_inputs_of(config or ColrankConfig.from_env(), colbert_encoder)
         self.encoders = EncoderPair(self.config, dense_encoder, colbert_encoder)
         self.backend = (
             backend
@@ -228,7 +228,11 @@ class ColrankIndex(SearchMethods, PageWrites):
                 f"copy_from takes a ColrankIndex (open it first), not {type(other).__name__}"
             )
         check_loaded_models(
-            {"dense_model": other.encoders.names[0], "colbert_model": other.encoders.names[1]},
+            {
+                "dense_model": other.encoders.names[0],
+                "colbert_model": other.encoders.names[1],
+                "stand_in_inputs": other.config.models.stand_in_inputs,
+            },
             self.config,
             None,
             None,

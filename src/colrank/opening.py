@@ -2,7 +2,8 @@
 
 Both read what the stored data was made with and settle the settings a
 :class:`~colrank.index.ColrankIndex` gets: the stored data decides the index type, token
-codec and pooling; the models must be the stored ones
+codec and pooling, and how a stand-in ColBERT reads text (``stand_in_inputs``: an index
+saved before that setting was made ``"marked"``); the models must be the stored ones
 (:func:`~colrank.models.identity.check_loaded_models`); with no ``config`` the saved
 settings are used, with this machine's ``COLRANK_DEVICE`` / ``COLRANK_DTYPE``.
 
@@ -69,8 +70,13 @@ def _settled(
         remote_code = stored is not None and stored.models.trust_remote_code
         check_trusted_models(named, trust_models, remote_code=remote_code)  # one gate
     if stored is not None:  # what the stored data is, not what the caller asks for
+        inputs = stored.models.stand_in_inputs  # queries are read as the documents were
         config = config.model_copy(
-            update={"dense_index": stored.dense_index, "token_store": stored.token_store}
+            update={
+                "dense_index": stored.dense_index,
+                "token_store": stored.token_store,
+                "models": config.models.model_copy(update={"stand_in_inputs": inputs}),
+            }
         )
     check_loaded_models(manifest, config, dense, colbert)
     return config

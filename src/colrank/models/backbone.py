@@ -12,6 +12,11 @@ inputs are run as two calls of their own widths. Masked positions change nothing
 kept, so the outputs equal the two separate encodes (within float rounding, checked to
 1e-5 in the tests). Models with different transformers get one call each.
 
+When the ColBERT reads a text exactly as the dense model does (:func:`reads_as_dense`:
+the offline stand-in with ``stand_in_inputs="plain"``: no marker, no [MASK] expansion,
+the same length), there is one input, not two: each text goes through the shared
+transformer **once**, and both heads read the same hidden states.
+
 The transformer itself runs in PyTorch (:class:`TorchBackbone`) or ONNX Runtime
 (:class:`~colrank.models.ort.OrtBackbone`); the heads are always the models' own
 PyTorch modules, so pooling, projection, PyLate's skiplist and query expansion are the
@@ -130,6 +135,22 @@ def same_backbone(dense_model: Any, colbert_model: Any) -> bool:
     return all(torch.equal(pa[name], pb[name]) for name in pa)
 
 
+def reads_as_dense(dense_model: Any, colbert_model: Any) -> bool:
+    """Whether the ColBERT's input of every text is the dense model's input of it.
+
+    No query or document marker, no [MASK] query expansion, queries and documents cut at
+    the dense model's length, the same vocabulary: tokenised once, a text feeds both.
+    """
+    length = getattr(dense_model, "max_seq_length", None)
+    return (
+        getattr(colbert_model, "query_prefix_id", 0) is None
+        and getattr(colbert_model, "document_prefix_id", 0) is None
+        and not getattr(colbert_model, "do_query_expansion", True)
+        and colbert_model.query_length == colbert_model.document_length == length
+        and colbert_model.tokenizer.get_vocab() == dense_model.tokenizer.get_vocab()
+    )
+
+
 class BackboneEncoder:
     """Dense vectors and ColBERT tokens computed from backbone hidden states.
 
@@ -156,6 +177,8 @@ class BackboneEncoder:
         self.colbert_backbone = colbert_backbone
         self.runtime = runtime
         self.shared = dense_backbone is colbert_backbone
+        # one input per text, one forward, both heads (see the module docstring)
+        self.one_forward = self.shared and reads_as_dense(dense_model, colbert_model)
         self.outside_torch = not isinstance(colbert_backbone, TorchBackbone)  # ONNX Runtime
         # heads beside ONNX Runtime stay off PyTorch's thread pool (see one_torch_thread)
         self._heads_context = one_torch_thread if self.outside_torch else contextlib.nullcontext
@@ -210,6 +233,8 @@ class BackboneEncoder:
         self, texts: list[str], *, dense: bool, colbert: bool, is_query: bool
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         """Dense vectors and/or ColBERT tokens of ``texts``, in one backbone call if shared."""
+        if self.one_forward:
+            return self._one_forward_batch(texts, dense=dense, colbert=colbert, is_query=is_query)
         parts: list[tuple[Backbone, dict[str, torch.Tensor]]] = []
         if dense:
             parts.append((self.dense_backbone, self.dense_model.tokenize(texts)))
@@ -220,6 +245,17 @@ class BackboneEncoder:
         with self._heads_context():
             vectors = self._dense_head(parts[0][1], hidden[0]) if dense else None
             tokens = self._colbert_head(parts[-1][1], hidden[-1], is_query) if colbert else []
+        return vectors, tokens
+
+    def _one_forward_batch(
+        self, texts: list[str], *, dense: bool, colbert: bool, is_query: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """Both outputs from one input per text: the dense model's tokens, one forward."""
+        features = self.dense_model.tokenize(texts)
+        hidden = self.dense_backbone(features)
+        with self._heads_context():
+            vectors = self._dense_head(features, hidden) if dense else None
+            tokens = self._colbert_head(features, hidden, is_query) if colbert else []
         return vectors, tokens
 
     # ------------------------------------------------------------------ many texts
@@ -236,7 +272,8 @@ class BackboneEncoder:
         Batched by padded token count; ``lengths`` are each text's padded token count
         (the longer of its two inputs).
         """
-        rows = 2 if self.shared and dense else 1  # a shared call holds two rows per text
+        # a shared call holds two rows per text, unless one input feeds both heads
+        rows = 2 if self.shared and dense and not self.one_forward else 1
         batches = token_budget_batches(
             lengths, max(1, self.runtime.token_budget // rows), self.runtime.max_batch_size
         )
@@ -267,6 +304,7 @@ __all__ = [
     "BackboneEncoder",
     "TorchBackbone",
     "pad_to",
+    "reads_as_dense",
     "run_parts",
     "same_backbone",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from colrank.config import ModelConfig, RuntimeConfig
+from colrank.config import DEFAULT_STAND_IN_INPUTS, ModelConfig, RuntimeConfig, StandInInputs
 from colrank.models.device import (
     empty_device_cache,
     resolve_device,
@@ -165,13 +165,16 @@ class ColbertEncoder(_BatchedEncoder):
         query_length: int | None = None,
         document_length: int | None = None,
         trust_remote_code: bool = False,
+        stand_in_inputs: StandInInputs = DEFAULT_STAND_IN_INPUTS,
         **markers: Any,
     ) -> ColbertEncoder:
         """Load from a hub id, local path or alias, on the configured device and dtype.
 
         ``trust_remote_code`` runs the model code a checkpoint ships (trusted models only);
         ``markers`` (``query_prefix``, ``document_prefix``, ``attend_to_expansion_tokens``)
-        override the checkpoint's own.
+        override the checkpoint's own. ``stand_in_inputs`` applies to a plain encoder used
+        as a stand-in ColBERT (``ModelConfig.stand_in_inputs``); a ColBERT checkpoint reads
+        its own way.
         """
         runtime = runtime or RuntimeConfig()
         device = resolve_device(runtime.device)
@@ -182,6 +185,7 @@ class ColbertEncoder(_BatchedEncoder):
             query_length=query_length,
             document_length=document_length,
             trust_remote_code=trust_remote_code,
+            stand_in_inputs=stand_in_inputs,
             **markers,
         )
         return cls(model, runtime, spec)
@@ -198,6 +202,7 @@ class ColbertEncoder(_BatchedEncoder):
             query_prefix=models.query_prefix,
             document_prefix=models.document_prefix,
             attend_to_expansion_tokens=models.attend_to_expansion_tokens,
+            stand_in_inputs=models.stand_in_inputs,
         )
 
     @property
@@ -209,6 +214,16 @@ class ColbertEncoder(_BatchedEncoder):
     def is_stand_in(self) -> bool:
         """True for a plain encoder used as a ColBERT (identity projection, untrained)."""
         return bool(getattr(self.model, "colrank_stand_in", False))
+
+    @property
+    def stand_in_inputs(self) -> StandInInputs | None:
+        """How a stand-in reads text (``"plain"`` / ``"marked"``); None for a checkpoint."""
+        return getattr(self.model, "colrank_stand_in_inputs", None) if self.is_stand_in else None
+
+    @property
+    def marker_tokens(self) -> int:
+        """Tokens a document marker adds (0 when the model reads documents without one)."""
+        return 0 if getattr(self.model, "document_prefix_id", None) is None else 1
 
     @property
     def document_length(self) -> int:
@@ -260,13 +275,13 @@ class ColbertEncoder(_BatchedEncoder):
         """How many of ``texts`` exceed :attr:`document_length` (cut when encoded)."""
         with model_lock(self.model):
             raw = _token_lengths(self.model.tokenizer, texts)
-        return sum(n + 1 > self.document_length for n in raw)
+        return sum(n + self.marker_tokens > self.document_length for n in raw)
 
     def document_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens each document is encoded with (marker included), warning on truncation."""
-        raw = _token_lengths(self.model.tokenizer, texts)
+        raw = [n + self.marker_tokens for n in _token_lengths(self.model.tokenizer, texts)]
         limit = self.document_length
-        too_long = [n for n in raw if n + 1 > limit]
+        too_long = [n for n in raw if n > limit]
         if too_long:
             logger.warning(
                 "%d of %d documents exceed document_length=%d tokens and were truncated "
@@ -274,9 +289,9 @@ class ColbertEncoder(_BatchedEncoder):
                 len(too_long),
                 len(texts),
                 limit,
-                max(too_long),
+                max(too_long) - self.marker_tokens,
             )
-        return [min(n + 1, limit) for n in raw]
+        return [min(n, limit) for n in raw]
 
     def _encode_documents(
         self, texts: Sequence[str], progress: bool | None, pool_factor: int

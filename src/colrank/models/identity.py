@@ -20,6 +20,7 @@ from typing import Any
 from colrank.config import OFFLINE_MODEL, ColrankConfig
 from colrank.errors import DimensionMismatchError, ModelMismatchError, UntrustedModelError
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
+from colrank.models.loading import is_stand_in_model
 
 
 def same_model(saved: str | None, wanted: str) -> bool:
@@ -104,7 +105,11 @@ def check_loaded_models(
     dense: DenseEncoder | None,
     colbert: ColbertEncoder | None,
 ) -> None:
-    """Raise when ``config`` or the given encoders differ from what the index was built with."""
+    """Raise when ``config`` or the given encoders differ from what the index was built with.
+
+    ``manifest`` names the models (``dense_model``, ``colbert_model``) and may say how a
+    stand-in ColBERT read the stored texts (``stand_in_inputs``; ``config``'s otherwise).
+    """
     for kind, encoder, configured in (
         ("dense", dense, config.models.dense_model),
         ("colbert", colbert, config.models.colbert_model),
@@ -124,12 +129,48 @@ def check_loaded_models(
                 f"given {kind} encoder gives {encoder.dim}; load it with the model it was "
                 "built with (see its manifest.json) or rebuild the index."
             )
+    check_stand_in_inputs(manifest.get("stand_in_inputs"), config, colbert)
+
+
+def check_stand_in_inputs(
+    saved: str | None, config: ColrankConfig, colbert: ColbertEncoder | None
+) -> None:
+    """Raise when a stand-in ColBERT would read queries unlike the stored texts were read.
+
+    ``saved`` is how the stored tokens were made (None: as ``config`` says). A checkpoint
+    reads its own way: the setting only concerns stand-ins.
+    """
+    name = colbert.name if colbert is not None else config.models.colbert_model
+    wanted = config.models.stand_in_inputs
+    given = getattr(colbert, "stand_in_inputs", None)
+    for other, what in (
+        (saved, "the stored tokens were made with"),
+        (given, "the given ColBERT encoder reads text with"),
+    ):
+        if other is not None and other != wanted and is_stand_in_model(name):
+            raise ModelMismatchError(
+                f"{what} stand_in_inputs={other!r}, but this index's stand-in "
+                f"ColBERT {name!r} reads text {wanted!r}; queries must be read the way the "
+                "documents were: use the index's own config (ModelConfig.stand_in_inputs) "
+                f"or load the encoder with stand_in_inputs={wanted!r}"
+            )
+
+
+def with_stand_in_inputs_of(config: ColrankConfig, colbert: ColbertEncoder | None) -> ColrankConfig:
+    """``config`` recording how a given stand-in ColBERT encoder reads text (it is saved)."""
+    given = getattr(colbert, "stand_in_inputs", None)
+    if given is None or given == config.models.stand_in_inputs:
+        return config
+    models = config.models.model_copy(update={"stand_in_inputs": given})
+    return config.model_copy(update={"models": models})
 
 
 __all__ = [
     "check_loaded_models",
+    "check_stand_in_inputs",
     "check_trusted_models",
     "is_local_model",
     "named_models",
     "same_model",
+    "with_stand_in_inputs_of",
 ]

