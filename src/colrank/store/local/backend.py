@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from colrank import __version__
-from colrank.config import DEFAULT_STORAGE_CODEC, DenseIndexConfig, MuveraConfig
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
     InvalidInputError,
     UnknownIdError,
 )
+from colrank.index_settings import DEFAULT_STORAGE_CODEC, DenseIndexConfig, MuveraConfig
 from colrank.store.base import (
     DocumentRows,
     StoreInfo,

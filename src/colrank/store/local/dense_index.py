@@ -26,8 +26,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from colrank.config import DenseIndexConfig
 from colrank.errors import CorruptIndexError, DimensionMismatchError
+from colrank.index_settings import DenseIndexConfig
 from colrank.store.local.files import index_file, load_npy
 
 logger = logging.getLogger(__name__)

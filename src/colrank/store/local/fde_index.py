@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from colrank.config import DenseIndexConfig, MuveraConfig
 from colrank.errors import CorruptIndexError
+from colrank.index_settings import DenseIndexConfig, MuveraConfig
 from colrank.store.fde import FdeEncoder
 from colrank.store.local.dense_index import DenseIndex
 

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from colrank.config import DEFAULT_STORAGE_CODEC
 from colrank.errors import (
     CorruptIndexError,
     DimensionMismatchError,
     UnknownIdError,
 )
+from colrank.index_settings import DEFAULT_STORAGE_CODEC
 from colrank.store.codecs import Codec, make_codec
 from colrank.store.local.files import load_npy, read_bytes, read_json
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from colrank.config import MuveraConfig
+from colrank.index_settings import MuveraConfig
 from colrank.store.base import LexicalResult, StoredDoc
 from colrank.store.filters import Filter
 

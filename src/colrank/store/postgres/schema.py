@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from colrank.config import CODEC_NAMES_PATTERN
 from colrank.errors import DimensionMismatchError, InvalidInputError
+from colrank.index_settings import CODEC_NAMES_PATTERN
 from colrank.store.base import DocumentRows, StoredDoc
 from colrank.store.codecs import Codec
 
