@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -157,12 +158,20 @@ def main() -> None:
     logging.getLogger("colrank.models.encoders").setLevel(logging.ERROR)  # truncation notes
     previous = RESULTS / "one_forward.json"
     result: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
-    result = {k: result[k] for k in ("runs", "verdict", "speed") if k in result}
+    previous_file = dict(result)
+    kept = ("runs", "verdict", "speed", "quality_measured")
+    result = {k: result[k] for k in kept if k in result}
+    if "runs" in result and "quality_measured" not in result:  # written by an older run
+        result["quality_measured"] = {k: previous_file[k] for k in ("command", "date")}
     if not args.skip_quality:
         runs = {c: {way: quality(c, way) for way in WAYS} for c in CORPORA}
         for corpus, row in runs.items():
             print(corpus, json.dumps(row, indent=1), flush=True)
         result.update(runs=runs, verdict=verdict(runs))
+        result["quality_measured"] = {
+            "command": "python " + " ".join(sys.argv),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
         print(json.dumps(result["verdict"], indent=1))
     if args.speed or args.skip_quality:
         result["speed"] = speed(args.speed_docs, args.rounds)

@@ -35,6 +35,14 @@ def one_forward_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
     ]
     if "runs" in r:
         lines += _quality_lines(r)
+        measured = r.get("quality_measured") or {}
+        if measured and measured.get("command") != r.get("command"):
+            lines += [
+                f"Quality measured by `{measured['command']}`"
+                + (f" ({measured['date']})" if measured.get("date") else "")
+                + "; the speed below by the command at the end.",
+                "",
+            ]
     if "speed" in r:
         lines += _speed_lines(r["speed"])
     lines += ["", provenance(r), ""]
