@@ -147,8 +147,7 @@ def _growth(sizes: dict[str, Any]) -> list[str]:
 
 def _defaults_on_shaped(shaped: dict[str, Any]) -> list[str]:
     """Recall@100 with today's defaults: graph m 32 / ef_construction 128, ef_search by size."""
-    from colrank.store.postgres.layout import HNSW_EF_CONSTRUCTION, HNSW_M
-    from colrank.store.postgres.schema import auto_ef_search
+    from colrank.store.postgres.hnsw import HNSW_EF_CONSTRUCTION, HNSW_M, auto_ef_search
 
     found = []
     for entry in shaped["sizes"].values():

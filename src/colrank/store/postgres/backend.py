@@ -127,7 +127,7 @@ class PostgresBackend:
         self._codec: tuple[tuple[Any, ...], Codec] | None = None
         self._saved_config: dict[str, Any] | None = None
         self._shard_count = 0
-        self._bulk: str | None = None  # inside bulk_load: "waiting" for the tables, "on"
+        self._defer_pending = False  # in bulk_load, until the first batch made the tables
         try:  # fail here, clearly, rather than at the first search
             self._manifest = self._upgraded()
         except BaseException:
@@ -322,18 +322,18 @@ class PostgresBackend:
         (:mod:`colrank.store.postgres.bulk`). ``maintenance_work_mem`` is PostgreSQL's
         memory for the rebuild: enough for the HNSW graph makes it much faster.
         """
-        self._bulk = "waiting"
+        self._defer_pending = True
         try:
             self._defer_for_bulk()
             yield
         finally:
-            self._bulk = None
+            self._defer_pending = False
             self.finish_bulk_load(maintenance_work_mem)
 
     def _defer_for_bulk(self) -> None:
-        if self._bulk == "waiting":  # the collection exists once the first batch is in
+        if self._defer_pending:
             with self._pool.connection() as conn:
-                self._bulk = "on" if bulk.defer_indexes(conn, self.collection) else "waiting"
+                self._defer_pending = not bulk.defer_indexes(conn, self.collection)
             self._manifest = None
 
     def finish_bulk_load(self, maintenance_work_mem: str = "1GB") -> bool:

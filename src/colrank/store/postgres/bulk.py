@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from colrank.store.postgres.schema import Tables, read_manifest, tune_shards, update_manifest
+from colrank.store.postgres.hnsw import tune_shards
+from colrank.store.postgres.schema import Tables, read_manifest, update_manifest
 
 #: the manifest key holding, per server ("" for the one server, else the shard's foreign
 #: server name), the statements that rebuild what a bulk load dropped

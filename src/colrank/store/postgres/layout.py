@@ -28,18 +28,13 @@ from colrank.errors import InvalidInputError
 from colrank.store.base import DocumentRows
 from colrank.store.bm25 import saturation_sql
 from colrank.store.codecs import make_codec
-from colrank.store.postgres.schema import (
-    MANIFESTS,
-    Tables,
+from colrank.store.postgres.hnsw import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
     auto_ef_search,
     shard_session_options,
-    write_codec_params,
 )
-
-#: the HNSW graph of a new collection: at 1M real-shaped 384-d vectors m 16 /
-#: ef_construction 64 reached recall@100 0.880 at ef_search 1000, m 32 / 128 0.978
-#: (3x the build time; docs/benchmarks.md)
-HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128
+from colrank.store.postgres.schema import MANIFESTS, Tables, write_codec_params
 
 
 def shard_entries(collection: str, urls: list[str]) -> list[dict[str, Any]]:
@@ -270,8 +265,6 @@ def upgrade(conn: Any, collection: str, manifest: dict[str, Any]) -> dict[str, A
 
 
 __all__ = [
-    "HNSW_EF_CONSTRUCTION",
-    "HNSW_M",
     "create",
     "create_for",
     "drop",

@@ -38,6 +38,7 @@ from colrank.errors import DimensionMismatchError, InvalidInputError
 from colrank.index_settings import CODEC_NAMES_PATTERN
 from colrank.store.base import DocumentRows, StoredDoc
 from colrank.store.codecs import Codec
+from colrank.store.postgres.hnsw import tune_shards
 
 MANIFESTS = "colrank_collections"
 
@@ -94,34 +95,6 @@ class Tables:
     def terms_on(self, shard: int) -> str:
         """The postings partition held by ``shard`` (a foreign table)."""
         return f"{self.terms}_s{shard}"
-
-
-#: HNSW's candidate list by collection size when ``ef_search`` is not given: recall at a
-#: fixed ef_search falls as the graph grows (real-shaped 384-d vectors, m 32: 0.969 at
-#: 100k with 200, 0.978 at 1M with 1000; docs/benchmarks.md), pgvector's limit is 1000
-EF_SEARCH_MIN, EF_SEARCH_MAX, DOCS_PER_EF = 200, 1000, 1000
-AUTO_EF_SEARCH_SQL = f"least({EF_SEARCH_MAX}, greatest({EF_SEARCH_MIN}, {{n}} / {DOCS_PER_EF}))"
-
-
-def auto_ef_search(n_docs: int) -> int:
-    """The ``hnsw.ef_search`` for a graph of ``n_docs`` (as :data:`AUTO_EF_SEARCH_SQL`)."""
-    return min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, int(n_docs) // DOCS_PER_EF))
-
-
-def shard_session_options(ef_search: int) -> str:
-    """A shard's session settings, sent with each ``postgres_fdw`` connection's options.
-
-    A ``SET`` on the coordinator does not reach the shards' sessions; changing a foreign
-    server's options makes ``postgres_fdw`` reconnect with the new ones.
-    """
-    return f"-c hnsw.ef_search={ef_search} -c hnsw.iterative_scan=strict_order"
-
-
-def tune_shards(conn: Any, t: Tables, shards: int, n_docs: int) -> None:
-    """Give each shard the ef_search its share of ``n_docs`` documents needs."""
-    options = shard_session_options(auto_ef_search(n_docs // max(shards, 1)))
-    for i in range(shards):
-        conn.execute(f"ALTER SERVER {t.server(i)} OPTIONS (SET options '{options}')")
 
 
 def configure(conn: Any) -> None:

@@ -24,8 +24,8 @@ from colrank.store.bm25 import query_idf, texts_bm25
 from colrank.store.codecs import Codec
 from colrank.store.filters import Filter, check_kinds
 from colrank.store.postgres.filters import compile_pg_filter, pg_kind_probe
+from colrank.store.postgres.hnsw import AUTO_EF_SEARCH_SQL, EF_SEARCH_MAX
 from colrank.store.postgres.lexical import CANDIDATES_PER_RESULT, candidates_sql, top_k
-from colrank.store.postgres.schema import AUTO_EF_SEARCH_SQL
 
 if TYPE_CHECKING:
     from colrank.store.postgres.backend import PostgresBackend
@@ -137,13 +137,13 @@ class PostgresReadView:
         """This transaction's search settings, sent in one round trip.
 
         ``ef_search`` (at least ``n``, at most pgvector's 1000) is the backend's, or else
-        follows the collection's size (:data:`~colrank.store.postgres.schema.AUTO_EF_SEARCH_SQL`).
+        follows the collection's size (:data:`~colrank.store.postgres.hnsw.AUTO_EF_SEARCH_SQL`).
         """
         if self._b.ef_search is None:
             size = AUTO_EF_SEARCH_SQL.format(n=f"(SELECT n_docs FROM {self._t.stats})")
-            ef = f"least(1000, greatest({int(n)}, {size}))"
+            ef = f"least({EF_SEARCH_MAX}, greatest({int(n)}, {size}))"
         else:
-            ef = str(int(min(max(self._b.ef_search, n), 1000)))
+            ef = str(int(min(max(self._b.ef_search, n), EF_SEARCH_MAX)))
         statements = [f"SELECT set_config('hnsw.ef_search', ({ef})::text, true)"]
         if filtered:  # keep scanning the graph until n matching rows are found
             statements.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
