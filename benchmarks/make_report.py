@@ -16,6 +16,7 @@ from report_encoders import speed_section as encoders_speed_section
 from report_muvera import muvera_section
 from report_one_forward import one_forward_section
 from report_scaleout import scaleout_section
+from report_warp import warp_section
 
 OUT = ROOT / "docs" / "benchmarks.md"
 
@@ -477,6 +478,7 @@ def main() -> None:
         ("encoders", encoders_speed_section),
         ("one_forward", one_forward_section),
         ("peers", peers_section),
+        ("peers_warp", warp_section),
     ):
         result = load(name)
         if result:
