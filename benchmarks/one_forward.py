@@ -25,9 +25,13 @@ rule; every signed gap is reported, and a gain beyond 0.3 points is flagged). Ot
 
 ``--speed`` adds, in the same run, offline document encoding on SciFact documents
 (``--speed-docs``, default 1000; methods taking turns, best of ``--rounds``): colrank
-``marked`` (dense + ColBERT), colrank ``plain`` (dense + ColBERT, one forward), and
-PyLate ``encode`` (ColBERT tokens only) of the same MiniLM ColBERT; the ratio of each to
-PyLate is what issue 27's acceptance line reads (``plain`` >= 1.5x PyLate).
+``plain`` (dense + ColBERT, one forward) with the default engine and with ONNX Runtime
+fp32, colrank ``marked`` (dense + ColBERT), and PyLate ``encode`` (ColBERT tokens only)
+of the same MiniLM ColBERT in float32 (PyLate's default on CPU) and in bfloat16. The
+ratio of each to PyLate float32 is what issue 27's acceptance line reads (``plain`` with
+the default engine >= 1.5x); the ratio to PyLate bfloat16 says how much of that is the
+one forward rather than the number format. The default engine on a CPU with native
+bfloat16 is PyTorch in bfloat16 (``colrank.models.pair.resolve_engine``).
 ``--skip-quality`` runs the speed part alone (it then keeps the last quality results).
 """
 
@@ -117,32 +121,53 @@ def best_seconds(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str
 
 
 def speed(n_docs: int, rounds: int) -> dict[str, Any]:
-    """Offline indexing docs/s: colrank marked, colrank plain, PyLate ``encode``."""
+    """Offline indexing docs/s: colrank's ways and engines beside PyLate ``encode``."""
     docs = load_beir(DATA / "scifact", "test").texts[:n_docs]
-    pairs = {way: EncoderPair(offline(way, device="cpu")) for way in WAYS}
+    pairs = {
+        "colrank plain, default engine (dense + ColBERT)": EncoderPair(
+            offline("plain", device="cpu")
+        ),
+        "colrank plain, onnx fp32 (dense + ColBERT)": EncoderPair(
+            offline("plain", device="cpu", engine="onnx")
+        ),
+        "colrank marked, default engine (dense + ColBERT)": EncoderPair(
+            offline("marked", device="cpu")
+        ),
+    }
     for p in pairs.values():
         p.encode_documents(docs[:8], progress=False)  # load, export, warm up
-    runtime = offline("marked", device="cpu").runtime
-    model = ColbertEncoder.load(OFFLINE_MODEL, runtime, stand_in_inputs="marked").model
-    model.encode(docs[:8], is_query=False, batch_size=32, show_progress_bar=False)
+    pylate = {  # PyLate's own default on CPU is float32; bfloat16 for comparison
+        dtype: ColbertEncoder.load(
+            OFFLINE_MODEL,
+            offline("marked", device="cpu", dtype=dtype).runtime,
+            stand_in_inputs="marked",
+        ).model
+        for dtype in ("float32", "bfloat16")
+    }
+    for model in pylate.values():
+        model.encode(docs[:8], is_query=False, batch_size=32, show_progress_bar=False)
     runs: dict[str, Callable[[], object]] = {
-        "PyLate encode (ColBERT only)": lambda: model.encode(
-            docs, is_query=False, batch_size=32, show_progress_bar=False
-        ),
         **{
-            f"colrank {way} (dense + ColBERT)": lambda p=p: p.encode_documents(docs, progress=False)
-            for way, p in pairs.items()
+            f"PyLate encode {dtype} (ColBERT only)": lambda m=m: m.encode(
+                docs, is_query=False, batch_size=32, show_progress_bar=False
+            )
+            for dtype, m in pylate.items()
         },
+        **{name: lambda p=p: p.encode_documents(docs, progress=False) for name, p in pairs.items()},
     }
     seconds = best_seconds(runs, rounds)
-    pylate = seconds["PyLate encode (ColBERT only)"]
+    fp32, bf16 = (seconds[f"PyLate encode {d} (ColBERT only)"] for d in ("float32", "bfloat16"))
     return {
         "documents": len(docs),
         "rounds": rounds,
-        "engine": pairs["plain"].engine,
-        "one_forward": {way: pairs[way].backbones.one_forward for way in WAYS},  # type: ignore[union-attr]
+        "engines": {name: [p.engine, p.runtime.dtype] for name, p in pairs.items()},
+        "one_forward": {name: p.backbones.one_forward for name, p in pairs.items()},  # type: ignore[union-attr]
         "runs": {
-            name: {"docs_per_s": len(docs) / s, "ratio_to_pylate": pylate / s}
+            name: {
+                "docs_per_s": len(docs) / s,
+                "ratio_to_pylate": fp32 / s,
+                "ratio_to_pylate_bf16": bf16 / s,
+            }
             for name, s in seconds.items()
         },
     }

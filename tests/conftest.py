@@ -124,13 +124,25 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(st_dir)
 
 
+@pytest.fixture(autouse=True)
+def float32_when_reopened(monkeypatch):
+    """Indexes reopened without a config take the runtime from ``COLRANK_*``: float32.
+
+    ``tiny_config`` builds in float32 by name; ``auto`` would reopen them in bfloat16 on
+    a CPU that multiplies it natively, and the tests compare scores before and after.
+    """
+    monkeypatch.setenv("COLRANK_DTYPE", "float32")
+
+
 @pytest.fixture(scope="session")
 def tiny_config(tiny_model_dir: str):
     from colrank import ColrankConfig
 
+    # float32 by name: the tests compare with the libraries' own float32 encodes to 1e-5
+    # (``auto`` is bfloat16 on CPUs that multiply it natively; tested on its own)
     return ColrankConfig(
         models={"dense_model": tiny_model_dir, "colbert_model": tiny_model_dir},
-        runtime={"device": "cpu", "show_progress": False, "token_budget": 256},
+        runtime={"device": "cpu", "show_progress": False, "token_budget": 256, "dtype": "float32"},
     )
 
 

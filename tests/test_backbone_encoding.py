@@ -8,9 +8,9 @@ import torch
 
 from colrank import ColrankConfig, InvalidInputError
 from colrank.models.backbone import TorchBackbone, run_parts
-from colrank.models.device import one_torch_thread
+from colrank.models.device import DeviceFacts, one_torch_thread
 from colrank.models.encoders import ColbertEncoder, DenseEncoder
-from colrank.models.pair import EncoderPair, resolve_engine
+from colrank.models.pair import EncoderPair, encoding_runtime, resolve_engine
 
 from .conftest import CORPUS, tiny_bert
 
@@ -211,13 +211,51 @@ def test_the_exported_graph_is_cached(tiny_config) -> None:
     assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
 
 
-def test_engine_choice() -> None:
+def test_engine_choice(monkeypatch) -> None:
     from colrank.models import ort
 
+    monkeypatch.setattr(ort, "onnx_runtime_available", lambda: True)
+    plain_cpu, bf16_cpu = DeviceFacts(cpu_bf16=False), DeviceFacts(cpu_bf16=True)
     assert resolve_engine("auto", "cuda") == "torch"  # PyTorch on accelerators
-    assert resolve_engine("torch", "cpu") == "torch"
-    expected = "onnx" if ort.onnx_runtime_available() else "torch"
-    assert resolve_engine("auto", "cpu") == expected
+    assert resolve_engine("torch", "cpu", facts=plain_cpu) == "torch"
+    assert resolve_engine("auto", "cpu", facts=plain_cpu) == "onnx"
+    assert resolve_engine("auto", "cpu", facts=bf16_cpu) == "torch"  # bfloat16, natively
+    # fp32 asked for by name on a bfloat16 CPU: ONNX Runtime is the faster fp32 engine
+    assert resolve_engine("auto", "cpu", "float32", facts=bf16_cpu) == "onnx"
+
+
+def test_auto_runs_pytorch_in_bfloat16_where_the_cpu_multiplies_it(monkeypatch) -> None:
+    from colrank.models import ort
+
+    monkeypatch.setattr(ort, "onnx_runtime_available", lambda: True)
+    cpu = ColrankConfig.offline().runtime.model_copy(update={"device": "cpu"})
+    bf16 = encoding_runtime(cpu, DeviceFacts(cpu_bf16=True))
+    assert (bf16.engine, bf16.dtype) == ("torch", "bfloat16")
+    plain = encoding_runtime(cpu, DeviceFacts(cpu_bf16=False))
+    assert (plain.engine, plain.dtype) == ("onnx", "auto")
+    named = cpu.model_copy(update={"engine": "torch"})  # an engine by name keeps its dtype
+    assert encoding_runtime(named, DeviceFacts(cpu_bf16=True)).dtype == "auto"
+    assert (
+        encoding_runtime(
+            cpu.model_copy(update={"device": "cuda"}),
+            DeviceFacts(cuda_available=True, cpu_bf16=True),
+        ).dtype
+        == "auto"
+    )  # accelerators keep resolve_dtype's choice
+
+
+def test_an_auto_pair_on_a_bfloat16_cpu_loads_bfloat16_weights(tiny_config, monkeypatch) -> None:
+    from colrank.models import pair as pair_module
+
+    monkeypatch.setattr(pair_module, "cpu_has_native_bf16", lambda: True)
+    runtime = tiny_config.runtime.model_copy(update={"dtype": "auto"})
+    pair = pair_for(tiny_config.model_copy(update={"runtime": runtime}), "auto")
+    assert pair.engine == "torch"
+    assert next(pair.dense.model.parameters()).dtype == torch.bfloat16
+    vectors, tokens, _, _ = encode(pair)
+    ref_vectors, ref_tokens, _, _ = library_outputs(tiny_config)  # PyTorch fp32
+    assert (vectors * ref_vectors).sum(axis=1).min() > 0.99  # bfloat16 rounding, same vectors
+    assert [t.shape for t in tokens] == [t.shape for t in ref_tokens]
 
 
 def test_an_onnx_engine_without_onnx_runtime_says_what_to_install(monkeypatch) -> None:
@@ -235,7 +273,10 @@ def test_auto_falls_back_to_pytorch_when_the_export_cannot_run(tiny_config, monk
     def broken(*args, **kwargs):
         raise PermissionError("read-only cache")
 
+    from colrank.models import pair as pair_module
+
     monkeypatch.setattr(ort, "onnx_runtime_available", lambda: True)
+    monkeypatch.setattr(pair_module, "cpu_has_native_bf16", lambda: False)  # 'auto' is ONNX
     monkeypatch.setattr(ort, "graph_for", broken)  # e.g. no writable cache folder
     pair = pair_for(tiny_config, "auto")
     assert_same(encode(pair), library_outputs(tiny_config), atol=1e-5)  # PyTorch instead

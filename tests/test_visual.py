@@ -40,7 +40,12 @@ def colpali_dir(tmp_path_factory) -> str:
 def visual_config(colpali_dir):
     return ColrankConfig.offline(
         models={"colbert_model": colpali_dir},
-        runtime={"device": "cpu", "show_progress": False, "maxsim_precision": "float32"},
+        runtime={
+            "device": "cpu",
+            "show_progress": False,
+            "maxsim_precision": "float32",
+            "dtype": "float32",
+        },
         token_store={"codec": "float32"},
     )
 

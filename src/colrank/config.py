@@ -123,7 +123,11 @@ class RuntimeConfig(_Section):
 
     device: str = Field("auto", description="'auto' picks cuda, then mps, then cpu.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="Model dtype; 'auto' is fp16/bf16 on accelerators, fp32 on cpu."
+        "auto",
+        description=(
+            "Model dtype; 'auto' is fp16/bf16 on accelerators, fp32 on cpu (bf16 under "
+            "engine 'auto' on CPUs with native bfloat16)."
+        ),
     )
     token_budget: int = Field(
         8192, gt=0, description="Padded tokens per encoding batch (batch size x longest text)."
@@ -141,8 +145,9 @@ class RuntimeConfig(_Section):
         "auto",
         description=(
             "What runs the transformers at indexing and query time: PyTorch, or ONNX Runtime "
-            "in fp32 or dynamically quantised int8 (needs colrank[onnx]). 'auto' is ONNX "
-            "Runtime fp32 on CPU when installed, PyTorch otherwise (docs/benchmarks.md)."
+            "in fp32 or dynamically quantised int8 (needs colrank[onnx]). 'auto' on CPU is "
+            "PyTorch in bfloat16 where the CPU multiplies it natively, else ONNX Runtime fp32 "
+            "when installed, else PyTorch; PyTorch on accelerators (docs/models.md)."
         ),
     )
 

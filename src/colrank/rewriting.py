@@ -50,7 +50,7 @@ def reencode(
 ) -> ColrankConfig:
     """Encode every stored text with another ColBERT; returns the index's new config."""
     models = config.models.model_copy(update={"colbert_model": colbert_model})
-    encoder = ColbertEncoder.for_models(models, config.runtime)
+    encoder = ColbertEncoder.for_models(models, encoders.runtime)
     info = backend.info
 
     def produce(docs: list[StoredDoc], _tokens: list[np.ndarray]) -> list[np.ndarray]:

@@ -60,7 +60,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         choices=get_args(RuntimeConfig.model_fields["engine"].annotation),
-        help="what runs the transformers (default auto: ONNX Runtime on CPU when installed)",
+        help=(
+            "what runs the transformers (default auto: on CPU, PyTorch bfloat16 where "
+            "native, else ONNX Runtime when installed)"
+        ),
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
