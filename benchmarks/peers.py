@@ -106,6 +106,7 @@ def warp_side_by_side(args: argparse.Namespace, data) -> None:
     queries = dict(list(data.queries.items())[: args.queries or None])
     base = ColrankIndex.load(path)
     ids = base.ids()
+    engine = [base.encoders.engine, base.encoders.runtime.dtype]
     warp_ids = ids[: args.warp_docs] if args.warp_docs else ids
     smoke = len(warp_ids) < len(ids) or len(ids) < len(data.ids)
     missing = warp_missing()
@@ -146,6 +147,7 @@ def warp_side_by_side(args: argparse.Namespace, data) -> None:
             "warp_documents": len(warp_ids),
             "smoke": smoke,
             "threads": list(THREADS),
+            "colrank_engine": engine,
             "colrank_index_bytes": index_bytes(path),
             "warp": None
             if build is None

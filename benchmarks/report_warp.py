@@ -32,7 +32,10 @@ def warp_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
         "token embeddings (the same vectors) and its queries are encoded by the same ColBERT "
         "(PyLate `encode`); colrank encodes its own queries. *After encoding* is the search "
         "alone; *end to end* includes the query encoding. Each thread count sets PyTorch, "
-        "FAISS, ONNX Runtime (colrank) and WARP's own `num_threads` alike.",
+        "FAISS, ONNX Runtime (when it is colrank's engine) and WARP's own `num_threads` "
+        "alike. colrank's engine here: "
+        + (" in ".join(r["colrank_engine"]) if r.get("colrank_engine") else "not recorded")
+        + " (the offline default on this CPU).",
         "",
     ]
     if r.get("smoke"):
