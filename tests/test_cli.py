@@ -377,3 +377,18 @@ def test_an_index_folder_below_a_file_is_a_usage_error(tmp_path, tiny_model_dir,
     err = capsys.readouterr().err.strip()
     assert err.startswith("colrank: error:") and "\n" not in err and "afile" in err
     assert "NotADirectoryError" not in err
+
+
+def test_number_format_and_model_code_flags_reach_the_config(monkeypatch) -> None:
+    from colrank.cli import build_parser
+    from colrank.cli.common import flags_config
+
+    monkeypatch.delenv("COLRANK_DTYPE", raising=False)
+    parser = build_parser()
+    plain = flags_config(parser.parse_args(["index", "corpus", "idx"]))
+    assert (plain.runtime.dtype, plain.models.trust_remote_code) == ("auto", False)
+    for command in ("index", "finetune"):
+        where = ["corpus", "idx"] if command == "index" else ["--data", "d", "--out", "o"]
+        args = parser.parse_args([command, *where, "--dtype", "float32", "--trust-remote-code"])
+        cfg = flags_config(args)
+        assert (cfg.runtime.dtype, cfg.models.trust_remote_code) == ("float32", True)

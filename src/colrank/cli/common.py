@@ -33,10 +33,14 @@ def flags_config(args: argparse.Namespace) -> ColrankConfig:
             runtime.device = args.device
         if getattr(args, "engine", None):
             runtime.engine = args.engine
+        if getattr(args, "dtype", None):
+            runtime.dtype = args.dtype
     except ValidationError as exc:  # validate_assignment: one line that names the flag
         first = exc.errors()[0]
         flag = "--" + str(first["loc"][0]).replace("_", "-")
         raise InvalidInputError(f"{flag}: {first['msg']}") from exc
+    if getattr(args, "trust_remote_code", False):
+        models.trust_remote_code = True
     if getattr(args, "quiet", False):
         runtime.show_progress = False
     update: dict[str, Any] = {"models": models, "runtime": runtime}
@@ -64,6 +68,17 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
             "what runs the transformers (default auto: on CPU, PyTorch bfloat16 where "
             "native, else ONNX Runtime when installed)"
         ),
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=get_args(RuntimeConfig.model_fields["dtype"].annotation),
+        help="the models' number format (default auto; float32 for exact CPU embeddings)",
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the code a model checkpoint ships (trusted models only, e.g. "
+        "jinaai/jina-colbert-v2); same as COLRANK_TRUST_REMOTE_CODE=1",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

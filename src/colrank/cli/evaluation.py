@@ -72,6 +72,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         index=index,
         config=FinetuneConfig(**settings),
         runtime=cfg.runtime,
+        trust_remote_code=cfg.models.trust_remote_code,
     )
     print(json.dumps(result.__dict__, indent=2))
     print(f"use it: colrank index CORPUS INDEX --colbert-model {result.model_dir}")

@@ -174,16 +174,19 @@ def _split(queries: dict[str, str], fraction: float, seed: int) -> tuple[dict, d
     )
 
 
-def _load_trainable(base: str, device: str) -> Any:
+def _load_trainable(base: str, device: str, trust_remote_code: bool = False) -> Any:
     """A fresh (uncached, trainable) ColBERT with the model's own document length."""
     from pylate.models import ColBERT
 
     path = resolve_model_path(base)
     if is_plain_sentence_transformer(path):
         return colbert_from_sentence_transformer(
-            path, device=device, document_length=encoder_max_length(path)
+            path,
+            device=device,
+            document_length=encoder_max_length(path),
+            trust_remote_code=trust_remote_code,
         )
-    return ColBERT(path, device=device)
+    return ColBERT(path, device=device, trust_remote_code=trust_remote_code)
 
 
 def finetune(
@@ -194,6 +197,7 @@ def finetune(
     index: ColrankIndex | None = None,
     config: FinetuneConfig | None = None,
     runtime: RuntimeConfig | None = None,
+    trust_remote_code: bool = False,
 ) -> FinetuneResult:
     """Train a ColBERT from ``base`` on ``data``'s labelled queries; save it to ``out_dir``.
 
@@ -205,6 +209,8 @@ def finetune(
             the offline models when None; that encodes the corpus once).
         config: training settings.
         runtime: device and progress settings.
+        trust_remote_code: run the model code ``base`` ships (trusted checkpoints only,
+            e.g. ``jinaai/jina-colbert-v2``).
     """
     from datasets import Dataset
     from pylate import evaluation, losses, utils
@@ -255,7 +261,7 @@ def finetune(
         if config.max_steps > 0
         else math.ceil(len(train_rows) / config.batch_size * config.epochs)
     )
-    model = _load_trainable(base, device)
+    model = _load_trainable(base, device, trust_remote_code)
     # PyLate reads document_length at each tokenization: train on shorter documents for
     # speed, and restore the model's own length before saving.
     inference_length = model.document_length
