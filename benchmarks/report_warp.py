@@ -76,8 +76,25 @@ def warp_section(r: dict[str, Any], provenance: Provenance) -> list[str]:
             "*direct* is `XTRWarp.search` on the same loaded index.",
         ]
     lines += [f"- {acceptance_line(a)}" for a in r.get("acceptance", [])]
+    lines += _where_the_time_goes(r["rows"])
     lines += ["", provenance(r), ""]
     return lines
+
+
+def _where_the_time_goes(rows: list[dict[str, Any]]) -> list[str]:
+    """colrank's end-to-end p50 split into query encoding and the search after it."""
+    out = []
+    for row in rows:
+        if row["method"] != "colrank search (default)":
+            continue
+        total, after = row["end_to_end"]["p50_ms"], row["after_encoding"]["p50_ms"]
+        out.append(
+            f"- Where colrank's default search spends its time at {row['threads']} thread(s), "
+            f"p50: {total:.1f} ms end to end, of which {total - after:.1f} ms is the query's "
+            f"one transformer forward and {after:.1f} ms the search after it (recall, token "
+            "fetch, MaxSim, fusion; the stages one by one are under *Encoding speed*)."
+        )
+    return out
 
 
 __all__ = ["acceptance_line", "warp_section"]
