@@ -106,3 +106,41 @@ def test_approximate_indexes_find_most_of_the_exact_top_10() -> None:
             [len(set(a) & set(b)) / 10 for a, b in zip(found[kind], found["flat"], strict=True)]
         )
         assert overlap >= 0.9, (kind, overlap)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_few_queries_search_on_one_faiss_thread_and_restore_the_count(kind, monkeypatch) -> None:
+    import threading
+
+    import faiss
+
+    from colrank.store.local import dense_index
+
+    index, ids, vectors = build(kind)
+    before = faiss.omp_get_max_threads()
+    seen: list[int] = []
+    search = index._index.search  # what the FAISS call sees, recorded around the real one
+
+    def recording(*args, **kwargs):
+        seen.append(faiss.omp_get_max_threads())
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(index._index, "search", recording)
+    monkeypatch.setattr(dense_index, "FEW_QUERIES", 3)
+    assert index.search(vectors[:1], k=1)[1][0, 0] == ids[0]
+    index.search(vectors[:3], k=1)  # a batch keeps FAISS's threads
+    assert seen == [1, before] and faiss.omp_get_max_threads() == before
+    counts: list[int] = []  # OpenMP's count is per calling thread: another one is untouched
+
+    def in_another_thread() -> None:
+        worker = threading.Thread(target=lambda: counts.append(faiss.omp_get_max_threads()))
+        worker.start()
+        worker.join()
+
+    in_another_thread()
+    with dense_index.one_faiss_thread(1):
+        in_another_thread()
+    assert counts[0] == counts[1]
+    with pytest.raises(RuntimeError), dense_index.one_faiss_thread(1):
+        raise RuntimeError("inside")
+    assert faiss.omp_get_max_threads() == before
