@@ -18,7 +18,7 @@ A model ONNX Runtime cannot run (an export that cannot be traced, on any engine;
 ``auto``, any failure such as an unwritable cache) is encoded in PyTorch, with one warning.
 
 Example:
-    >>> from colrank.config import ColrankConfig, RuntimeConfig
+    >>> from colrank.config import ColrankConfig
     >>> pair = EncoderPair(ColrankConfig.offline())          # nothing is loaded yet
     >>> pair.names
     ('offline:minilm', 'offline:minilm')
@@ -58,8 +58,8 @@ def resolve_engine(
     ``auto``: PyTorch off the CPU; on a CPU that multiplies bfloat16 natively (and no
     other dtype asked for), PyTorch in bfloat16; else ONNX Runtime fp32 when installed,
     else PyTorch. Measured on an AVX512-BF16 CPU (docs/benchmarks.md): PyTorch bfloat16
-    encodes SciFact documents ~1.9x faster than ONNX Runtime fp32, nDCG@10 within 0.1
-    points of fp32 on both shared corpora; a one-query forward ~1 ms slower.
+    indexes SciFact 1.6x faster than ONNX Runtime fp32 (1.9x on the encode alone), nDCG@10
+    within 0.15 points of fp32 on both shared corpora; a one-query encode ~1 ms slower.
     """
     from colrank.models.ort import onnx_runtime_available
 
