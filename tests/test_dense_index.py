@@ -114,7 +114,7 @@ def test_few_queries_search_on_one_faiss_thread_and_restore_the_count(kind, monk
 
     import faiss
 
-    from colrank.store.local import dense_index
+    from colrank.store.local import query_threads
 
     index, ids, vectors = build(kind)
     before = faiss.omp_get_max_threads()
@@ -126,7 +126,7 @@ def test_few_queries_search_on_one_faiss_thread_and_restore_the_count(kind, monk
         return search(*args, **kwargs)
 
     monkeypatch.setattr(index._index, "search", recording)
-    monkeypatch.setattr(dense_index, "FEW_QUERIES", 3)
+    monkeypatch.setattr(query_threads, "FEW_QUERIES", 3)
     assert index.search(vectors[:1], k=1)[1][0, 0] == ids[0]
     index.search(vectors[:3], k=1)  # a batch keeps FAISS's threads
     assert seen == [1, before] and faiss.omp_get_max_threads() == before
@@ -138,9 +138,33 @@ def test_few_queries_search_on_one_faiss_thread_and_restore_the_count(kind, monk
         worker.join()
 
     in_another_thread()
-    with dense_index.one_faiss_thread(1):
+    with query_threads.few_query_threads(1):
         in_another_thread()
     assert counts[0] == counts[1]
-    with pytest.raises(RuntimeError), dense_index.one_faiss_thread(1):
+    with pytest.raises(RuntimeError), query_threads.few_query_threads(1):
         raise RuntimeError("inside")
     assert faiss.omp_get_max_threads() == before
+
+
+def test_numpy_blas_runs_on_one_thread_until_the_last_few_query_search_ends() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from colrank.store.local.query_threads import few_query_threads
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    if not blas_threads():
+        pytest.skip("numpy here has no BLAS library threadpoolctl can see")
+    with threadpool_limits(2, user_api="blas"):  # a known count to come back to
+        before = blas_threads()
+        first, second = few_query_threads(1), few_query_threads(1)
+        first.__enter__()
+        second.__enter__()  # overlapping searches (two threads of an application)
+        assert set(blas_threads()) == {1}
+        first.__exit__(None, None, None)
+        assert set(blas_threads()) == {1}  # the other search still runs
+        second.__exit__(None, None, None)
+        assert blas_threads() == before
+        with few_query_threads(50):  # a batch keeps BLAS's threads
+            assert blas_threads() == before

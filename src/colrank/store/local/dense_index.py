@@ -19,10 +19,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import faiss
@@ -31,6 +29,7 @@ import numpy as np
 from colrank.errors import CorruptIndexError, DimensionMismatchError
 from colrank.index_settings import DenseIndexConfig
 from colrank.store.local.files import index_file, load_npy
+from colrank.store.local.query_threads import few_query_threads
 
 logger = logging.getLogger(__name__)
 
@@ -38,40 +37,6 @@ FAISS_FILE = "dense.faiss"
 TOMBSTONES_FILE = "dense_tombstones.npy"
 # Below this many allowed ids a filtered search is done exactly (cheap and never under-fills).
 EXACT_FILTER_LIMIT = 20_000
-FEW_QUERIES = 20
-"""Searches of fewer queries run FAISS on one OpenMP thread (:func:`one_faiss_thread`)."""
-
-
-@contextlib.contextmanager
-def one_faiss_thread(n_queries: int) -> Iterator[None]:
-    """Run the FAISS calls of a search of few queries on one OpenMP thread.
-
-    faiss-cpu ships its own OpenMP runtime beside PyTorch's. After a parallel FAISS call its
-    idle workers spin-wait and take the cores from the PyTorch work that follows (query
-    encoding, MaxSim), while a search of one query gains nothing from them (FAISS splits
-    its work by query). Measured on 2 cores, 80 SciFact queries one at a time, dense ->
-    ColBERT: 15.9 ms per search at p50 with FAISS on 2 threads, 8.0 ms on one (query
-    encoding 7.6 -> 4.2 ms, MaxSim 5.0 -> 2.1 ms). OpenMP keeps the thread count per
-    calling thread, so concurrent searches do not see each other's setting; the count is
-    restored on exit. Batches of ``FEW_QUERIES`` or more keep FAISS's threads.
-
-    Example:
-        >>> before = faiss.omp_get_max_threads()
-        >>> with one_faiss_thread(1):
-        ...     faiss.omp_get_max_threads()
-        1
-        >>> faiss.omp_get_max_threads() == before
-        True
-    """
-    if n_queries >= FEW_QUERIES:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 class DenseIndex:
@@ -179,7 +144,8 @@ class DenseIndex:
                     (len(queries), 0), np.int64
                 )
             if self.kind != "flat" and len(allowed) <= EXACT_FILTER_LIMIT:
-                return self._exact_search(queries, k, allowed)
+                with few_query_threads(len(queries)):
+                    return self._exact_search(queries, k, allowed)
             selector = faiss.IDSelectorBatch(allowed)
         elif self._tombstones:
             selector = faiss.IDSelectorNot(
@@ -187,8 +153,17 @@ class DenseIndex:
             )
         else:
             selector = None
-        with one_faiss_thread(len(queries)):
-            scores, ids = self._index.search(queries, k, params=self._params(selector))
+        with few_query_threads(len(queries)):
+            return self._search(queries, k, allowed, selector)
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None,
+        selector: faiss.IDSelector | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self._index.search(queries, k, params=self._params(selector))
         if allowed is not None and self.kind != "flat" and np.any(ids < 0):
             return self._exact_search(queries, k, allowed)
         return scores, ids
@@ -273,4 +248,4 @@ class DenseIndex:
         return np.take_along_axis(scores, top, axis=1), allowed[top]
 
 
-__all__ = ["FEW_QUERIES", "DenseIndex", "one_faiss_thread"]
+__all__ = ["DenseIndex"]

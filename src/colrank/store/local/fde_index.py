@@ -30,6 +30,7 @@ from colrank.errors import CorruptIndexError
 from colrank.index_settings import DenseIndexConfig, MuveraConfig
 from colrank.store.fde import FdeEncoder
 from colrank.store.local.dense_index import DenseIndex
+from colrank.store.local.query_threads import few_query_threads
 
 FDE_FILES = ("muvera.faiss", "muvera_tombstones.npy")
 BUILD_BATCH = 1024
@@ -93,19 +94,21 @@ class FdeIndex:
         self, query_tokens: Sequence[np.ndarray], n: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` FDE inner products per query (ids -1 pad missing slots)."""
-        queries = self.encoder.encode_queries(query_tokens)
-        if not len(self._vectors):
-            empty = np.zeros((len(queries), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
-        return self._vectors.search(queries, n, allowed)
+        with few_query_threads(len(query_tokens)):
+            queries = self.encoder.encode_queries(query_tokens)
+            if not len(self._vectors):
+                empty = np.zeros((len(queries), 0))
+                return empty.astype(np.float32), empty.astype(np.int64)
+            return self._vectors.search(queries, n, allowed)
 
     def scores(
         self, query_tokens: np.ndarray, iids: Sequence[int], others: Sequence[np.ndarray]
     ) -> np.ndarray:
         """One query's inner products with stored documents (by id), then with token sets."""
-        query = self.encoder.encode_queries([query_tokens])[0]
-        stored = self._vectors.vectors(np.asarray(iids, dtype=np.int64)) @ query
-        encoded = self.encoder.encode_documents(others) @ query if len(others) else []
+        with few_query_threads(1):
+            query = self.encoder.encode_queries([query_tokens])[0]
+            stored = self._vectors.vectors(np.asarray(iids, dtype=np.int64)) @ query
+            encoded = self.encoder.encode_documents(others) @ query if len(others) else []
         return np.concatenate([stored, encoded]).astype(np.float64)
 
     def save(self, directory: Path) -> list[str]:
