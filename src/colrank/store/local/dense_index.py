@@ -39,6 +39,11 @@ TOMBSTONES_FILE = "dense_tombstones.npy"
 EXACT_FILTER_LIMIT = 20_000
 
 
+def no_hits(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty result of a search: ``(scores, ids)`` with no column per query."""
+    return np.zeros((n_queries, 0), np.float32), np.zeros((n_queries, 0), np.int64)
+
+
 class DenseIndex:
     """A FAISS index with int64 ids, deletes, and filter-aware search."""
 
@@ -137,15 +142,18 @@ class DenseIndex:
             )
         n_available = len(self) if allowed is None else len(allowed)
         k = max(1, min(k, max(n_available, 1)))
+        with few_query_threads(len(queries)):
+            return self._search(queries, k, allowed)
+
+    def _search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None:
             allowed = np.asarray(allowed, dtype=np.int64)
             if len(allowed) == 0:
-                return np.zeros((len(queries), 0), np.float32), np.zeros(
-                    (len(queries), 0), np.int64
-                )
+                return no_hits(len(queries))
             if self.kind != "flat" and len(allowed) <= EXACT_FILTER_LIMIT:
-                with few_query_threads(len(queries)):
-                    return self._exact_search(queries, k, allowed)
+                return self._exact_search(queries, k, allowed)
             selector = faiss.IDSelectorBatch(allowed)
         elif self._tombstones:
             selector = faiss.IDSelectorNot(
@@ -153,16 +161,6 @@ class DenseIndex:
             )
         else:
             selector = None
-        with few_query_threads(len(queries)):
-            return self._search(queries, k, allowed, selector)
-
-    def _search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        allowed: np.ndarray | None,
-        selector: faiss.IDSelector | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self._index.search(queries, k, params=self._params(selector))
         if allowed is not None and self.kind != "flat" and np.any(ids < 0):
             return self._exact_search(queries, k, allowed)
@@ -248,4 +246,4 @@ class DenseIndex:
         return np.take_along_axis(scores, top, axis=1), allowed[top]
 
 
-__all__ = ["DenseIndex"]
+__all__ = ["DenseIndex", "no_hits"]

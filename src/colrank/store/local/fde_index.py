@@ -29,7 +29,7 @@ import numpy as np
 from colrank.errors import CorruptIndexError
 from colrank.index_settings import DenseIndexConfig, MuveraConfig
 from colrank.store.fde import FdeEncoder
-from colrank.store.local.dense_index import DenseIndex
+from colrank.store.local.dense_index import DenseIndex, no_hits
 from colrank.store.local.query_threads import few_query_threads
 
 FDE_FILES = ("muvera.faiss", "muvera_tombstones.npy")
@@ -94,12 +94,11 @@ class FdeIndex:
         self, query_tokens: Sequence[np.ndarray], n: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` FDE inner products per query (ids -1 pad missing slots)."""
-        with few_query_threads(len(query_tokens)):
+        with few_query_threads(len(query_tokens)):  # the FAISS search sees to its own
             queries = self.encoder.encode_queries(query_tokens)
-            if not len(self._vectors):
-                empty = np.zeros((len(queries), 0))
-                return empty.astype(np.float32), empty.astype(np.int64)
-            return self._vectors.search(queries, n, allowed)
+        if not len(self._vectors):
+            return no_hits(len(queries))
+        return self._vectors.search(queries, n, allowed)
 
     def scores(
         self, query_tokens: np.ndarray, iids: Sequence[int], others: Sequence[np.ndarray]

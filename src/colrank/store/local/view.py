@@ -20,6 +20,7 @@ import torch
 from colrank.index_settings import MuveraConfig
 from colrank.store.base import LexicalResult, StoredDoc
 from colrank.store.filters import Filter
+from colrank.store.local.dense_index import no_hits
 
 if TYPE_CHECKING:
     from colrank.store.local.backend import LocalBackend
@@ -74,8 +75,7 @@ class LocalReadView:
         """FAISS top-``n`` among the matching documents."""
         allowed = self.allowed(filter)
         if self._b.dense is None:
-            empty = np.zeros((len(vectors), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
+            return no_hits(len(vectors))
         return self._b.dense.search(vectors, n, allowed)
 
     def fde_search(
@@ -88,8 +88,7 @@ class LocalReadView:
         """MUVERA top-``n`` per query among the matching documents (built on first use)."""
         allowed = self.allowed(filter)
         if self._b.dense is None:
-            empty = np.zeros((len(query_tokens), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
+            return no_hits(len(query_tokens))
         return self._b.fde_index(config).search(query_tokens, n, allowed)
 
     def fde_scores(
