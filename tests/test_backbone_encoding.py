@@ -245,9 +245,9 @@ def test_auto_runs_pytorch_in_bfloat16_where_the_cpu_multiplies_it(monkeypatch) 
 
 
 def test_an_auto_pair_on_a_bfloat16_cpu_loads_bfloat16_weights(tiny_config, monkeypatch) -> None:
-    from colrank.models import pair as pair_module
+    from colrank.models import device
 
-    monkeypatch.setattr(pair_module, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     runtime = tiny_config.runtime.model_copy(update={"dtype": "auto"})
     pair = pair_for(tiny_config.model_copy(update={"runtime": runtime}), "auto")
     assert pair.engine == "torch"
@@ -273,10 +273,10 @@ def test_auto_falls_back_to_pytorch_when_the_export_cannot_run(tiny_config, monk
     def broken(*args, **kwargs):
         raise PermissionError("read-only cache")
 
-    from colrank.models import pair as pair_module
+    from colrank.models import device
 
     monkeypatch.setattr(ort, "onnx_runtime_available", lambda: True)
-    monkeypatch.setattr(pair_module, "cpu_has_native_bf16", lambda: False)  # 'auto' is ONNX
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)  # 'auto' is ONNX
     monkeypatch.setattr(ort, "graph_for", broken)  # e.g. no writable cache folder
     pair = pair_for(tiny_config, "auto")
     assert_same(encode(pair), library_outputs(tiny_config), atol=1e-5)  # PyTorch instead

@@ -177,10 +177,10 @@ def unexportable_copy(source: Path, target: Path) -> Path:
 def test_a_model_the_exporter_cannot_trace_runs_in_pytorch_with_one_warning(
     shape_dirs, tiny_model_dir, torch_scores, tmp_path, engine, caplog, monkeypatch
 ) -> None:
-    from colrank.models import pair
+    from colrank.models import device
 
     caplog.set_level(logging.WARNING)
-    monkeypatch.setattr(pair, "cpu_has_native_bf16", lambda: False)  # 'auto' tries ONNX first
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)  # 'auto' tries ONNX first
     path = unexportable_copy(shape_dirs["custom-code"], tmp_path / "unpadded")
     with built(config_for(path, tiny_model_dir, engine, **JINA)) as index:
         scores = colbert_scores(index)

@@ -140,8 +140,12 @@ def resolve_maxsim_dtype(preference: str = "auto", facts: DeviceFacts | None = N
         return torch.float32
     if preference == "bfloat16":
         return torch.bfloat16
-    native = facts.cpu_bf16 if facts is not None else cpu_has_native_bf16()
-    return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if native_bf16(facts) else torch.float32
+
+
+def native_bf16(facts: DeviceFacts | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 natively (``facts``' answer when given)."""
+    return facts.cpu_bf16 if facts is not None else cpu_has_native_bf16()
 
 
 def token_budget_batches(
@@ -295,6 +299,7 @@ __all__ = [
     "is_out_of_memory",
     "one_torch_thread",
     "resolve_device",
+    "native_bf16",
     "resolve_dtype",
     "run_batches",
     "token_budget_batches",

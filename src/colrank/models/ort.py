@@ -125,9 +125,9 @@ def _atomic_write(target: Path, write: Any) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Any:
-    """Keep torch's exporter logs (absent torchvision ops, a failed trace's graph) to errors."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export")]
+def _errors_only(*names: str) -> Any:
+    """Keep these loggers (``""``: the root logger) to errors inside the block."""
+    loggers = [logging.getLogger(name) for name in names]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.ERROR)
@@ -149,7 +149,9 @@ def export_transformer(
 
     def write(path: Path) -> None:
         chatter = io.StringIO()  # the exporter prints its steps and warns about axis names
-        with warnings.catch_warnings(), quiet_loading(), _quiet_exporter():
+        # torch's exporter logs absent torchvision ops and a failed trace's whole graph
+        exporter = _errors_only("torch.onnx", "torch.export", "torch._export")
+        with warnings.catch_warnings(), quiet_loading(), exporter:
             warnings.simplefilter("ignore")
             with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
                 program = _export()
@@ -175,16 +177,11 @@ def quantize_int8(source: Path, target: Path) -> None:
     """ONNX Runtime's dynamic int8 quantisation of an fp32 graph."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" note goes to the root logger
-    try:
+    with _errors_only(""):  # its "consider pre-processing" note goes to the root logger
         _atomic_write(
             target,
             lambda path: quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8),
         )
-    finally:
-        root.setLevel(level)
 
 
 def _why(exc: BaseException) -> str:

@@ -39,7 +39,7 @@ from colrank.errors import InvalidImageError, InvalidInputError, ModelLoadError
 from colrank.models.backbone import Backbone, BackboneEncoder, TorchBackbone, same_backbone
 from colrank.models.device import (
     DeviceFacts,
-    cpu_has_native_bf16,
+    native_bf16,
     resolve_device,
     resolve_maxsim_dtype,
 )
@@ -66,7 +66,7 @@ def resolve_engine(
     if engine == "auto":
         if device != "cpu":
             return "torch"
-        if dtype in ("auto", "bfloat16") and _native_bf16(facts):
+        if dtype in ("auto", "bfloat16") and native_bf16(facts):
             return "torch"
         return "onnx" if onnx_runtime_available() else "torch"
     if engine.startswith("onnx") and not onnx_runtime_available():
@@ -75,10 +75,6 @@ def resolve_engine(
             "(or use engine='torch')"
         )
     return engine
-
-
-def _native_bf16(facts: DeviceFacts | None) -> bool:
-    return facts.cpu_bf16 if facts is not None else cpu_has_native_bf16()
 
 
 def encoding_runtime(runtime: RuntimeConfig, facts: DeviceFacts | None = None) -> RuntimeConfig:
@@ -99,7 +95,7 @@ def encoding_runtime(runtime: RuntimeConfig, facts: DeviceFacts | None = None) -
     engine = resolve_engine(runtime.engine, device, runtime.dtype, facts)
     update: dict[str, str] = {"engine": engine}
     auto_bf16 = runtime.engine == "auto" and runtime.dtype == "auto" and device == "cpu"
-    if auto_bf16 and engine == "torch" and _native_bf16(facts):
+    if auto_bf16 and engine == "torch" and native_bf16(facts):
         update["dtype"] = "bfloat16"
     return runtime.model_copy(update=update)
 
