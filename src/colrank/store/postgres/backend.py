@@ -53,7 +53,7 @@ FORMAT_VERSION = 2  # 2: postings with impacts, document frequencies, shards
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
-class PostgresBackend:
+class PostgresBackend(bulk.BulkLoads):
     """A colrank collection in PostgreSQL (pgvector >= 0.8).
 
     Args:
@@ -310,39 +310,6 @@ class PostgresBackend:
         self._manifest = None
         added = [i for i in upsert_ids if i not in found]
         return WriteResult(added=added, replaced=replaced, deleted=deleted)
-
-    @contextmanager
-    def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[None]:
-        """Write many batches fast: the search indexes are built once, when the block ends.
-
-        For a first load or a large addition. Inside the block, writes skip the HNSW
-        graph and the postings' indexes (searches stay correct, only slower); on the way
-        out they are rebuilt on every server at once, even after an error. If the process
-        dies inside the block, :meth:`finish_bulk_load` rebuilds them later
-        (:mod:`colrank.store.postgres.bulk`). ``maintenance_work_mem`` is PostgreSQL's
-        memory for the rebuild: enough for the HNSW graph makes it much faster.
-        """
-        self._defer_pending = True
-        try:
-            self._defer_for_bulk()
-            yield
-        finally:
-            self._defer_pending = False
-            self.finish_bulk_load(maintenance_work_mem)
-
-    def _defer_for_bulk(self) -> None:
-        if self._defer_pending:
-            with self._pool.connection() as conn:
-                self._defer_pending = not bulk.defer_indexes(conn, self.collection)
-            self._manifest = None
-
-    def finish_bulk_load(self, maintenance_work_mem: str = "1GB") -> bool:
-        """Rebuild the indexes a bulk load dropped; False if none were (safe to repeat)."""
-        with self._pool.connection() as conn:
-            rebuilt = bulk.restore_indexes(conn, self.collection, maintenance_work_mem)
-            self.replicas.committed(conn)
-        self._manifest = None
-        return rebuilt
 
     def save(self, root: Path, extra: dict[str, Any]) -> Path:
         """Refused: the database is the persistence, every write is already committed."""

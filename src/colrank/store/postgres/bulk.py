@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from colrank.store.postgres.hnsw import tune_shards
@@ -162,4 +164,52 @@ def _on_every_shard(conn: Any, t: Tables, deferred: dict[str, list[str]], memory
     tune_shards(conn, t, len(deferred), int(n_docs))
 
 
-__all__ = ["DEFERRED", "defer_indexes", "restore_indexes"]
+class BulkLoads:
+    """:class:`~colrank.store.postgres.backend.PostgresBackend`'s bulk loading (its methods).
+
+    Uses the backend's ``collection``, ``_pool`` (the primary's connections), ``replicas``
+    and cached ``_manifest``; ``_defer_pending`` is set while a bulk load waits for the
+    first batch to create the collection's tables.
+    """
+
+    collection: str
+    replicas: Any
+    _pool: Any
+    _manifest: dict[str, Any] | None
+    _defer_pending: bool
+
+    @contextmanager
+    def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[None]:
+        """Write many batches fast: the search indexes are built once, when the block ends.
+
+        For a first load or a large addition. Inside the block, writes skip the HNSW
+        graph and the postings' indexes (searches stay correct, only slower); on the way
+        out they are rebuilt on every server at once, even after an error. If the process
+        dies inside the block, :meth:`finish_bulk_load` rebuilds them later
+        (:mod:`colrank.store.postgres.bulk`). ``maintenance_work_mem`` is PostgreSQL's
+        memory for the rebuild: enough for the HNSW graph makes it much faster.
+        """
+        self._defer_pending = True
+        try:
+            self._defer_for_bulk()
+            yield
+        finally:
+            self._defer_pending = False
+            self.finish_bulk_load(maintenance_work_mem)
+
+    def _defer_for_bulk(self) -> None:
+        if self._defer_pending:
+            with self._pool.connection() as conn:
+                self._defer_pending = not defer_indexes(conn, self.collection)
+            self._manifest = None
+
+    def finish_bulk_load(self, maintenance_work_mem: str = "1GB") -> bool:
+        """Rebuild the indexes a bulk load dropped; False if none were (safe to repeat)."""
+        with self._pool.connection() as conn:
+            rebuilt = restore_indexes(conn, self.collection, maintenance_work_mem)
+            self.replicas.committed(conn)
+        self._manifest = None
+        return rebuilt
+
+
+__all__ = ["DEFERRED", "BulkLoads", "defer_indexes", "restore_indexes"]
